@@ -1,0 +1,97 @@
+//! Prints facecore's per-stage timings as one JSON object, for
+//! `cargo xtask bench-report`: median milliseconds of each stage on the
+//! 640×480 one-face JPEG with one thread, and end-to-end faces per second with
+//! all threads sharing one engine.
+
+use std::time::{Duration, Instant};
+
+use facecore::{Engine, EngineConfig};
+
+fn median_ms(runs: usize, mut f: impl FnMut()) -> f64 {
+    for _ in 0..3 {
+        f();
+    }
+    let mut times: Vec<Duration> = (0..runs)
+        .map(|_| {
+            let t = Instant::now();
+            f();
+            t.elapsed()
+        })
+        .collect();
+    times.sort();
+    times[times.len() / 2].as_secs_f64() * 1000.0
+}
+
+fn main() -> Result<(), Box<dyn std::error::Error>> {
+    let runs: usize = std::env::args()
+        .nth(1)
+        .map(|s| s.parse())
+        .transpose()?
+        .unwrap_or(30);
+    let engine = Engine::load(EngineConfig {
+        threads: Some(1),
+        ..Default::default()
+    })?;
+    let jpeg = facecore_benches::one_face_jpeg_640x480();
+    let image = engine.decode(&jpeg)?;
+    let boxes = engine.detect_boxes(&image)?;
+    let bbox = boxes.first().ok_or("no face in the benchmark image")?.bbox;
+    let landmarks = engine.detector().landmarks(&image, &bbox)?;
+    let crop = facecore::align::align_face(&image, &landmarks)?;
+
+    let mut fail = None;
+    let mut keep = |r: Result<(), facecore::Error>| {
+        if let Err(e) = r {
+            fail = Some(e);
+        }
+    };
+    let decode = median_ms(runs, || keep(engine.decode(&jpeg).map(drop)));
+    let detect = median_ms(runs, || keep(engine.detect_boxes(&image).map(drop)));
+    let lmk = median_ms(runs, || {
+        keep(
+            engine
+                .detector()
+                .landmarks(&image, &bbox)
+                .map(drop)
+                .map_err(Into::into),
+        )
+    });
+    let align = median_ms(runs, || {
+        keep(
+            facecore::align::align_face(&image, &landmarks)
+                .map(drop)
+                .map_err(Into::into),
+        )
+    });
+    let embed = median_ms(runs, || {
+        keep(engine.embedder().embed(&crop).map(drop).map_err(Into::into))
+    });
+    let e2e = median_ms(runs, || keep(engine.embed(&jpeg, 1).map(drop)));
+    if let Some(e) = fail {
+        return Err(e.into());
+    }
+
+    // Throughput: every core runs whole requests against one shared engine.
+    let threads = std::thread::available_parallelism().map_or(2, |n| n.get());
+    let shared = Engine::load(EngineConfig {
+        threads: Some(1),
+        ..Default::default()
+    })?;
+    let per_thread = runs.max(10);
+    let t = Instant::now();
+    std::thread::scope(|s| {
+        for _ in 0..threads {
+            s.spawn(|| {
+                for _ in 0..per_thread {
+                    let _ = shared.embed(&jpeg, 1);
+                }
+            });
+        }
+    });
+    let faces_per_s = (threads * per_thread) as f64 / t.elapsed().as_secs_f64();
+
+    println!(
+        "{{\"decode\":{decode:.3},\"detect\":{detect:.3},\"landmarks\":{lmk:.3},\"align\":{align:.3},\"embed\":{embed:.3},\"end_to_end\":{e2e:.3},\"threads\":{threads},\"faces_per_s\":{faces_per_s:.1},\"runs\":{runs}}}"
+    );
+    Ok(())
+}

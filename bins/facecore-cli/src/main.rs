@@ -1,0 +1,249 @@
+//! `facecore`: the command-line face tool. Detects, embeds and compares faces
+//! in image files and prints JSON with the field names of the Face
+//! Verification API, or a readable table with `--format table`.
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use anyhow::{Context, Result, anyhow};
+use clap::{Parser, Subcommand, ValueEnum};
+use facecore::api::{DetectFacesResponse, DetectedFace, FaceEmbeddingsResponse};
+use facecore::{Engine, EngineConfig};
+use serde_json::json;
+
+#[derive(Parser, Debug)]
+#[command(
+    name = "facecore",
+    version,
+    about = "Detect, embed and compare faces in images"
+)]
+struct Cli {
+    /// Directory with the model files (default: $FACECORE_MODELS or the repository's models/).
+    #[arg(long, global = true, value_name = "DIR")]
+    models: Option<PathBuf>,
+    /// Worker threads (default: all cores).
+    #[arg(long, global = true, value_name = "N")]
+    threads: Option<usize>,
+    /// Output format.
+    #[arg(long, global = true, value_enum, default_value_t = OutputFormat::Json)]
+    format: OutputFormat,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Copy, Clone, Debug, PartialEq, Eq, ValueEnum)]
+enum OutputFormat {
+    /// One JSON object per image, one per line.
+    Json,
+    /// A readable table.
+    Table,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Detect faces in one or more images.
+    Detect {
+        /// Image files (JPEG, PNG, WebP, BMP, GIF, TIFF).
+        #[arg(required = true)]
+        images: Vec<PathBuf>,
+        /// Faces to return per image, most dominant first (1..=100).
+        #[arg(long, default_value_t = 10, value_parser = clap::value_parser!(u16).range(1..=100))]
+        max_faces: u16,
+        /// Also print the 5 landmarks of each face.
+        #[arg(long)]
+        landmarks: bool,
+    },
+    /// Print the 512-d embeddings of the faces in an image.
+    Embed {
+        /// Image file.
+        image: PathBuf,
+        /// Faces to embed, most dominant first (1..=10).
+        #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u16).range(1..=10))]
+        max_faces: u16,
+    },
+    /// Compare the dominant faces of two images.
+    Compare {
+        /// First image.
+        image1: PathBuf,
+        /// Second image.
+        image2: PathBuf,
+    },
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match run(cli) {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn engine(cli: &Cli) -> Result<Engine> {
+    Ok(Engine::load(EngineConfig {
+        models_dir: cli.models.clone(),
+        threads: cli.threads,
+        ..EngineConfig::default()
+    })?)
+}
+
+fn read(path: &Path) -> Result<Vec<u8>> {
+    std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))
+}
+
+fn run(cli: Cli) -> Result<ExitCode> {
+    let engine = engine(&cli)?;
+    match &cli.command {
+        Command::Detect {
+            images,
+            max_faces,
+            landmarks,
+        } => {
+            let mut failed = 0;
+            for path in images {
+                let result = read(path).and_then(|bytes| {
+                    engine
+                        .detect(&bytes, usize::from(*max_faces))
+                        .with_context(|| path.display().to_string())
+                });
+                match result {
+                    Ok(d) => {
+                        let resp = DetectFacesResponse::from_detection(&d, *landmarks);
+                        print_detect(cli.format, path, d.width, d.height, &resp)?;
+                    }
+                    Err(e) => {
+                        failed += 1;
+                        eprintln!("error: {e:#}");
+                    }
+                }
+            }
+            Ok(if failed == 0 {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::FAILURE
+            })
+        }
+        Command::Embed { image, max_faces } => {
+            let e = engine
+                .embed(&read(image)?, usize::from(*max_faces))
+                .with_context(|| image.display().to_string())?;
+            let resp = FaceEmbeddingsResponse::from_embeddings(&e, false);
+            match cli.format {
+                OutputFormat::Json => {
+                    let mut v = serde_json::to_value(&resp)?;
+                    v["image"] = json!(image.display().to_string());
+                    v["model"] = json!(engine.model_id());
+                    println!("{}", serde_json::to_string(&v)?);
+                }
+                OutputFormat::Table => {
+                    println!(
+                        "{}: {} face(s) embedded, {} not processed, model {}",
+                        image.display(),
+                        resp.faces.len(),
+                        resp.unprocessed_face_count,
+                        engine.model_id()
+                    );
+                    for (i, f) in resp.faces.iter().enumerate() {
+                        let head: Vec<String> = f
+                            .embedding
+                            .iter()
+                            .take(6)
+                            .map(|x| format!("{x:+.4}"))
+                            .collect();
+                        println!(
+                            "  #{i} {}  [{} ...] ({} values)",
+                            face_cells(&f.face),
+                            head.join(" "),
+                            f.embedding.len()
+                        );
+                    }
+                }
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Compare { image1, image2 } => {
+            let a = engine
+                .embed(&read(image1)?, 1)
+                .with_context(|| image1.display().to_string())?;
+            let b = engine
+                .embed(&read(image2)?, 1)
+                .with_context(|| image2.display().to_string())?;
+            let fa = a
+                .faces
+                .first()
+                .ok_or_else(|| anyhow!("no face detected in {}", image1.display()))?;
+            let fb = b
+                .faces
+                .first()
+                .ok_or_else(|| anyhow!("no face detected in {}", image2.display()))?;
+            let cosine = engine.compare(&fa.embedding, &fb.embedding)?;
+            let face1 = DetectedFace::from_face(&fa.face, a.width, a.height, false);
+            let face2 = DetectedFace::from_face(&fb.face, b.width, b.height, false);
+            match cli.format {
+                OutputFormat::Json => println!(
+                    "{}",
+                    serde_json::to_string(&json!({
+                        "cosine": cosine,
+                        "model": engine.model_id(),
+                        "image1": { "path": image1.display().to_string(), "face": face1 },
+                        "image2": { "path": image2.display().to_string(), "face": face2 },
+                    }))?
+                ),
+                OutputFormat::Table => {
+                    println!("{}  {}", image1.display(), face_cells(&face1));
+                    println!("{}  {}", image2.display(), face_cells(&face2));
+                    println!(
+                        "cosine similarity {cosine:.4} (model {})",
+                        engine.model_id()
+                    );
+                }
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+    }
+}
+
+fn face_cells(f: &DetectedFace) -> String {
+    let b = &f.bounding_box;
+    format!(
+        "confidence {:.3}  box x={} y={} w={} h={}",
+        f.confidence, b.x, b.y, b.width, b.height
+    )
+}
+
+fn print_detect(
+    format: OutputFormat,
+    path: &Path,
+    width: u32,
+    height: u32,
+    resp: &DetectFacesResponse,
+) -> Result<()> {
+    match format {
+        OutputFormat::Json => {
+            let mut v = serde_json::to_value(resp)?;
+            v["image"] = json!(path.display().to_string());
+            println!("{}", serde_json::to_string(&v)?);
+        }
+        OutputFormat::Table => {
+            println!(
+                "{} ({width}x{height}): {} face(s), {} not returned",
+                path.display(),
+                resp.faces.len(),
+                resp.unprocessed_face_count
+            );
+            for (i, f) in resp.faces.iter().enumerate() {
+                println!("  #{i} {}", face_cells(f));
+                if let Some(l) = f.landmarks {
+                    let pts: Vec<String> = l
+                        .iter()
+                        .map(|p| format!("({:.1}, {:.1})", p[0], p[1]))
+                        .collect();
+                    println!("      landmarks {}", pts.join(" "));
+                }
+            }
+        }
+    }
+    Ok(())
+}

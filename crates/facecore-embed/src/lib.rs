@@ -1,0 +1,251 @@
+//! Face embeddings with tract: aligned 112×112 RGB crops in, L2-normalised
+//! 512-d `f32` vectors out, each tagged with the id of the model that made it.
+//!
+//! The default model is a MobileFaceNet-like network (1.19 M parameters). Its
+//! input is the aligned crop as `(v − 127) / 128`, NCHW; its raw output is not
+//! normalised (norms of about 1.9–3.7), so every vector is L2-normalised here.
+//!
+//! Faces are embedded in batches: the model is optimised once for batch 1 and,
+//! lazily, for larger batch sizes, so `embed_batch` on several faces runs one
+//! inference per chunk instead of one per face.
+//!
+//! An [`Embedder`] is `Send + Sync`: build it once and share it between threads.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
+use image::RgbImage;
+use tract_onnx::prelude::*;
+
+/// Side of the aligned input crop, in pixels.
+pub const INPUT_SIZE: u32 = 112;
+
+/// Errors of the embedder.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum EmbedError {
+    /// The model could not be read, parsed or optimised.
+    #[error("cannot load the embedding model: {0}")]
+    Model(String),
+    /// Running the model failed.
+    #[error("embedding inference failed: {0}")]
+    Inference(String),
+    /// A crop is not 112×112.
+    #[error("aligned crops must be {INPUT_SIZE}x{INPUT_SIZE}, got {width}x{height}")]
+    WrongCropSize {
+        /// Width received.
+        width: u32,
+        /// Height received.
+        height: u32,
+    },
+    /// The model produced a zero or non-finite vector.
+    #[error("the model produced a degenerate embedding (zero or non-finite)")]
+    Degenerate,
+}
+
+/// A unit-length embedding tagged with the id of the model that produced it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Embedding {
+    /// Id of the model (e.g. `fr_feature@0.0.1`). Embeddings of different
+    /// models must never be compared.
+    pub model: Arc<str>,
+    /// The L2-normalised vector.
+    pub vector: Vec<f32>,
+}
+
+/// Largest batch run through the model at once; bigger inputs are chunked.
+pub const MAX_BATCH: usize = 8;
+
+/// The embedding model, optimised once per batch size. `Send + Sync`.
+pub struct Embedder {
+    model_id: Arc<str>,
+    onnx: Vec<u8>,
+    dim: usize,
+    plans: Mutex<HashMap<usize, Arc<TypedRunnableModel>>>,
+}
+
+impl std::fmt::Debug for Embedder {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Embedder")
+            .field("model_id", &self.model_id)
+            .field("dim", &self.dim)
+            .finish_non_exhaustive()
+    }
+}
+
+fn build_plan(onnx: &[u8], batch: usize) -> Result<Arc<TypedRunnableModel>, EmbedError> {
+    let size = INPUT_SIZE as usize;
+    let mut reader = std::io::Cursor::new(onnx);
+    tract_onnx::onnx()
+        .model_for_read(&mut reader)
+        .and_then(|m| m.with_input_fact(0, f32::fact([batch, 3, size, size]).into()))
+        .and_then(|m| m.into_optimized())
+        .and_then(|m| m.into_runnable())
+        .map_err(|e| EmbedError::Model(format!("{e:#}")))
+}
+
+impl Embedder {
+    /// Builds an embedder from ONNX bytes; `model_id` tags every vector.
+    pub fn from_bytes(onnx: &[u8], model_id: &str) -> Result<Self, EmbedError> {
+        let plan = build_plan(onnx, 1)?;
+        // Probe the output size once with a zero crop.
+        let probe = Tensor::zero::<f32>(&[1, 3, INPUT_SIZE as usize, INPUT_SIZE as usize])
+            .map_err(|e| EmbedError::Model(format!("{e:#}")))?;
+        let out = plan
+            .run(tvec!(probe.into()))
+            .map_err(|e| EmbedError::Model(format!("{e:#}")))?;
+        let dim = out[0].len();
+        if dim == 0 {
+            return Err(EmbedError::Model("the model has an empty output".into()));
+        }
+        let mut plans = HashMap::new();
+        plans.insert(1, plan);
+        Ok(Self {
+            model_id: Arc::from(model_id),
+            onnx: onnx.to_vec(),
+            dim,
+            plans: Mutex::new(plans),
+        })
+    }
+
+    /// Id of the model tagged on every vector.
+    pub fn model_id(&self) -> &Arc<str> {
+        &self.model_id
+    }
+
+    /// Length of the vectors (512 for the default model).
+    pub fn dim(&self) -> usize {
+        self.dim
+    }
+
+    fn plan(&self, batch: usize) -> Result<Arc<TypedRunnableModel>, EmbedError> {
+        let mut plans = self
+            .plans
+            .lock()
+            .map_err(|_| EmbedError::Inference("plan cache poisoned".into()))?;
+        if let Some(p) = plans.get(&batch) {
+            return Ok(p.clone());
+        }
+        let p = build_plan(&self.onnx, batch)?;
+        plans.insert(batch, p.clone());
+        Ok(p)
+    }
+
+    /// Embeds one aligned crop.
+    pub fn embed(&self, crop: &RgbImage) -> Result<Embedding, EmbedError> {
+        let mut v = self.embed_batch(std::slice::from_ref(crop))?;
+        v.pop().ok_or(EmbedError::Degenerate)
+    }
+
+    /// Embeds several aligned crops, in batches of up to [`MAX_BATCH`].
+    pub fn embed_batch(&self, crops: &[RgbImage]) -> Result<Vec<Embedding>, EmbedError> {
+        let mut out = Vec::with_capacity(crops.len());
+        for chunk in crops.chunks(MAX_BATCH) {
+            let raw = self.run_tensor(pack(chunk)?, chunk.len())?;
+            for v in raw.chunks_exact(self.dim) {
+                out.push(Embedding {
+                    model: self.model_id.clone(),
+                    vector: unit(v)?,
+                });
+            }
+        }
+        Ok(out)
+    }
+
+    /// Runs the model on a prepared `[batch, 3, 112, 112]` input (flattened,
+    /// row-major) and returns the raw (not normalised) outputs, flattened. For
+    /// numerical checks against a reference.
+    pub fn run_raw(&self, input: &[f32], batch: usize) -> Result<Vec<f32>, EmbedError> {
+        let side = INPUT_SIZE as usize;
+        let tensor = tract_ndarray::Array4::from_shape_vec((batch, 3, side, side), input.to_vec())
+            .map(Tensor::from)
+            .map_err(|e| EmbedError::Inference(format!("wrong input size: {e}")))?;
+        self.run_tensor(tensor, batch)
+    }
+
+    fn run_tensor(&self, input: Tensor, batch: usize) -> Result<Vec<f32>, EmbedError> {
+        let plan = self.plan(batch)?;
+        let out = plan
+            .run(tvec!(input.into()))
+            .map_err(|e| EmbedError::Inference(format!("{e:#}")))?;
+        let view = out[0]
+            .to_plain_array_view::<f32>()
+            .map_err(|e| EmbedError::Inference(format!("{e:#}")))?;
+        let v: Vec<f32> = view.iter().copied().collect();
+        if v.len() != batch * self.dim {
+            return Err(EmbedError::Inference(format!(
+                "expected {} outputs, got {}",
+                batch * self.dim,
+                v.len()
+            )));
+        }
+        Ok(v)
+    }
+}
+
+/// Packs aligned crops into a `[n, 3, 112, 112]` tensor, `(v − 127) / 128`.
+pub fn pack(crops: &[RgbImage]) -> Result<Tensor, EmbedError> {
+    let side = INPUT_SIZE as usize;
+    let plane = side * side;
+    let mut data = vec![0f32; crops.len() * 3 * plane];
+    for (n, crop) in crops.iter().enumerate() {
+        if crop.width() != INPUT_SIZE || crop.height() != INPUT_SIZE {
+            return Err(EmbedError::WrongCropSize {
+                width: crop.width(),
+                height: crop.height(),
+            });
+        }
+        let base = n * 3 * plane;
+        for (i, px) in crop.pixels().enumerate() {
+            for c in 0..3 {
+                data[base + c * plane + i] = (px[c] as f32 - 127.0) / 128.0;
+            }
+        }
+    }
+    tract_ndarray::Array4::from_shape_vec((crops.len(), 3, side, side), data)
+        .map(Tensor::from)
+        .map_err(|e| EmbedError::Inference(e.to_string()))
+}
+
+/// L2-normalises a raw output; refuses zero or non-finite vectors.
+fn unit(v: &[f32]) -> Result<Vec<f32>, EmbedError> {
+    let norm = v
+        .iter()
+        .map(|&x| (x as f64) * (x as f64))
+        .sum::<f64>()
+        .sqrt();
+    if !(norm.is_finite() && norm > 1e-12) {
+        return Err(EmbedError::Degenerate);
+    }
+    Ok(v.iter().map(|&x| (x as f64 / norm) as f32).collect())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn unit_normalises_and_refuses_degenerate_vectors() {
+        let v = unit(&[3.0, 4.0]).expect("unit");
+        assert!((v[0] - 0.6).abs() < 1e-7 && (v[1] - 0.8).abs() < 1e-7);
+        assert!(unit(&[0.0, 0.0]).is_err());
+        assert!(unit(&[f32::NAN, 1.0]).is_err());
+    }
+
+    #[test]
+    fn pack_refuses_wrong_sizes_and_normalises_pixels() {
+        let bad = RgbImage::new(100, 112);
+        assert!(matches!(
+            pack(&[bad]),
+            Err(EmbedError::WrongCropSize { width: 100, .. })
+        ));
+        let crop = RgbImage::from_pixel(112, 112, image::Rgb([255, 127, 0]));
+        let t = pack(&[crop.clone(), crop]).expect("pack");
+        assert_eq!(t.shape(), &[2, 3, 112, 112]);
+        let view = t.to_plain_array_view::<f32>().expect("f32");
+        let s = view.as_slice().expect("contiguous");
+        assert!((s[0] - 1.0).abs() < 1e-6);
+        assert_eq!(s[112 * 112], 0.0);
+        assert!((s[2 * 112 * 112] + 127.0 / 128.0).abs() < 1e-6);
+    }
+}

@@ -1,0 +1,534 @@
+//! Image decoding for facecore: encoded bytes in, 8-bit RGB pixels out.
+//!
+//! This crate turns the bytes of an uploaded image file into an [`RgbImage`]
+//! that the rest of facecore (detection, alignment, embedding) can work with.
+//! It is deliberately defensive, because the bytes usually come from users:
+//!
+//! * **Format sniffing.** The format is recognised from the file's magic
+//!   bytes only ([`sniff`]), never from a file name or MIME type. Accepted
+//!   formats are JPEG, PNG, WebP, BMP, GIF and TIFF (see [`Format`]).
+//! * **Limits before decoding.** The encoded size is checked first, then the
+//!   image header is parsed and the pixel count is compared with
+//!   [`Limits::max_pixels`] *before* any pixel buffer is allocated, so a
+//!   small file claiming to be 50000x50000 is refused in microseconds. As
+//!   defence in depth the decoders themselves also run under an allocation
+//!   budget (see [`Limits`]), which stops a decompression bomb whose header
+//!   lies, or a GIF/TIFF with an oversized inner frame.
+//! * **EXIF orientation.** When the decoder reports an orientation (JPEG
+//!   EXIF, PNG `eXIf`, WebP EXIF, TIFF tag), it is applied, so the returned
+//!   image is upright the way a photo viewer would show it.
+//! * **One output layout.** Whatever the source (grayscale, palette,
+//!   gray+alpha, RGBA, 16-bit, float), the result is 8-bit RGB. Alpha is
+//!   composited over black (a fully transparent pixel becomes black). Only the
+//!   first frame of an animated GIF, PNG or WebP is decoded.
+//! * **No panics escape.** Malformed input produces an [`ImageError`]; should
+//!   a third-party decoder panic on hostile data anyway, the panic is caught
+//!   and reported as [`ImageError::Corrupt`].
+//!
+//! # Example
+//!
+//! ```
+//! use facecore_image::{Format, Limits, RgbImage, decode};
+//!
+//! // Any encoded image works; here we make a small PNG in memory.
+//! let original = RgbImage::from_pixel(40, 30, image::Rgb([200, 10, 10]));
+//! let mut png = Vec::new();
+//! original
+//!     .write_to(&mut std::io::Cursor::new(&mut png), image::ImageFormat::Png)
+//!     .expect("encoding a PNG in memory");
+//!
+//! let decoded = decode(&png, &Limits::default())?;
+//! assert_eq!(decoded.format, Format::Png);
+//! assert_eq!(decoded.image.dimensions(), (40, 30));
+//! assert_eq!(decoded.orientation, 1);
+//! assert_eq!(decoded.image.get_pixel(0, 0).0, [200, 10, 10]);
+//!
+//! // Limits are checked before decoding.
+//! let tiny = Limits { max_pixels: 100, ..Limits::default() };
+//! assert!(matches!(
+//!     decode(&png, &tiny),
+//!     Err(facecore_image::ImageError::TooManyPixels { width: 40, height: 30, .. })
+//! ));
+//! # Ok::<(), facecore_image::ImageError>(())
+//! ```
+//!
+//! # Limits of this crate
+//!
+//! * Colour management is not performed: embedded ICC profiles are ignored and
+//!   samples are taken as sRGB.
+//! * Peak memory while decoding is roughly the decoder's native buffer
+//!   (`width * height * bytes_per_pixel`, where the pixel count is at most
+//!   [`Limits::max_pixels`]), plus the decoder's own scratch space (capped at
+//!   `max_pixels * 4` bytes + 64 MiB), plus the final RGB buffer
+//!   (`3 * width * height`).
+//! * A truncated file may either fail with [`ImageError::Corrupt`] or decode
+//!   to a partially filled image, depending on the format's decoder (the JPEG
+//!   decoder, for example, is lenient and fills missing data).
+
+use std::fmt;
+use std::io::Cursor;
+use std::panic::{self, AssertUnwindSafe};
+
+use image::metadata::Orientation;
+use image::{DynamicImage, ImageDecoder, RgbaImage};
+
+pub use image::RgbImage;
+
+/// Extra allocation room given to decoders on top of `max_pixels * 4` bytes,
+/// for tables, row buffers, metadata and the like.
+const DECODER_SLACK_BYTES: u64 = 64 * 1024 * 1024;
+
+/// Formats we accept.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Format {
+    /// JPEG / JFIF / EXIF (`FF D8 FF`).
+    Jpeg,
+    /// PNG (`89 50 4E 47 0D 0A 1A 0A`); for APNG only the default image.
+    Png,
+    /// WebP, lossy or lossless (`RIFF....WEBP`); for animations the first frame.
+    Webp,
+    /// Windows bitmap (`BM`).
+    Bmp,
+    /// GIF 87a / 89a; only the first frame is decoded.
+    Gif,
+    /// TIFF, little- or big-endian (`II*\0` / `MM\0*`); only the first page.
+    Tiff,
+}
+
+impl Format {
+    /// Every accepted format, in the order used in messages.
+    pub const ALL: [Format; 6] = [
+        Format::Jpeg,
+        Format::Png,
+        Format::Webp,
+        Format::Bmp,
+        Format::Gif,
+        Format::Tiff,
+    ];
+
+    /// Short lower-case name: `"jpeg"`, `"png"`, `"webp"`, `"bmp"`, `"gif"` or
+    /// `"tiff"`.
+    #[must_use]
+    pub fn name(self) -> &'static str {
+        match self {
+            Format::Jpeg => "jpeg",
+            Format::Png => "png",
+            Format::Webp => "webp",
+            Format::Bmp => "bmp",
+            Format::Gif => "gif",
+            Format::Tiff => "tiff",
+        }
+    }
+
+    fn to_image_format(self) -> image::ImageFormat {
+        match self {
+            Format::Jpeg => image::ImageFormat::Jpeg,
+            Format::Png => image::ImageFormat::Png,
+            Format::Webp => image::ImageFormat::WebP,
+            Format::Bmp => image::ImageFormat::Bmp,
+            Format::Gif => image::ImageFormat::Gif,
+            Format::Tiff => image::ImageFormat::Tiff,
+        }
+    }
+}
+
+impl fmt::Display for Format {
+    /// Writes [`Format::name`].
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// Limits applied to every decode.
+///
+/// `Default` is 15 MiB of encoded data (`15 * 1024 * 1024` bytes) and
+/// 40 megapixels (`40_000_000` pixels) of decoded image.
+///
+/// Besides the explicit pixel check made from the image header, decoders run
+/// with an allocation budget of `max_pixels * 4` bytes + 64 MiB for their own
+/// scratch space (not counting the output buffer), so a file whose header
+/// lies, or which hides an oversized frame inside a GIF or TIFF, cannot make
+/// them allocate without bound.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Limits {
+    /// Largest accepted encoded input, in bytes.
+    pub max_encoded_bytes: usize,
+    /// Largest accepted `width * height` of the image.
+    pub max_pixels: u64,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            max_encoded_bytes: 15 * 1024 * 1024,
+            max_pixels: 40_000_000,
+        }
+    }
+}
+
+/// A decoded image together with what was learned while decoding it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Decoded {
+    /// The pixels, 8-bit RGB, already rotated/flipped to be upright.
+    pub image: RgbImage,
+    /// The format the bytes were in.
+    pub format: Format,
+    /// EXIF orientation applied (1..=8, 1 = none).
+    pub orientation: u8,
+}
+
+/// Why an image could not be decoded.
+///
+/// Every message is a single line meant to be shown to an end user.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ImageError {
+    /// The input has zero bytes.
+    #[error("the image file is empty (0 bytes)")]
+    Empty,
+    /// The magic bytes match none of the accepted formats.
+    #[error("unrecognised image format; accepted formats are JPEG, PNG, WebP, BMP, GIF and TIFF")]
+    UnsupportedFormat,
+    /// The encoded input is larger than [`Limits::max_encoded_bytes`].
+    #[error("image file is {bytes} bytes, more than the limit of {limit} bytes")]
+    EncodedTooLarge {
+        /// Size of the input.
+        bytes: usize,
+        /// The limit it exceeded.
+        limit: usize,
+    },
+    /// The header announces more pixels than [`Limits::max_pixels`].
+    #[error(
+        "image is {width}x{height} = {} pixels, more than the limit of {limit}",
+        pixel_count(*.width, *.height)
+    )]
+    TooManyPixels {
+        /// Width from the header.
+        width: u32,
+        /// Height from the header.
+        height: u32,
+        /// The limit it exceeded.
+        limit: u64,
+    },
+    /// The header announces a width or height of zero.
+    #[error("image has zero width or height")]
+    ZeroSize,
+    /// The decoder rejected the data: truncated, malformed, using an
+    /// unsupported feature of the format, or needing more memory than the
+    /// limits allow.
+    #[error("could not decode the {format} image: {detail}")]
+    Corrupt {
+        /// The sniffed format.
+        format: Format,
+        /// What went wrong, one line.
+        detail: String,
+    },
+}
+
+fn pixel_count(width: u32, height: u32) -> u64 {
+    u64::from(width) * u64::from(height)
+}
+
+/// Recognises the format from the magic bytes at the start of `bytes`.
+///
+/// Only the content is looked at, never a file name. Returns `None` for
+/// anything that is not one of the [`Format`]s.
+#[must_use]
+pub fn sniff(bytes: &[u8]) -> Option<Format> {
+    const PNG: &[u8] = b"\x89PNG\r\n\x1a\n";
+    if bytes.starts_with(&[0xFF, 0xD8, 0xFF]) {
+        Some(Format::Jpeg)
+    } else if bytes.starts_with(PNG) {
+        Some(Format::Png)
+    } else if bytes.starts_with(b"GIF87a") || bytes.starts_with(b"GIF89a") {
+        Some(Format::Gif)
+    } else if bytes.len() >= 12 && bytes.starts_with(b"RIFF") && &bytes[8..12] == b"WEBP" {
+        Some(Format::Webp)
+    } else if bytes.starts_with(b"II*\0") || bytes.starts_with(b"MM\0*") {
+        Some(Format::Tiff)
+    } else if bytes.starts_with(b"BM") {
+        Some(Format::Bmp)
+    } else {
+        None
+    }
+}
+
+/// Decodes `bytes` into an upright 8-bit RGB image.
+///
+/// In order: refuses empty input ([`ImageError::Empty`]) and input over
+/// [`Limits::max_encoded_bytes`] ([`ImageError::EncodedTooLarge`]); sniffs the
+/// format ([`ImageError::UnsupportedFormat`]); reads the header and refuses
+/// zero-sized images ([`ImageError::ZeroSize`]) and images over
+/// [`Limits::max_pixels`] ([`ImageError::TooManyPixels`]); only then decodes
+/// the pixels ([`ImageError::Corrupt`] on failure). Conversion to RGB and EXIF
+/// orientation are described in the [crate documentation](crate).
+pub fn decode(bytes: &[u8], limits: &Limits) -> Result<Decoded, ImageError> {
+    let format = check_encoded(bytes, limits)?;
+    guarded(format, || decode_inner(bytes, format, limits))
+}
+
+/// Like [`decode`], returning only the image.
+pub fn decode_rgb(bytes: &[u8], limits: &Limits) -> Result<RgbImage, ImageError> {
+    decode(bytes, limits).map(|d| d.image)
+}
+
+/// Reads the format and size from the header, without decoding pixels.
+///
+/// The size is the one [`decode`] would return, i.e. with EXIF orientation
+/// taken into account (width and height swapped for orientations 5 to 8).
+/// The same checks as [`decode`] are made up to the pixel limit, so an image
+/// this accepts is one `decode` will not refuse for its size; it may still
+/// turn out to be [`ImageError::Corrupt`] further in.
+pub fn read_dimensions(bytes: &[u8], limits: &Limits) -> Result<(Format, u32, u32), ImageError> {
+    let format = check_encoded(bytes, limits)?;
+    guarded(format, || {
+        let mut decoder = open(bytes, format, limits)?;
+        let (width, height) = decoder.dimensions();
+        let orientation = decoder.orientation().unwrap_or(Orientation::NoTransforms);
+        if swaps_axes(orientation) {
+            Ok((format, height, width))
+        } else {
+            Ok((format, width, height))
+        }
+    })
+}
+
+/// Resizes to exactly `w` x `h` with a triangle (bilinear) filter.
+///
+/// When shrinking, the filter support widens with the scale factor, so the
+/// result is anti-aliased (closer to an area average than to OpenCV's
+/// `INTER_LINEAR`). A zero target size gives an empty image; an empty source
+/// gives a black image of the requested size.
+#[must_use]
+pub fn resize_bilinear(img: &RgbImage, w: u32, h: u32) -> RgbImage {
+    if w == 0 || h == 0 || img.width() == 0 || img.height() == 0 {
+        return RgbImage::new(w, h);
+    }
+    if img.dimensions() == (w, h) {
+        return img.clone();
+    }
+    image::imageops::resize(img, w, h, image::imageops::FilterType::Triangle)
+}
+
+/// Copies the `w` x `h` rectangle whose top-left corner is (`x`, `y`).
+///
+/// The rectangle is clamped to the image, so the result may be smaller than
+/// requested, or empty if (`x`, `y`) lies outside the image.
+#[must_use]
+pub fn crop(img: &RgbImage, x: u32, y: u32, w: u32, h: u32) -> RgbImage {
+    let x = x.min(img.width());
+    let y = y.min(img.height());
+    let w = w.min(img.width() - x);
+    let h = h.min(img.height() - y);
+    image::imageops::crop_imm(img, x, y, w, h).to_image()
+}
+
+/// Checks emptiness, encoded size and format, cheapest first.
+fn check_encoded(bytes: &[u8], limits: &Limits) -> Result<Format, ImageError> {
+    if bytes.is_empty() {
+        return Err(ImageError::Empty);
+    }
+    if bytes.len() > limits.max_encoded_bytes {
+        return Err(ImageError::EncodedTooLarge {
+            bytes: bytes.len(),
+            limit: limits.max_encoded_bytes,
+        });
+    }
+    sniff(bytes).ok_or(ImageError::UnsupportedFormat)
+}
+
+/// Runs `f`, turning a panic inside a third-party decoder into `Corrupt`.
+fn guarded<T>(format: Format, f: impl FnOnce() -> Result<T, ImageError>) -> Result<T, ImageError> {
+    // The closure only reads the input slice and owns everything it builds,
+    // so nothing observable is left half-modified by an unwind.
+    panic::catch_unwind(AssertUnwindSafe(f)).unwrap_or_else(|_| {
+        Err(ImageError::Corrupt {
+            format,
+            detail: "the decoder failed on malformed data".to_owned(),
+        })
+    })
+}
+
+/// The `image` crate limits for the decoders' own allocations.
+fn decoder_limits(limits: &Limits, max_side: Option<u32>) -> image::Limits {
+    let mut l = image::Limits::default();
+    l.max_alloc = Some(
+        limits
+            .max_pixels
+            .saturating_mul(4)
+            .saturating_add(DECODER_SLACK_BYTES),
+    );
+    l.max_image_width = max_side;
+    l.max_image_height = max_side;
+    l
+}
+
+/// Parses the header and enforces the size limits; no pixel data is decoded.
+fn open<'a>(
+    bytes: &'a [u8],
+    format: Format,
+    limits: &Limits,
+) -> Result<impl ImageDecoder + 'a, ImageError> {
+    let mut reader = image::ImageReader::with_format(Cursor::new(bytes), format.to_image_format());
+    // No per-side limit yet: we want to see the real dimensions so that an
+    // oversized image is reported as `TooManyPixels`, not as a decoder error.
+    reader.limits(decoder_limits(limits, None));
+    let mut decoder = reader.into_decoder().map_err(|e| corrupt(format, e))?;
+
+    let (width, height) = decoder.dimensions();
+    if width == 0 || height == 0 {
+        return Err(ImageError::ZeroSize);
+    }
+    if pixel_count(width, height) > limits.max_pixels {
+        return Err(ImageError::TooManyPixels {
+            width,
+            height,
+            limit: limits.max_pixels,
+        });
+    }
+    // Defence in depth: no side may exceed the pixel budget either (matters
+    // for decoders that check frame sizes against these limits).
+    let max_side = u32::try_from(limits.max_pixels).unwrap_or(u32::MAX);
+    decoder
+        .set_limits(decoder_limits(limits, Some(max_side)))
+        .map_err(|e| corrupt(format, e))?;
+    Ok(decoder)
+}
+
+fn decode_inner(bytes: &[u8], format: Format, limits: &Limits) -> Result<Decoded, ImageError> {
+    let mut decoder = open(bytes, format, limits)?;
+    // A malformed EXIF block is not worth refusing the image for.
+    let orientation = decoder.orientation().unwrap_or(Orientation::NoTransforms);
+    let decoded = DynamicImage::from_decoder(decoder).map_err(|e| corrupt(format, e))?;
+    let mut upright = DynamicImage::ImageRgb8(into_rgb8(decoded));
+    upright.apply_orientation(orientation);
+    Ok(Decoded {
+        image: upright.into_rgb8(),
+        format,
+        orientation: orientation.to_exif(),
+    })
+}
+
+fn swaps_axes(orientation: Orientation) -> bool {
+    matches!(
+        orientation,
+        Orientation::Rotate90
+            | Orientation::Rotate270
+            | Orientation::Rotate90FlipH
+            | Orientation::Rotate270FlipH
+    )
+}
+
+/// Converts any layout to 8-bit RGB, compositing alpha over black.
+fn into_rgb8(img: DynamicImage) -> RgbImage {
+    match img {
+        DynamicImage::ImageRgb8(rgb) => rgb,
+        DynamicImage::ImageRgba8(rgba) => composite_over_black(&rgba),
+        other if other.color().has_alpha() => composite_over_black(&other.to_rgba8()),
+        other => other.to_rgb8(),
+    }
+}
+
+fn composite_over_black(rgba: &RgbaImage) -> RgbImage {
+    let mut out = RgbImage::new(rgba.width(), rgba.height());
+    for (dst, src) in out.pixels_mut().zip(rgba.pixels()) {
+        let [r, g, b, a] = src.0;
+        let a = u16::from(a);
+        // (c * a + 127) / 255 <= 255, so the narrowing is lossless.
+        let mul = |c: u8| ((u16::from(c) * a + 127) / 255) as u8;
+        dst.0 = [mul(r), mul(g), mul(b)];
+    }
+    out
+}
+
+/// Maps an `image` crate error to a one-line `Corrupt` error.
+fn corrupt(format: Format, err: image::ImageError) -> ImageError {
+    use image::error::{LimitErrorKind, ParameterErrorKind};
+    let detail = match &err {
+        image::ImageError::IoError(io) if io.kind() == std::io::ErrorKind::UnexpectedEof => {
+            "the file is truncated".to_owned()
+        }
+        image::ImageError::Limits(l) if l.kind() == LimitErrorKind::DimensionError => {
+            "the image or one of its frames is larger than the pixel limit".to_owned()
+        }
+        image::ImageError::Limits(_) => {
+            "decoding it would need more memory than the limits allow".to_owned()
+        }
+        image::ImageError::Parameter(p) if p.kind() == ParameterErrorKind::NoMoreData => {
+            "the file contains no image data".to_owned()
+        }
+        other => {
+            let text = other.to_string();
+            // The `image` crate prefixes "Format error decoding Png: "; our
+            // message already names the format.
+            match text.strip_prefix("Format error decoding ") {
+                Some(rest) => rest
+                    .split_once(": ")
+                    .map_or(text.clone(), |(_, why)| why.to_owned()),
+                None => text,
+            }
+        }
+    };
+    ImageError::Corrupt {
+        format,
+        detail: one_line(&detail),
+    }
+}
+
+/// Collapses whitespace (including newlines) and bounds the length.
+fn one_line(s: &str) -> String {
+    const MAX_CHARS: usize = 300;
+    let mut out = s.split_whitespace().collect::<Vec<_>>().join(" ");
+    if let Some((cut, _)) = out.char_indices().nth(MAX_CHARS) {
+        out.truncate(cut);
+        out.push('…');
+    }
+    if out.is_empty() {
+        out.push_str("unknown decoder error");
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn one_line_collapses_and_truncates() {
+        assert_eq!(one_line("a\n  b\tc "), "a b c");
+        assert_eq!(one_line(""), "unknown decoder error");
+        let long = "x".repeat(1000);
+        assert_eq!(one_line(&long).chars().count(), 301);
+    }
+
+    #[test]
+    fn composite_is_over_black() {
+        let rgba = RgbaImage::from_fn(3, 1, |x, _| match x {
+            0 => image::Rgba([200, 100, 50, 255]),
+            1 => image::Rgba([200, 100, 50, 0]),
+            _ => image::Rgba([200, 100, 50, 128]),
+        });
+        let rgb = composite_over_black(&rgba);
+        assert_eq!(rgb.get_pixel(0, 0).0, [200, 100, 50]);
+        assert_eq!(rgb.get_pixel(1, 0).0, [0, 0, 0]);
+        assert_eq!(rgb.get_pixel(2, 0).0, [100, 50, 25]);
+    }
+
+    #[test]
+    fn format_names_and_display() {
+        let names: Vec<_> = Format::ALL.iter().map(|f| f.to_string()).collect();
+        assert_eq!(names, ["jpeg", "png", "webp", "bmp", "gif", "tiff"]);
+    }
+
+    #[test]
+    fn decoder_budget_saturates() {
+        let l = decoder_limits(
+            &Limits {
+                max_encoded_bytes: usize::MAX,
+                max_pixels: u64::MAX,
+            },
+            None,
+        );
+        assert_eq!(l.max_alloc, Some(u64::MAX));
+    }
+}

@@ -1,0 +1,517 @@
+//! facecore: face detection, alignment, embedding and comparison in pure Rust.
+//!
+//! [`Engine`] is the one entry point: build it once (models are verified by
+//! sha256 and optimised once), then share it between threads (`Send + Sync`).
+//!
+//! ```no_run
+//! use facecore::{Engine, EngineConfig};
+//!
+//! # fn main() -> Result<(), facecore::Error> {
+//! // Models come from $FACECORE_MODELS or the repository's models/ directory
+//! // (`cargo xtask fetch-models` fetches them).
+//! let engine = Engine::load(EngineConfig::default())?;
+//!
+//! let a = engine.embed(&std::fs::read("a.jpg").unwrap(), 1)?;
+//! let b = engine.embed(&std::fs::read("b.jpg").unwrap(), 1)?;
+//! if let (Some(fa), Some(fb)) = (a.faces.first(), b.faces.first()) {
+//!     let cosine = engine.compare(&fa.embedding, &fb.embedding)?;
+//!     println!("cosine similarity {cosine:.3}");
+//! }
+//! # Ok(())
+//! # }
+//! ```
+//!
+//! The stages live in their own crates, re-exported here: [`image`]
+//! (decoding and limits), [`detect`] (faces and landmarks), [`align`]
+//! (112×112 crops), [`embed`] (512-d vectors) and [`score`] (cosine).
+
+pub mod api;
+pub mod manifest;
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use rayon::prelude::*;
+
+pub use facecore_align as align;
+pub use facecore_detect as detect;
+pub use facecore_embed as embed;
+pub use facecore_image as image;
+pub use facecore_score as score;
+
+pub use facecore_detect::{BBox, DetectorConfig, Face, Landmarks5};
+pub use facecore_embed::Embedding;
+pub use facecore_image::{Format, ImageError, Limits as ImageLimits, RgbImage};
+pub use manifest::{FETCH_COMMAND, Manifest, default_models_dir};
+
+/// Everything that can go wrong in facecore.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// The image could not be decoded or is over a limit.
+    #[error(transparent)]
+    Image(#[from] facecore_image::ImageError),
+    /// Detection failed.
+    #[error(transparent)]
+    Detect(#[from] facecore_detect::DetectError),
+    /// Alignment failed.
+    #[error(transparent)]
+    Align(#[from] facecore_align::AlignError),
+    /// Embedding failed.
+    #[error(transparent)]
+    Embed(#[from] facecore_embed::EmbedError),
+    /// An embedding is not valid input (wrong length, NaN, zero, ...).
+    #[error(transparent)]
+    Score(#[from] facecore_score::ScoreError),
+    /// Two embeddings come from different models and cannot be compared.
+    #[error("embeddings of different models cannot be compared: `{left}` vs `{right}`")]
+    ModelMismatch {
+        /// Model of the first embedding.
+        left: String,
+        /// Model of the second embedding.
+        right: String,
+    },
+    /// Model files are missing from the models directory.
+    #[error(
+        "model files missing in {}: {}; run `{}` (or set FACECORE_MODELS to a directory that has them)",
+        dir.display(), missing.join(", "), manifest::FETCH_COMMAND
+    )]
+    ModelsMissing {
+        /// The models directory searched.
+        dir: PathBuf,
+        /// File names not found.
+        missing: Vec<String>,
+    },
+    /// A model file does not have the pinned sha256.
+    #[error(
+        "model file {} has sha256 {actual}, expected {expected}; delete it and run `{}`",
+        path.display(), manifest::FETCH_COMMAND
+    )]
+    ModelHash {
+        /// The file.
+        path: PathBuf,
+        /// Pinned hash.
+        expected: String,
+        /// Hash found.
+        actual: String,
+    },
+    /// The manifest is invalid.
+    #[error("invalid model manifest: {0}")]
+    Manifest(String),
+    /// A file could not be read.
+    #[error("cannot read {}: {detail}", path.display())]
+    Io {
+        /// The file.
+        path: PathBuf,
+        /// What went wrong.
+        detail: String,
+    },
+    /// An invalid setting.
+    #[error("invalid configuration: {0}")]
+    Config(String),
+}
+
+/// How to build an [`Engine`].
+#[derive(Debug, Clone, Default)]
+pub struct EngineConfig {
+    /// Directory holding the model files; default [`default_models_dir`].
+    pub models_dir: Option<PathBuf>,
+    /// Manifest to use; default: `manifest.json` in the models directory if it
+    /// exists, else the manifest built into this library.
+    pub manifest: Option<Manifest>,
+    /// Detector tuning.
+    pub detector: DetectorConfig,
+    /// Decoding limits.
+    pub image_limits: ImageLimits,
+    /// Worker threads for the parallel stages; default: all cores.
+    pub threads: Option<usize>,
+}
+
+/// Time spent in each stage of one call.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct StageTimings {
+    /// Decoding the image bytes.
+    pub decode: Duration,
+    /// Running the face detector.
+    pub detect: Duration,
+    /// Running the landmark model.
+    pub landmarks: Duration,
+    /// Aligning faces to 112×112.
+    pub align: Duration,
+    /// Running the embedding model.
+    pub embed: Duration,
+}
+
+/// Faces found in an image.
+#[derive(Debug, Clone)]
+pub struct Detection {
+    /// Width of the (oriented) image.
+    pub width: u32,
+    /// Height of the (oriented) image.
+    pub height: u32,
+    /// Faces returned, most dominant first, each with landmarks.
+    pub faces: Vec<Face>,
+    /// Faces detected but not returned because of the face limit.
+    pub unprocessed: usize,
+    /// Stage timings.
+    pub timings: StageTimings,
+}
+
+/// A face with its embedding.
+#[derive(Debug, Clone)]
+pub struct FaceEmbedding {
+    /// The face.
+    pub face: Face,
+    /// Its embedding.
+    pub embedding: Embedding,
+}
+
+/// Embeddings of the faces in an image.
+#[derive(Debug, Clone)]
+pub struct Embeddings {
+    /// Width of the (oriented) image.
+    pub width: u32,
+    /// Height of the (oriented) image.
+    pub height: u32,
+    /// The faces embedded, most dominant first.
+    pub faces: Vec<FaceEmbedding>,
+    /// Faces detected but not embedded because of the face limit.
+    pub unprocessed: usize,
+    /// Stage timings.
+    pub timings: StageTimings,
+}
+
+/// The face pipeline, built once and shared: decode → detect → landmarks →
+/// align → embed, and comparison. `Send + Sync`.
+pub struct Engine {
+    detector: facecore_detect::Detector,
+    embedder: facecore_embed::Embedder,
+    limits: ImageLimits,
+    pool: rayon::ThreadPool,
+    manifest: Manifest,
+    models_dir: PathBuf,
+}
+
+impl std::fmt::Debug for Engine {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Engine")
+            .field("models_dir", &self.models_dir)
+            .field("model", &self.embedder.model_id())
+            .field("threads", &self.pool.current_num_threads())
+            .finish_non_exhaustive()
+    }
+}
+
+fn elapsed(t: Instant) -> Duration {
+    t.elapsed()
+}
+
+impl Engine {
+    /// Loads and verifies the models and builds the pipeline.
+    pub fn load(config: EngineConfig) -> Result<Self, Error> {
+        let dir = config.models_dir.unwrap_or_else(default_models_dir);
+        let manifest = match config.manifest {
+            Some(m) => m,
+            None => {
+                let local = dir.join("manifest.json");
+                match std::fs::read_to_string(&local) {
+                    Ok(text) => Manifest::parse(&text)?,
+                    Err(_) => Manifest::builtin()?,
+                }
+            }
+        };
+        if config.threads == Some(0) {
+            return Err(Error::Config("threads must be at least 1".into()));
+        }
+        let det = manifest.role("detector")?;
+        let lmk = manifest.role("landmarks68")?;
+        let emb = manifest.role("embedder")?;
+        let det_bytes = manifest.read_verified(&dir, det)?;
+        let lmk_bytes = manifest.read_verified(&dir, lmk)?;
+        let emb_bytes = manifest.read_verified(&dir, emb)?;
+        let detector =
+            facecore_detect::Detector::from_bytes(&det_bytes, &lmk_bytes, config.detector)?;
+        let embedder = facecore_embed::Embedder::from_bytes(&emb_bytes, &emb.tag())?;
+        let mut pool = rayon::ThreadPoolBuilder::new().thread_name(|i| format!("facecore-{i}"));
+        if let Some(n) = config.threads {
+            pool = pool.num_threads(n);
+        }
+        let pool = pool
+            .build()
+            .map_err(|e| Error::Config(format!("cannot start worker threads: {e}")))?;
+        Ok(Self {
+            detector,
+            embedder,
+            limits: config.image_limits,
+            pool,
+            manifest,
+            models_dir: dir,
+        })
+    }
+
+    /// Id of the embedding model (`id@version`), stored with every embedding.
+    pub fn model_id(&self) -> &str {
+        self.embedder.model_id()
+    }
+
+    /// Length of the embeddings (512 for the default model).
+    pub fn embedding_dim(&self) -> usize {
+        self.embedder.dim()
+    }
+
+    /// The manifest in use.
+    pub fn manifest(&self) -> &Manifest {
+        &self.manifest
+    }
+
+    /// The decoding limits in use.
+    pub fn image_limits(&self) -> &ImageLimits {
+        &self.limits
+    }
+
+    /// Number of worker threads.
+    pub fn threads(&self) -> usize {
+        self.pool.current_num_threads()
+    }
+
+    /// The detector (for per-stage use and benchmarks).
+    pub fn detector(&self) -> &facecore_detect::Detector {
+        &self.detector
+    }
+
+    /// The embedder (for per-stage use and benchmarks).
+    pub fn embedder(&self) -> &facecore_embed::Embedder {
+        &self.embedder
+    }
+
+    /// Decodes image bytes (any supported format, EXIF orientation applied)
+    /// under the engine's limits.
+    pub fn decode(&self, bytes: &[u8]) -> Result<RgbImage, Error> {
+        Ok(facecore_image::decode(bytes, &self.limits)?.image)
+    }
+
+    /// Detects face boxes in a decoded image, most dominant first; the windows
+    /// of a large image run in parallel.
+    pub fn detect_boxes(&self, image: &RgbImage) -> Result<Vec<facecore_detect::FaceBox>, Error> {
+        if image.width() == 0 || image.height() == 0 {
+            return Err(facecore_detect::DetectError::EmptyImage.into());
+        }
+        let windows = self.detector.windows(image.width(), image.height());
+        let candidates = self.pool.install(|| {
+            windows
+                .par_iter()
+                .map(|w| self.detector.detect_window(image, w))
+                .collect::<Result<Vec<_>, _>>()
+        })?;
+        Ok(self.detector.finish(
+            candidates.into_iter().flatten().collect(),
+            image.width(),
+            image.height(),
+        ))
+    }
+
+    /// Detects faces (with landmarks) in a decoded image; returns at most
+    /// `max_faces`, most dominant first, and how many were left out.
+    pub fn detect_image(
+        &self,
+        image: &RgbImage,
+        max_faces: usize,
+        timings: &mut StageTimings,
+    ) -> Result<(Vec<Face>, usize), Error> {
+        let t = Instant::now();
+        let boxes = self.detect_boxes(image)?;
+        timings.detect += elapsed(t);
+        let keep = boxes.len().min(max_faces);
+        let t = Instant::now();
+        let faces = self.pool.install(|| {
+            boxes[..keep]
+                .par_iter()
+                .map(|b| {
+                    Ok(Face {
+                        bbox: b.bbox,
+                        confidence: b.confidence,
+                        landmarks: self.detector.landmarks(image, &b.bbox)?,
+                    })
+                })
+                .collect::<Result<Vec<_>, Error>>()
+        })?;
+        timings.landmarks += elapsed(t);
+        Ok((faces, boxes.len() - keep))
+    }
+
+    /// Decodes an image and detects up to `max_faces` faces in it.
+    pub fn detect(&self, bytes: &[u8], max_faces: usize) -> Result<Detection, Error> {
+        let mut timings = StageTimings::default();
+        let t = Instant::now();
+        let image = self.decode(bytes)?;
+        timings.decode = elapsed(t);
+        let (faces, unprocessed) = self.detect_image(&image, max_faces, &mut timings)?;
+        Ok(Detection {
+            width: image.width(),
+            height: image.height(),
+            faces,
+            unprocessed,
+            timings,
+        })
+    }
+
+    /// Aligns faces of a decoded image to 112×112 crops (in parallel).
+    pub fn align(&self, image: &RgbImage, faces: &[Face]) -> Result<Vec<RgbImage>, Error> {
+        self.pool.install(|| {
+            faces
+                .par_iter()
+                .map(|f| Ok(facecore_align::align_face(image, &f.landmarks)?))
+                .collect()
+        })
+    }
+
+    /// Embeds up to `max_faces` faces of a decoded image, most dominant first.
+    pub fn embed_image(&self, image: &RgbImage, max_faces: usize) -> Result<Embeddings, Error> {
+        let mut timings = StageTimings::default();
+        self.embed_image_timed(image, max_faces, &mut timings)
+    }
+
+    fn embed_image_timed(
+        &self,
+        image: &RgbImage,
+        max_faces: usize,
+        timings: &mut StageTimings,
+    ) -> Result<Embeddings, Error> {
+        let (faces, unprocessed) = self.detect_image(image, max_faces, timings)?;
+        let t = Instant::now();
+        let crops = self.align(image, &faces)?;
+        timings.align += elapsed(t);
+        let t = Instant::now();
+        let embeddings = self.embed_crops(&crops)?;
+        timings.embed += elapsed(t);
+        Ok(Embeddings {
+            width: image.width(),
+            height: image.height(),
+            faces: faces
+                .into_iter()
+                .zip(embeddings)
+                .map(|(face, embedding)| FaceEmbedding { face, embedding })
+                .collect(),
+            unprocessed,
+            timings: *timings,
+        })
+    }
+
+    /// Embeds aligned 112×112 crops: batched, and split across the worker
+    /// threads when there are several.
+    pub fn embed_crops(&self, crops: &[RgbImage]) -> Result<Vec<Embedding>, Error> {
+        if crops.len() <= 1 {
+            return Ok(self.embedder.embed_batch(crops)?);
+        }
+        let threads = self.pool.current_num_threads().max(1);
+        let chunk = crops.len().div_ceil(threads).min(facecore_embed::MAX_BATCH);
+        let parts = self.pool.install(|| {
+            crops
+                .par_chunks(chunk)
+                .map(|c| self.embedder.embed_batch(c))
+                .collect::<Result<Vec<_>, _>>()
+        })?;
+        Ok(parts.into_iter().flatten().collect())
+    }
+
+    /// Decodes an image and embeds up to `max_faces` faces, most dominant first.
+    pub fn embed(&self, bytes: &[u8], max_faces: usize) -> Result<Embeddings, Error> {
+        let mut timings = StageTimings::default();
+        let t = Instant::now();
+        let image = self.decode(bytes)?;
+        timings.decode = elapsed(t);
+        self.embed_image_timed(&image, max_faces, &mut timings)
+    }
+
+    /// Cosine similarity of two embeddings of the same model, in [-1, 1].
+    pub fn compare(&self, a: &Embedding, b: &Embedding) -> Result<f32, Error> {
+        if a.model != b.model {
+            return Err(Error::ModelMismatch {
+                left: a.model.to_string(),
+                right: b.model.to_string(),
+            });
+        }
+        self.compare_vectors(&a.vector, &b.vector)
+    }
+
+    /// Cosine similarity of two raw vectors that are taken to come from this
+    /// engine's model: both are validated (length, finite, non-zero) and
+    /// re-normalised first.
+    pub fn compare_vectors(&self, a: &[f32], b: &[f32]) -> Result<f32, Error> {
+        let dim = self.embedder.dim();
+        facecore_score::validate(a, Some(dim))?;
+        facecore_score::validate(b, Some(dim))?;
+        Ok(facecore_score::cosine(a, b)?)
+    }
+
+    /// Wraps a raw vector as an embedding of this engine's model.
+    pub fn embedding_from_vector(&self, vector: Vec<f32>) -> Result<Embedding, Error> {
+        facecore_score::validate(&vector, Some(self.embedder.dim()))?;
+        Ok(Embedding {
+            model: Arc::clone(self.embedder.model_id()),
+            vector: facecore_score::normalized(&vector)?,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn assert_send_sync<T: Send + Sync>() {}
+
+    #[test]
+    fn engine_is_send_and_sync() {
+        assert_send_sync::<Engine>();
+    }
+
+    #[test]
+    fn builtin_manifest_parses_and_names_every_role() {
+        let m = Manifest::builtin().expect("manifest");
+        for role in ["detector", "landmarks68", "embedder"] {
+            let e = m.role(role).expect(role);
+            assert_eq!(e.sha256.len(), 64);
+            assert!(e.bytes > 0);
+        }
+        assert_eq!(m.package.name, "faceplugin-face-recognition-js");
+    }
+
+    #[test]
+    fn missing_models_name_the_fetch_command() {
+        let dir = std::env::temp_dir().join(format!("facecore-empty-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).expect("mkdir");
+        let err = Engine::load(EngineConfig {
+            models_dir: Some(dir.clone()),
+            ..Default::default()
+        })
+        .expect_err("must fail");
+        let msg = err.to_string();
+        assert!(matches!(err, Error::ModelsMissing { .. }), "{msg}");
+        assert!(msg.contains("cargo xtask fetch-models"), "{msg}");
+        assert!(msg.contains("fr_detect.onnx"), "{msg}");
+        std::fs::remove_dir_all(&dir).ok();
+    }
+
+    #[test]
+    fn a_tampered_model_file_is_refused() {
+        let dir = std::env::temp_dir().join(format!("facecore-bad-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).expect("mkdir");
+        let m = Manifest::builtin().expect("manifest");
+        for e in &m.models {
+            std::fs::write(dir.join(&e.file), b"not a model").expect("write");
+        }
+        let err = Engine::load(EngineConfig {
+            models_dir: Some(dir.clone()),
+            ..Default::default()
+        })
+        .expect_err("must fail");
+        assert!(matches!(err, Error::ModelHash { .. }), "{err}");
+        std::fs::remove_dir_all(&dir).ok();
+    }
+}
+
+/// The README's library example, compiled as a doc-test.
+#[cfg(doctest)]
+#[doc = include_str!("../../../README.md")]
+pub struct ReadmeDoctests;

