@@ -298,17 +298,13 @@ impl Engine {
             return Err(facecore_detect::DetectError::EmptyImage.into());
         }
         let windows = self.detector.windows(image.width(), image.height());
-        let candidates = self.pool.install(|| {
+        let results = self.pool.install(|| {
             windows
                 .par_iter()
-                .map(|w| self.detector.detect_window(image, w))
-                .collect::<Result<Vec<_>, _>>()
+                .map(|w| Ok((*w, self.detector.detect_window(image, w)?)))
+                .collect::<Result<Vec<_>, facecore_detect::DetectError>>()
         })?;
-        Ok(self.detector.finish(
-            candidates.into_iter().flatten().collect(),
-            image.width(),
-            image.height(),
-        ))
+        Ok(self.detector.finish(results, image.width(), image.height()))
     }
 
     /// Detects faces (with landmarks) in a decoded image; returns at most

@@ -191,7 +191,8 @@ fn a_sixty_pixel_face_in_a_4000_px_photo_is_found() {
     });
     let (px, py) = (2710, 1930);
     image::imageops::replace(&mut canvas, &head, px, py);
-    let d = e.detect(&encode_jpeg(&canvas, 90), 10).unwrap();
+    let jpeg = encode_jpeg(&canvas, 90);
+    let d = e.detect(&jpeg, 10).unwrap();
     assert!(!d.faces.is_empty(), "the small face was not found");
     let f = &d.faces[0];
     let (cx, cy) = (
@@ -205,6 +206,17 @@ fn a_sixty_pixel_face_in_a_4000_px_photo_is_found() {
     );
     assert!(f.bbox.width > 30.0 && f.bbox.width < 110.0, "{:?}", f.bbox);
     assert_eq!(d.faces.len(), 1, "only one face: {:?}", d.faces);
+
+    // Without the tiled pass the face is too small to be seen.
+    let untiled = Engine::load(EngineConfig {
+        detector: facecore::DetectorConfig {
+            tile_scale: 0.0,
+            ..Default::default()
+        },
+        ..Default::default()
+    })
+    .unwrap();
+    assert!(untiled.detect(&jpeg, 10).unwrap().faces.is_empty());
 }
 
 #[test]
