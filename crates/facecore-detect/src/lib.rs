@@ -841,7 +841,7 @@ mod tests {
             width: 500.0,
             height: 500.0,
         };
-        assert_eq!(landmark_crop(&huge, 100, 80), Some((0, 0, 80)));
+        assert_eq!(landmark_crop(&huge, 100, 80), Some((20, 0, 80)));
         assert_eq!(landmark_crop(&huge, 0, 80), None);
     }
 
