@@ -51,6 +51,11 @@ pub struct Embedding {
     pub model: Arc<str>,
     /// The L2-normalised vector.
     pub vector: Vec<f32>,
+    /// L2 norm of the model's raw output before normalisation: a face-quality
+    /// signal (clear faces give about 2–4; non-faces such as a cat's face or
+    /// textures gave under 1.7). `None` for vectors that did not come from the
+    /// model (e.g. supplied by a client).
+    pub raw_norm: Option<f32>,
 }
 
 /// Largest batch run through the model at once; bigger inputs are chunked.
@@ -146,6 +151,7 @@ impl Embedder {
                 out.push(Embedding {
                     model: self.model_id.clone(),
                     vector: unit(v)?,
+                    raw_norm: Some(norm(v)),
                 });
             }
         }
@@ -205,6 +211,14 @@ pub fn pack(crops: &[RgbImage]) -> Result<Tensor, EmbedError> {
     tract_ndarray::Array4::from_shape_vec((crops.len(), 3, side, side), data)
         .map(Tensor::from)
         .map_err(|e| EmbedError::Inference(e.to_string()))
+}
+
+/// L2 norm of a raw output.
+fn norm(v: &[f32]) -> f32 {
+    v.iter()
+        .map(|&x| (x as f64) * (x as f64))
+        .sum::<f64>()
+        .sqrt() as f32
 }
 
 /// L2-normalises a raw output; refuses zero or non-finite vectors.

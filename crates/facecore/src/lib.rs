@@ -126,6 +126,28 @@ pub struct EngineConfig {
     pub image_limits: ImageLimits,
     /// Worker threads for the parallel stages; default: all cores.
     pub threads: Option<usize>,
+    /// Face verification of low-confidence detections.
+    pub quality: QualityConfig,
+}
+
+/// Verification of doubtful detections by the embedding model.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct QualityConfig {
+    /// Detections with a confidence below this are verified. Default 0.99.
+    pub verify_confidence_below: f32,
+    /// A verified detection whose raw embedding norm is below this is not a
+    /// face and is dropped; 0 turns verification off. Default 1.8 (faces gave
+    /// about 1.8–4.2 on our test data, a cat's face 1.44, textures 1.5–1.7).
+    pub min_embedding_norm: f32,
+}
+
+impl Default for QualityConfig {
+    fn default() -> Self {
+        Self {
+            verify_confidence_below: 0.99,
+            min_embedding_norm: 1.8,
+        }
+    }
 }
 
 /// Time spent in each stage of one call.
@@ -182,12 +204,17 @@ pub struct Embeddings {
     pub timings: StageTimings,
 }
 
+/// A face that passed verification, with the embedding computed while
+/// verifying it (for low-confidence detections).
+type VerifiedFace = (Face, Option<Embedding>);
+
 /// The face pipeline, built once and shared: decode → detect → landmarks →
 /// align → embed, and comparison. `Send + Sync`.
 pub struct Engine {
     detector: facecore_detect::Detector,
     embedder: facecore_embed::Embedder,
     limits: ImageLimits,
+    quality: QualityConfig,
     pool: rayon::ThreadPool,
     manifest: Manifest,
     models_dir: PathBuf,
@@ -224,6 +251,15 @@ impl Engine {
         if config.threads == Some(0) {
             return Err(Error::Config("threads must be at least 1".into()));
         }
+        let q = config.quality;
+        let valid = q.min_embedding_norm >= 0.0
+            && q.min_embedding_norm.is_finite()
+            && (0.0..=1.0).contains(&q.verify_confidence_below);
+        if !valid {
+            return Err(Error::Config(format!(
+                "quality: min_embedding_norm must be >= 0 and verify_confidence_below in [0, 1], got {q:?}"
+            )));
+        }
         let det = manifest.role("detector")?;
         let lmk = manifest.role("landmarks68")?;
         let emb = manifest.role("embedder")?;
@@ -244,6 +280,7 @@ impl Engine {
             detector,
             embedder,
             limits: config.image_limits,
+            quality: config.quality,
             pool,
             manifest,
             models_dir: dir,
@@ -309,31 +346,115 @@ impl Engine {
 
     /// Detects faces (with landmarks) in a decoded image; returns at most
     /// `max_faces`, most dominant first, and how many were left out.
+    ///
+    /// Detections below [`EngineConfig::verify_confidence_below`] are
+    /// verified by the embedding model: a raw embedding norm under
+    /// [`EngineConfig::min_embedding_norm`] means "not a face" (on the no-face
+    /// test images a cat's face scored 0.97 with the detector but its
+    /// embedding norm was 1.4, where faces give 2–4), and the detection is
+    /// dropped.
     pub fn detect_image(
         &self,
         image: &RgbImage,
         max_faces: usize,
         timings: &mut StageTimings,
     ) -> Result<(Vec<Face>, usize), Error> {
+        let (faces, unprocessed) = self.verified_faces(image, max_faces, timings)?;
+        Ok((faces.into_iter().map(|(f, _)| f).collect(), unprocessed))
+    }
+
+    fn needs_verification(&self, confidence: f32) -> bool {
+        self.quality.min_embedding_norm > 0.0 && confidence < self.quality.verify_confidence_below
+    }
+
+    /// Faces that passed verification, most dominant first (at most
+    /// `max_faces`), each with the embedding computed while verifying it, and
+    /// the number of verified faces left out.
+    fn verified_faces(
+        &self,
+        image: &RgbImage,
+        max_faces: usize,
+        timings: &mut StageTimings,
+    ) -> Result<(Vec<VerifiedFace>, usize), Error> {
         let t = Instant::now();
         let boxes = self.detect_boxes(image)?;
         timings.detect += elapsed(t);
-        let keep = boxes.len().min(max_faces);
+
+        // Landmarks for the faces we may return and for every face to verify.
         let t = Instant::now();
-        let faces = self.pool.install(|| {
-            boxes[..keep]
+        let wanted: Vec<usize> = (0..boxes.len())
+            .filter(|&i| i < max_faces || self.needs_verification(boxes[i].confidence))
+            .collect();
+        let mut faces: Vec<Option<Face>> = vec![None; boxes.len()];
+        let found = self.pool.install(|| {
+            wanted
                 .par_iter()
-                .map(|b| {
-                    Ok(Face {
-                        bbox: b.bbox,
-                        confidence: b.confidence,
-                        landmarks: self.detector.landmarks(image, &b.bbox)?,
-                    })
+                .map(|&i| {
+                    let b = &boxes[i];
+                    Ok((
+                        i,
+                        Face {
+                            bbox: b.bbox,
+                            confidence: b.confidence,
+                            landmarks: self.detector.landmarks(image, &b.bbox)?,
+                        },
+                    ))
                 })
                 .collect::<Result<Vec<_>, Error>>()
         })?;
+        for (i, f) in found {
+            faces[i] = Some(f);
+        }
         timings.landmarks += elapsed(t);
-        Ok((faces, boxes.len() - keep))
+
+        // Verify the low-confidence ones with the embedding model.
+        let to_verify: Vec<Face> = faces
+            .iter()
+            .flatten()
+            .filter(|f| self.needs_verification(f.confidence))
+            .copied()
+            .collect();
+        let mut verified: Vec<Option<Embedding>> = vec![None; boxes.len()];
+        if !to_verify.is_empty() {
+            let t = Instant::now();
+            let crops = self.align(image, &to_verify)?;
+            timings.align += elapsed(t);
+            let t = Instant::now();
+            let embeddings = self.embed_crops(&crops)?;
+            timings.embed += elapsed(t);
+            let mut it = embeddings.into_iter();
+            for (i, f) in faces.iter().enumerate() {
+                if f.is_some_and(|f| self.needs_verification(f.confidence)) {
+                    verified[i] = it.next();
+                }
+            }
+        }
+
+        let mut kept = Vec::new();
+        let mut left_out = 0;
+        for (i, b) in boxes.iter().enumerate() {
+            let embedding = verified[i].take();
+            if self.needs_verification(b.confidence) {
+                let norm = embedding.as_ref().and_then(|e| e.raw_norm).unwrap_or(0.0);
+                if norm < self.quality.min_embedding_norm {
+                    continue;
+                }
+            }
+            if kept.len() == max_faces {
+                left_out += 1;
+                continue;
+            }
+            let face = match faces[i] {
+                Some(f) => f,
+                None => Face {
+                    bbox: b.bbox,
+                    confidence: b.confidence,
+                    landmarks: self.detector.landmarks(image, &b.bbox)?,
+                },
+            };
+            kept.push((face, embedding));
+        }
+        Ok((kept, left_out))
     }
 
     /// Decodes an image and detects up to `max_faces` faces in it.
@@ -374,21 +495,33 @@ impl Engine {
         max_faces: usize,
         timings: &mut StageTimings,
     ) -> Result<Embeddings, Error> {
-        let (faces, unprocessed) = self.detect_image(image, max_faces, timings)?;
+        let (faces, unprocessed) = self.verified_faces(image, max_faces, timings)?;
+        // Embed the faces that verification did not embed already.
+        let missing: Vec<Face> = faces
+            .iter()
+            .filter(|(_, e)| e.is_none())
+            .map(|(f, _)| *f)
+            .collect();
         let t = Instant::now();
-        let crops = self.align(image, &faces)?;
+        let crops = self.align(image, &missing)?;
         timings.align += elapsed(t);
         let t = Instant::now();
-        let embeddings = self.embed_crops(&crops)?;
+        let mut fresh = self.embed_crops(&crops)?.into_iter();
         timings.embed += elapsed(t);
+        let faces = faces
+            .into_iter()
+            .map(|(face, e)| {
+                let embedding = match e {
+                    Some(e) => e,
+                    None => fresh.next().ok_or(facecore_embed::EmbedError::Degenerate)?,
+                };
+                Ok(FaceEmbedding { face, embedding })
+            })
+            .collect::<Result<Vec<_>, Error>>()?;
         Ok(Embeddings {
             width: image.width(),
             height: image.height(),
-            faces: faces
-                .into_iter()
-                .zip(embeddings)
-                .map(|(face, embedding)| FaceEmbedding { face, embedding })
-                .collect(),
+            faces,
             unprocessed,
             timings: *timings,
         })
@@ -447,6 +580,7 @@ impl Engine {
         Ok(Embedding {
             model: Arc::clone(self.embedder.model_id()),
             vector: facecore_score::normalized(&vector)?,
+            raw_norm: None,
         })
     }
 }

@@ -3,18 +3,11 @@
 
 #![allow(clippy::unwrap_used)]
 
-use std::sync::OnceLock;
-
 use facecore::image::RgbImage;
 use facecore::{Engine, EngineConfig};
 
-fn engine() -> &'static Engine {
-    static ENGINE: OnceLock<Engine> = OnceLock::new();
-    ENGINE.get_or_init(|| match Engine::load(EngineConfig::default()) {
-        Ok(e) => e,
-        Err(e) => panic!("{e}"),
-    })
-}
+mod common;
+use common::engine;
 
 fn fixture(name: &str) -> Vec<u8> {
     let path = format!("{}/../../fixtures/{name}", env!("CARGO_MANIFEST_DIR"));
@@ -229,6 +222,40 @@ fn images_without_faces_give_no_faces() {
     for img in [flat, gradient] {
         let d = e.detect(&encode_png(&img), 10).unwrap();
         assert!(d.faces.is_empty(), "{:?}", d.faces);
+    }
+}
+
+#[test]
+fn a_cats_face_is_not_a_face() {
+    let cat = fixture("chelsea.png");
+    let d = engine().detect(&cat, 10).unwrap();
+    assert!(d.faces.is_empty(), "{:?}", d.faces);
+    let e = engine().embed(&cat, 1).unwrap();
+    assert!(e.faces.is_empty() && e.unprocessed == 0);
+
+    // The detector alone takes it for a face: the embedding-norm check is
+    // what rejects it.
+    let unverified = Engine::load(EngineConfig {
+        quality: facecore::QualityConfig {
+            min_embedding_norm: 0.0,
+            ..Default::default()
+        },
+        ..Default::default()
+    })
+    .unwrap();
+    let d = unverified.detect(&cat, 10).unwrap();
+    assert!(!d.faces.is_empty());
+    let e = unverified.embed(&cat, 1).unwrap();
+    let norm = e.faces[0].embedding.raw_norm.unwrap();
+    assert!(norm < 1.8, "raw norm {norm}");
+}
+
+#[test]
+fn real_faces_have_large_embedding_norms() {
+    for name in ["astronaut.png", "camera.png"] {
+        let e = engine().embed(&fixture(name), 1).unwrap();
+        let norm = e.faces[0].embedding.raw_norm.unwrap();
+        assert!(norm > 2.5, "{name}: raw norm {norm}");
     }
 }
 
