@@ -1,0 +1,62 @@
+//! Benchmarks for 1:N scans over 512-d unit vectors on one core.
+
+use std::hint::black_box;
+use std::time::Duration;
+
+use criterion::{Criterion, Throughput, criterion_group, criterion_main};
+use facecore_score::{EMBEDDING_DIM, VectorSet, dot_many};
+
+/// Tiny xorshift64 PRNG for deterministic data.
+struct XorShift(u64);
+
+impl XorShift {
+    fn next_f32(&mut self) -> f32 {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        ((self.0 >> 40) as f32 / (1u32 << 24) as f32) * 2.0 - 1.0
+    }
+
+    fn vec(&mut self, n: usize) -> Vec<f32> {
+        (0..n).map(|_| self.next_f32()).collect()
+    }
+}
+
+fn random_set(rng: &mut XorShift, n: usize) -> VectorSet {
+    let mut set = VectorSet::with_capacity(EMBEDDING_DIM, n);
+    for _ in 0..n {
+        if set.push(&rng.vec(EMBEDDING_DIM)).is_err() {
+            panic!("random vectors are valid");
+        }
+    }
+    set
+}
+
+fn bench_scan(c: &mut Criterion) {
+    let mut rng = XorShift(0x5eed);
+    let query = rng.vec(EMBEDDING_DIM);
+    for (name, n) in [("1k", 1_000usize), ("10k", 10_000), ("100k", 100_000)] {
+        let set = random_set(&mut rng, n);
+        let bytes = (n * EMBEDDING_DIM * std::mem::size_of::<f32>()) as u64;
+        let mut group = c.benchmark_group(format!("scan_{name}_512"));
+        group.throughput(Throughput::Bytes(bytes));
+        if n >= 100_000 {
+            group.sample_size(20);
+            group.measurement_time(Duration::from_secs(4));
+        }
+        group.bench_function(format!("scan_best_{name}_512"), |b| {
+            b.iter(|| set.best_match(black_box(&query)))
+        });
+        group.bench_function(format!("scan_top10_{name}_512"), |b| {
+            b.iter(|| set.top_k(black_box(&query), 10))
+        });
+        let mut out = vec![0.0f32; n];
+        group.bench_function(format!("dot_many_{name}_512"), |b| {
+            b.iter(|| dot_many(black_box(&query), set.as_slice(), &mut out))
+        });
+        group.finish();
+    }
+}
+
+criterion_group!(benches, bench_scan);
+criterion_main!(benches);
