@@ -46,6 +46,12 @@ commands:
       on the same models in the same run, as ratios, plus end-to-end faces/s on
       all cores. Installs onnxruntime from PyPI into target/ort-venv once.
       Writes target/bench-report.md.
+  calibrate --data DIR
+      Measure the score calibration of the embedding model on DIR/labels.csv
+      (`path,identity`): embeds every image with the release CLI (cached in
+      target/calibration/, so reruns are fast), scores all genuine and impostor
+      pairs, and writes the cosine thresholds at FPR 1e-3..1e-6 into
+      models/manifest.json, where the engine picks them up.
   help
       Print this message.
 
@@ -171,6 +177,52 @@ fn run(args: &[OsString]) -> Result<ExitCode, RunError> {
             models::fetch_models(&manifest_path, &dir, false)?;
             bench::bench_report(&root, &dir, runs)?;
             Ok(ExitCode::SUCCESS)
+        }
+        "calibrate" => {
+            let data = match rest
+                .iter()
+                .map(|a| a.to_string_lossy())
+                .collect::<Vec<_>>()
+                .as_slice()
+            {
+                [flag, dir] if flag == "--data" => PathBuf::from(dir.as_ref()),
+                _ => return Err(UsageError("usage: calibrate --data DIR".into()).into()),
+            };
+            let dir = resolve_models_dir(None, &root);
+            models::fetch_models(&manifest_path, &dir, false)?;
+            let name = data
+                .file_name()
+                .map(|n| n.to_string_lossy().to_string())
+                .unwrap_or_else(|| "data".into());
+            let cache = root
+                .join("target/calibration")
+                .join(format!("{name}.jsonl"));
+            let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+            let status = std::process::Command::new(cargo)
+                .current_dir(&root)
+                .args([
+                    "run",
+                    "--release",
+                    "--quiet",
+                    "-p",
+                    "facecore-cli",
+                    "--",
+                    "calibrate",
+                ])
+                .arg("--data")
+                .arg(&data)
+                .arg("--cache")
+                .arg(&cache)
+                .arg("--write-manifest")
+                .arg(&manifest_path)
+                .env("FACECORE_MODELS", &dir)
+                .status()
+                .map_err(|e| anyhow::anyhow!("cannot run the facecore CLI: {e}"))?;
+            Ok(if status.success() {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::from(1)
+            })
         }
         "test" => {
             let dir = resolve_models_dir(None, &root);

@@ -2,6 +2,8 @@
 //! in image files and prints JSON with the field names of the Face
 //! Verification API, or a readable table with `--format table`.
 
+mod calibrate;
+
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
@@ -67,6 +69,18 @@ enum Command {
         image1: PathBuf,
         /// Second image.
         image2: PathBuf,
+    },
+    /// Measure the score calibration of the model on labelled images.
+    Calibrate {
+        /// Directory with `labels.csv` (`path,identity`, paths relative to it).
+        #[arg(long, value_name = "DIR")]
+        data: PathBuf,
+        /// Embedding cache (JSON lines), so reruns only embed new images.
+        #[arg(long, value_name = "FILE")]
+        cache: Option<PathBuf>,
+        /// Write the thresholds into this model manifest (e.g. models/manifest.json).
+        #[arg(long, value_name = "FILE")]
+        write_manifest: Option<PathBuf>,
     },
 }
 
@@ -163,6 +177,19 @@ fn run(cli: Cli) -> Result<ExitCode> {
             }
             Ok(ExitCode::SUCCESS)
         }
+        Command::Calibrate {
+            data,
+            cache,
+            write_manifest,
+        } => {
+            let (report, described) =
+                calibrate::run(&engine, data, cache.as_ref(), engine.threads())?;
+            calibrate::print(&report, &described);
+            if let Some(path) = write_manifest {
+                calibrate::write_manifest(path, &report, &described)?;
+            }
+            Ok(ExitCode::SUCCESS)
+        }
         Command::Compare { image1, image2 } => {
             let a = engine
                 .embed(&read(image1)?, 1)
@@ -179,13 +206,16 @@ fn run(cli: Cli) -> Result<ExitCode> {
                 .first()
                 .ok_or_else(|| anyhow!("no face detected in {}", image2.display()))?;
             let cosine = engine.compare(&fa.embedding, &fb.embedding)?;
+            let similarity = engine.similarity(cosine);
             let face1 = DetectedFace::from_face(&fa.face, a.width, a.height, false);
             let face2 = DetectedFace::from_face(&fb.face, b.width, b.height, false);
             match cli.format {
                 OutputFormat::Json => println!(
                     "{}",
                     serde_json::to_string(&json!({
+                        "similarity": similarity,
                         "cosine": cosine,
+                        "calibrated": engine.is_calibrated(),
                         "model": engine.model_id(),
                         "image1": { "path": image1.display().to_string(), "face": face1 },
                         "image2": { "path": image2.display().to_string(), "face": face2 },
@@ -195,8 +225,13 @@ fn run(cli: Cli) -> Result<ExitCode> {
                     println!("{}  {}", image1.display(), face_cells(&face1));
                     println!("{}  {}", image2.display(), face_cells(&face2));
                     println!(
-                        "cosine similarity {cosine:.4} (model {})",
-                        engine.model_id()
+                        "similarity {similarity} (cosine {cosine:.4}, model {}, {})",
+                        engine.model_id(),
+                        if engine.is_calibrated() {
+                            "calibrated score map"
+                        } else {
+                            "uncalibrated: the API spec's reference map"
+                        }
                     );
                 }
             }

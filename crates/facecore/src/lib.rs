@@ -26,6 +26,7 @@
 //! (112×112 crops), [`embed`] (512-d vectors) and [`score`] (cosine).
 
 pub mod api;
+pub mod calibrate;
 pub mod manifest;
 
 use std::path::PathBuf;
@@ -215,6 +216,8 @@ pub struct Engine {
     embedder: facecore_embed::Embedder,
     limits: ImageLimits,
     quality: QualityConfig,
+    score_map: facecore_score::ScoreMap,
+    calibrated: bool,
     pool: rayon::ThreadPool,
     manifest: Manifest,
     models_dir: PathBuf,
@@ -269,6 +272,10 @@ impl Engine {
         let detector =
             facecore_detect::Detector::from_bytes(&det_bytes, &lmk_bytes, config.detector)?;
         let embedder = facecore_embed::Embedder::from_bytes(&emb_bytes, &emb.tag())?;
+        let (score_map, calibrated) = match &emb.calibration {
+            Some(c) => (c.score_map()?, true),
+            None => (facecore_score::ScoreMap::spec_reference(), false),
+        };
         let mut pool = rayon::ThreadPoolBuilder::new().thread_name(|i| format!("facecore-{i}"));
         if let Some(n) = config.threads {
             pool = pool.num_threads(n);
@@ -281,6 +288,8 @@ impl Engine {
             embedder,
             limits: config.image_limits,
             quality: config.quality,
+            score_map,
+            calibrated,
             pool,
             manifest,
             models_dir: dir,
@@ -562,6 +571,23 @@ impl Engine {
             });
         }
         self.compare_vectors(&a.vector, &b.vector)
+    }
+
+    /// The cosine → score map in use: the model's measured calibration from
+    /// the manifest, or the API specification's reference table when the
+    /// model has none (see [`Engine::is_calibrated`]).
+    pub fn score_map(&self) -> &facecore_score::ScoreMap {
+        &self.score_map
+    }
+
+    /// Whether the score map was measured for this model.
+    pub fn is_calibrated(&self) -> bool {
+        self.calibrated
+    }
+
+    /// The API's integer similarity (−1..=100) of a cosine.
+    pub fn similarity(&self, cosine: f32) -> i32 {
+        self.score_map.score(cosine)
     }
 
     /// Cosine similarity of two raw vectors that are taken to come from this

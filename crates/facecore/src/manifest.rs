@@ -3,7 +3,7 @@
 
 use std::path::{Path, PathBuf};
 
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
 use crate::Error;
@@ -37,7 +37,7 @@ pub struct Package {
 }
 
 /// One model file.
-#[derive(Debug, Clone, Deserialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Deserialize, PartialEq)]
 pub struct ModelEntry {
     /// Model id (e.g. `fr_feature`).
     pub id: String,
@@ -55,6 +55,43 @@ pub struct ModelEntry {
     pub sha256: String,
     /// Licence.
     pub license: String,
+    /// Measured score calibration (embedders only), written by
+    /// `cargo xtask calibrate`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub calibration: Option<Calibration>,
+}
+
+/// The cosine thresholds at which this model reaches the false-positive
+/// rates the API's scores promise (70 = 1e-3, 80 = 1e-4, 90 = 1e-5,
+/// 95 = 1e-6), measured on labelled data.
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
+pub struct Calibration {
+    /// Cosine threshold at FPR 1e-3 (score 70).
+    pub fpr_1e3: f32,
+    /// Cosine threshold at FPR 1e-4 (score 80).
+    pub fpr_1e4: f32,
+    /// Cosine threshold at FPR 1e-5 (score 90).
+    pub fpr_1e5: f32,
+    /// Cosine threshold at FPR 1e-6 (score 95), when there were enough
+    /// impostor pairs to measure it.
+    #[serde(default)]
+    pub fpr_1e6: Option<f32>,
+    /// What it was measured on, and how many pairs: free text.
+    #[serde(default)]
+    pub measured_on: String,
+}
+
+impl Calibration {
+    /// The score map of these thresholds.
+    pub fn score_map(&self) -> Result<facecore_score::ScoreMap, Error> {
+        facecore_score::ScoreMap::from_fpr_thresholds(
+            self.fpr_1e3,
+            self.fpr_1e4,
+            self.fpr_1e5,
+            self.fpr_1e6,
+        )
+        .map_err(|e| Error::Manifest(format!("invalid calibration: {e}")))
+    }
 }
 
 impl ModelEntry {
@@ -65,7 +102,7 @@ impl ModelEntry {
 }
 
 /// The parsed manifest.
-#[derive(Debug, Clone, Deserialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Deserialize, PartialEq)]
 pub struct Manifest {
     /// Schema version (1).
     pub schema: u32,

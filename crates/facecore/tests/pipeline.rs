@@ -226,6 +226,37 @@ fn images_without_faces_give_no_faces() {
 }
 
 #[test]
+fn scores_use_the_calibration_shipped_in_the_manifest() {
+    let e = engine();
+    assert!(
+        e.is_calibrated(),
+        "models/manifest.json carries a calibration"
+    );
+    let emb = e.manifest().role("embedder").unwrap();
+    let cal = emb.calibration.as_ref().unwrap();
+    // The promise: score >= 80 exactly when cosine >= the FPR 1e-4 threshold.
+    assert_eq!(e.similarity(cal.fpr_1e3), 70);
+    assert_eq!(e.similarity(cal.fpr_1e4), 80);
+    assert_eq!(e.similarity(cal.fpr_1e5), 90);
+    assert_eq!(e.similarity(cal.fpr_1e4.next_down()), 79);
+    assert_eq!(e.similarity(1.0), 100);
+    assert_eq!(e.similarity(-1.0), -1);
+
+    let a = e.embed(&fixture("astronaut.png"), 1).unwrap();
+    let c = e.embed(&fixture("camera.png"), 1).unwrap();
+    let other = e
+        .compare(&a.faces[0].embedding, &c.faces[0].embedding)
+        .unwrap();
+    assert!(e.similarity(other) < 70, "different people must not match");
+    let astronaut = e.decode(&fixture("astronaut.png")).unwrap();
+    let q40 = e.embed(&encode_jpeg(&astronaut, 40), 1).unwrap();
+    let same = e
+        .compare(&a.faces[0].embedding, &q40.faces[0].embedding)
+        .unwrap();
+    assert!(e.similarity(same) >= 95, "the same photo recompressed");
+}
+
+#[test]
 fn a_cats_face_is_not_a_face() {
     let cat = fixture("chelsea.png");
     let d = engine().detect(&cat, 10).unwrap();

@@ -1,0 +1,265 @@
+//! `facecore calibrate`: embeds every image of a labelled data set, scores all
+//! pairs and prints (and optionally writes into the model manifest) the
+//! cosine thresholds at FPR 1e-3 … 1e-6.
+
+use std::collections::HashMap;
+use std::io::{BufRead, Write};
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Instant;
+
+use anyhow::{Context, Result, bail};
+use facecore::Engine;
+use facecore::calibrate::{CalibrationReport, calibrate, pair_scores};
+use serde::{Deserialize, Serialize};
+
+/// One cached embedding.
+#[derive(Serialize, Deserialize)]
+struct Cached {
+    path: String,
+    model: String,
+    /// `None` when no face was detected.
+    vector: Option<Vec<f32>>,
+}
+
+fn read_labels(data: &Path) -> Result<Vec<(String, String)>> {
+    let file = data.join("labels.csv");
+    let text = std::fs::read_to_string(&file).with_context(|| {
+        format!(
+            "cannot read {} (expected `path,identity` rows)",
+            file.display()
+        )
+    })?;
+    let mut rows = Vec::new();
+    for (n, line) in text.lines().enumerate().skip(1) {
+        if line.trim().is_empty() {
+            continue;
+        }
+        let Some((path, id)) = line.rsplit_once(',') else {
+            bail!("{}:{}: expected `path,identity`", file.display(), n + 1);
+        };
+        rows.push((path.trim().to_string(), id.trim().to_string()));
+    }
+    if rows.is_empty() {
+        bail!("{} has no rows", file.display());
+    }
+    Ok(rows)
+}
+
+fn load_cache(path: &Path, model: &str) -> HashMap<String, Option<Vec<f32>>> {
+    let Ok(file) = std::fs::File::open(path) else {
+        return HashMap::new();
+    };
+    std::io::BufReader::new(file)
+        .lines()
+        .map_while(Result::ok)
+        .filter_map(|l| serde_json::from_str::<Cached>(&l).ok())
+        .filter(|c| c.model == model)
+        .map(|c| (c.path, c.vector))
+        .collect()
+}
+
+/// Runs the calibration and prints the report; returns it with a one-line
+/// description of the data.
+pub fn run(
+    engine: &Engine,
+    data: &Path,
+    cache: Option<&PathBuf>,
+    threads: usize,
+) -> Result<(CalibrationReport, String)> {
+    let labels = read_labels(data)?;
+    let model = engine.model_id().to_string();
+    let cached = cache.map(|c| load_cache(c, &model)).unwrap_or_default();
+    let todo: Vec<usize> = (0..labels.len())
+        .filter(|&i| !cached.contains_key(&labels[i].0))
+        .collect();
+    eprintln!(
+        "{} images in {} ({} cached, {} to embed with {model})",
+        labels.len(),
+        data.display(),
+        labels.len() - todo.len(),
+        todo.len()
+    );
+    let writer = match cache {
+        Some(c) => {
+            if let Some(dir) = c.parent() {
+                std::fs::create_dir_all(dir).ok();
+            }
+            Some(Mutex::new(
+                std::fs::OpenOptions::new()
+                    .create(true)
+                    .append(true)
+                    .open(c)
+                    .with_context(|| format!("cannot open cache {}", c.display()))?,
+            ))
+        }
+        None => None,
+    };
+    let results: Mutex<HashMap<String, Option<Vec<f32>>>> = Mutex::new(cached);
+    let next = AtomicUsize::new(0);
+    let done = AtomicUsize::new(0);
+    let errors: Mutex<Vec<String>> = Mutex::new(Vec::new());
+    let start = Instant::now();
+    std::thread::scope(|s| {
+        for _ in 0..threads.max(1) {
+            s.spawn(|| {
+                loop {
+                    let k = next.fetch_add(1, Ordering::Relaxed);
+                    let Some(&i) = todo.get(k) else { break };
+                    let path = &labels[i].0;
+                    let vector = std::fs::read(data.join(path))
+                        .map_err(anyhow::Error::from)
+                        .and_then(|b| Ok(engine.embed(&b, 1)?))
+                        .map(|e| e.faces.into_iter().next().map(|f| f.embedding.vector));
+                    match vector {
+                        Ok(v) => {
+                            if let Some(w) = &writer {
+                                let line = serde_json::to_string(&Cached {
+                                    path: path.clone(),
+                                    model: model.clone(),
+                                    vector: v.clone(),
+                                });
+                                if let (Ok(line), Ok(mut f)) = (line, w.lock()) {
+                                    let _ = writeln!(f, "{line}");
+                                }
+                            }
+                            if let Ok(mut r) = results.lock() {
+                                r.insert(path.clone(), v);
+                            }
+                        }
+                        Err(e) => {
+                            if let Ok(mut errs) = errors.lock() {
+                                errs.push(format!("{path}: {e:#}"));
+                            }
+                        }
+                    }
+                    let n = done.fetch_add(1, Ordering::Relaxed) + 1;
+                    if n.is_multiple_of(100) || n == todo.len() {
+                        let secs = start.elapsed().as_secs_f64();
+                        eprintln!(
+                            "  embedded {n}/{} ({:.1} images/s)",
+                            todo.len(),
+                            n as f64 / secs.max(1e-9)
+                        );
+                    }
+                }
+            });
+        }
+    });
+    let errors = errors.into_inner().unwrap_or_default();
+    for e in &errors {
+        eprintln!("  skipped {e}");
+    }
+    let results = results.into_inner().unwrap_or_default();
+    let mut ids: HashMap<&str, usize> = HashMap::new();
+    let (mut vectors, mut identities, mut no_face) = (Vec::new(), Vec::new(), Vec::new());
+    for (path, id) in &labels {
+        match results.get(path) {
+            Some(Some(v)) => {
+                let n = ids.len();
+                identities.push(*ids.entry(id.as_str()).or_insert(n));
+                vectors.push(v.clone());
+            }
+            Some(None) => no_face.push(path.as_str()),
+            None => {}
+        }
+    }
+    eprintln!(
+        "{} images with a face, {} without a face{}, {} unreadable",
+        vectors.len(),
+        no_face.len(),
+        if no_face.is_empty() {
+            String::new()
+        } else {
+            format!(" ({})", no_face.join(", "))
+        },
+        errors.len()
+    );
+    let t = Instant::now();
+    let (genuine, impostor) = pair_scores(&vectors, &identities);
+    let report = calibrate(&genuine, &impostor);
+    eprintln!(
+        "scored {} pairs in {:.2} s",
+        genuine.len() + impostor.len(),
+        t.elapsed().as_secs_f64()
+    );
+    let name = data
+        .file_name()
+        .map(|n| n.to_string_lossy().to_string())
+        .unwrap_or_else(|| data.display().to_string());
+    let described = format!(
+        "{name}: {} images with a face of {} ({} without a face), {} genuine and {} impostor pairs",
+        vectors.len(),
+        labels.len(),
+        no_face.len(),
+        report.genuine_pairs,
+        report.impostor_pairs
+    );
+    Ok((report, described))
+}
+
+/// Prints the report as a table.
+pub fn print(report: &CalibrationReport, described: &str) {
+    println!("calibration on {described}");
+    println!("| score | FPR | cosine threshold | TPR | impostor pairs above | reliable |");
+    println!("|---:|---:|---:|---:|---:|---|");
+    for (p, score) in report.points.iter().zip([70, 80, 90, 95]) {
+        println!(
+            "| {score} | {:e} | {:.4} | {:.1} % | {} | {} |",
+            p.fpr,
+            p.threshold,
+            p.tpr * 100.0,
+            p.false_positives,
+            if p.reliable {
+                "yes".to_string()
+            } else {
+                format!(
+                    "no: only {:.1} impostor pairs behind this rate (need {})",
+                    p.fpr * report.impostor_pairs as f64,
+                    facecore::calibrate::MIN_FALSE_POSITIVES
+                )
+            }
+        );
+    }
+}
+
+/// Writes the thresholds into the embedder entry of a manifest file,
+/// keeping everything else as it is.
+pub fn write_manifest(path: &Path, report: &CalibrationReport, described: &str) -> Result<()> {
+    let text =
+        std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
+    let mut manifest: serde_json::Value = serde_json::from_str(&text)
+        .with_context(|| format!("{} is not valid JSON", path.display()))?;
+    let t = |i: usize| report.points.get(i).map(|p| (p.threshold, p.reliable));
+    let (Some((t3, true)), Some((t4, true)), Some((t5, r5))) = (t(0), t(1), t(2)) else {
+        bail!("too few impostor pairs for FPR 1e-4: use a larger labelled set");
+    };
+    if !r5 {
+        bail!("too few impostor pairs for FPR 1e-5: use a larger labelled set");
+    }
+    let t6 = t(3).and_then(|(v, ok)| ok.then_some(v));
+    let calibration = facecore::manifest::Calibration {
+        fpr_1e3: t3,
+        fpr_1e4: t4,
+        fpr_1e5: t5,
+        fpr_1e6: t6,
+        measured_on: described.to_string(),
+    };
+    calibration.score_map()?; // refuse thresholds that do not make a map
+    let models = manifest
+        .get_mut("models")
+        .and_then(|m| m.as_array_mut())
+        .context("the manifest has no `models` list")?;
+    let embedder = models
+        .iter_mut()
+        .find(|m| m.get("role").and_then(|r| r.as_str()) == Some("embedder"))
+        .context("the manifest has no model with role `embedder`")?;
+    embedder["calibration"] = serde_json::to_value(&calibration)?;
+    let tmp = path.with_extension("json.tmp");
+    std::fs::write(&tmp, serde_json::to_string_pretty(&manifest)? + "\n")
+        .with_context(|| format!("cannot write {}", tmp.display()))?;
+    std::fs::rename(&tmp, path).with_context(|| format!("cannot replace {}", path.display()))?;
+    eprintln!("wrote the calibration into {}", path.display());
+    Ok(())
+}

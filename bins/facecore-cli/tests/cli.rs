@@ -1,0 +1,156 @@
+//! The `facecore` binary run as a user runs it: real images, real models.
+
+#![allow(clippy::unwrap_used)]
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+fn fixture(name: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../fixtures")
+        .join(name)
+}
+
+fn facecore(args: &[&std::ffi::OsStr]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_facecore"))
+        .args(args)
+        .output()
+        .unwrap()
+}
+
+fn os<S: AsRef<std::ffi::OsStr> + ?Sized>(s: &S) -> &std::ffi::OsStr {
+    s.as_ref()
+}
+
+fn json(out: &Output) -> serde_json::Value {
+    assert!(
+        out.status.success(),
+        "stderr: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).unwrap()
+}
+
+#[test]
+fn detect_prints_api_field_names() {
+    let astronaut = fixture("astronaut.png");
+    let v = json(&facecore(&[os("detect"), astronaut.as_os_str()]));
+    assert_eq!(v["unprocessedFaceCount"], 0);
+    let face = &v["faces"][0];
+    assert!(face["confidence"].as_f64().unwrap() > 0.9);
+    let b = &face["boundingBox"];
+    for k in ["x", "y", "width", "height"] {
+        assert!(b[k].is_u64(), "{k} must be an integer: {b}");
+    }
+}
+
+#[test]
+fn embed_prints_a_unit_vector_of_512_values() {
+    let camera = fixture("camera.png");
+    let v = json(&facecore(&[os("embed"), camera.as_os_str()]));
+    let e: Vec<f64> = v["faces"][0]["embedding"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|x| x.as_f64().unwrap())
+        .collect();
+    assert_eq!(e.len(), 512);
+    let norm = e.iter().map(|x| x * x).sum::<f64>().sqrt();
+    assert!((norm - 1.0).abs() < 1e-4);
+    assert_eq!(v["model"], "fr_feature@0.0.1");
+}
+
+#[test]
+fn compare_gives_a_calibrated_similarity() {
+    let (a, c) = (fixture("astronaut.png"), fixture("camera.png"));
+    let same = json(&facecore(&[os("compare"), a.as_os_str(), a.as_os_str()]));
+    assert_eq!(same["similarity"], 100);
+    assert_eq!(same["calibrated"], true);
+    let diff = json(&facecore(&[os("compare"), a.as_os_str(), c.as_os_str()]));
+    assert!(diff["similarity"].as_i64().unwrap() < 70, "{diff}");
+}
+
+#[test]
+fn errors_are_one_line_and_a_failure_exit() {
+    let out = facecore(&[os("detect"), os("/nonexistent/photo.jpg")]);
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(err.trim().lines().count(), 1, "{err}");
+    assert!(err.contains("/nonexistent/photo.jpg"), "{err}");
+
+    let cat = fixture("chelsea.png");
+    let out = facecore(&[os("compare"), cat.as_os_str(), cat.as_os_str()]);
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("no face detected"));
+
+    let not_image = fixture("README.md");
+    let out = facecore(&[os("detect"), not_image.as_os_str()]);
+    assert!(!out.status.success());
+}
+
+#[test]
+fn calibrate_measures_thresholds_and_writes_the_manifest() {
+    let dir = std::env::temp_dir().join(format!("facecore-cli-cal-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    // Two identities, three images each: variants of the two fixtures.
+    let mut labels = String::from("path,identity\n");
+    for (name, id) in [("astronaut.png", "a"), ("camera.png", "c")] {
+        let img = image::open(fixture(name)).unwrap().to_rgb8();
+        let variants = [
+            img.clone(),
+            image::imageops::flip_horizontal(&img),
+            image::imageops::resize(&img, 400, 400, image::imageops::FilterType::Triangle),
+        ];
+        for (i, v) in variants.iter().enumerate() {
+            let file = format!("{id}{i}.png");
+            v.save(dir.join(&file)).unwrap();
+            labels.push_str(&format!("{file},{id}\n"));
+        }
+    }
+    std::fs::write(dir.join("labels.csv"), labels).unwrap();
+    let cache = dir.join("cache.jsonl");
+    let out = facecore(&[
+        os("calibrate"),
+        os("--data"),
+        dir.as_os_str(),
+        os("--cache"),
+        cache.as_os_str(),
+    ]);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    // 6 same-identity and 9 different-identity pairs; far too few impostors
+    // for the rates, which the report says.
+    assert!(
+        stdout.contains("6 genuine and 9 impostor pairs"),
+        "{stdout}"
+    );
+    assert!(stdout.contains("no: only"), "{stdout}");
+    assert_eq!(std::fs::read_to_string(&cache).unwrap().lines().count(), 6);
+    // A rerun embeds nothing new.
+    let again = facecore(&[
+        os("calibrate"),
+        os("--data"),
+        dir.as_os_str(),
+        os("--cache"),
+        cache.as_os_str(),
+    ]);
+    assert!(String::from_utf8_lossy(&again.stderr).contains("6 cached, 0 to embed"));
+    // Too few impostor pairs to write a calibration: refused, file untouched.
+    let manifest = dir.join("manifest.json");
+    std::fs::copy(fixture("../models/manifest.json"), &manifest).unwrap();
+    let before = std::fs::read(&manifest).unwrap();
+    let out = facecore(&[
+        os("calibrate"),
+        os("--data"),
+        dir.as_os_str(),
+        os("--cache"),
+        cache.as_os_str(),
+        os("--write-manifest"),
+        manifest.as_os_str(),
+    ]);
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("too few impostor pairs"));
+    assert_eq!(std::fs::read(&manifest).unwrap(), before);
+    std::fs::remove_dir_all(&dir).ok();
+}

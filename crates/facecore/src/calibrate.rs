@@ -1,0 +1,140 @@
+//! Score calibration: from embeddings of labelled faces to the cosine
+//! thresholds at the false-positive rates the API's scores promise.
+//!
+//! Every same-identity pair is a genuine pair and every different-identity
+//! pair an impostor pair (all of them: tens of millions for a few thousand
+//! images, computed row by row as a matrix product over the stored vectors).
+
+use rayon::prelude::*;
+
+/// The false-positive rates behind scores 70, 80, 90 and 95.
+pub const TARGET_FPRS: [f64; 4] = [1e-3, 1e-4, 1e-5, 1e-6];
+
+/// Fewer impostor pairs than this above a threshold make its FPR a guess.
+pub const MIN_FALSE_POSITIVES: usize = 10;
+
+/// One operating point.
+#[derive(Debug, Clone, PartialEq)]
+pub struct FprPoint {
+    /// Target false-positive rate.
+    pub fpr: f64,
+    /// Smallest cosine at which at most `fpr` of impostor pairs match.
+    pub threshold: f32,
+    /// Fraction of genuine pairs at or above the threshold.
+    pub tpr: f64,
+    /// Impostor pairs at or above the threshold (`≤ fpr × impostor pairs`).
+    pub false_positives: usize,
+    /// Whether at least [`MIN_FALSE_POSITIVES`] impostor pairs stand behind
+    /// this rate (`fpr × impostor pairs`); if not, the figure is not reliable.
+    pub reliable: bool,
+}
+
+/// The result of a calibration run.
+#[derive(Debug, Clone, PartialEq)]
+pub struct CalibrationReport {
+    /// Number of genuine (same identity) pairs.
+    pub genuine_pairs: usize,
+    /// Number of impostor (different identity) pairs.
+    pub impostor_pairs: usize,
+    /// One point per target rate of [`TARGET_FPRS`].
+    pub points: Vec<FprPoint>,
+}
+
+/// Cosines of all genuine and all impostor pairs of unit vectors, given with
+/// their identity labels.
+pub fn pair_scores(vectors: &[Vec<f32>], identities: &[usize]) -> (Vec<f32>, Vec<f32>) {
+    let rows: Vec<(Vec<f32>, Vec<f32>)> = (0..vectors.len())
+        .into_par_iter()
+        .map(|i| {
+            let (mut g, mut imp) = (Vec::new(), Vec::new());
+            for j in i + 1..vectors.len() {
+                let c = facecore_score::cosine_unit(&vectors[i], &vectors[j]);
+                if identities[i] == identities[j] {
+                    g.push(c);
+                } else {
+                    imp.push(c);
+                }
+            }
+            (g, imp)
+        })
+        .collect();
+    let mut genuine = Vec::new();
+    let mut impostor = Vec::new();
+    for (g, i) in rows {
+        genuine.extend(g);
+        impostor.extend(i);
+    }
+    (genuine, impostor)
+}
+
+/// The thresholds at [`TARGET_FPRS`] from genuine and impostor scores.
+pub fn calibrate(genuine: &[f32], impostor: &[f32]) -> CalibrationReport {
+    let mut imp: Vec<f32> = impostor.iter().copied().filter(|x| x.is_finite()).collect();
+    imp.sort_by(|a, b| b.total_cmp(a));
+    let mut gen_sorted: Vec<f32> = genuine.iter().copied().filter(|x| x.is_finite()).collect();
+    gen_sorted.sort_by(f32::total_cmp);
+    let points = TARGET_FPRS
+        .iter()
+        .map(|&fpr| {
+            let allowed = (fpr * imp.len() as f64).floor() as usize;
+            // Just above the (allowed+1)-th highest impostor score: at most
+            // `allowed` impostors reach it.
+            let threshold = match imp.get(allowed) {
+                Some(&s) => s.next_up(),
+                None => f32::NEG_INFINITY,
+            };
+            let false_positives = imp.partition_point(|&s| s >= threshold);
+            let below = gen_sorted.partition_point(|&s| s < threshold);
+            let tpr = if gen_sorted.is_empty() {
+                0.0
+            } else {
+                (gen_sorted.len() - below) as f64 / gen_sorted.len() as f64
+            };
+            FprPoint {
+                fpr,
+                threshold,
+                tpr,
+                false_positives,
+                reliable: fpr * imp.len() as f64 >= MIN_FALSE_POSITIVES as f64,
+            }
+        })
+        .collect();
+    CalibrationReport {
+        genuine_pairs: genuine.len(),
+        impostor_pairs: impostor.len(),
+        points,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn thresholds_keep_the_false_positive_rate() {
+        // 100k impostors spread over [-0.5, 0.5), genuine over [0.3, 0.9).
+        let impostor: Vec<f32> = (0..100_000).map(|i| i as f32 / 100_000.0 - 0.5).collect();
+        let genuine: Vec<f32> = (0..1000).map(|i| 0.3 + i as f32 * 0.0006).collect();
+        let r = calibrate(&genuine, &impostor);
+        assert_eq!(r.points.len(), 4);
+        let p = &r.points[0]; // 1e-3: at most 100 impostors above
+        assert!(p.false_positives <= 100, "{p:?}");
+        assert!((p.threshold - 0.499).abs() < 1e-4, "{p:?}");
+        assert!(p.reliable);
+        assert!(!r.points[3].reliable, "1e-6 of 100k is 0.1 pairs");
+        for w in r.points.windows(2) {
+            assert!(w[1].threshold >= w[0].threshold);
+            assert!(w[1].tpr <= w[0].tpr);
+        }
+        // genuine >= 0.499: (0.9 - 0.499) / 0.6 of them
+        assert!((p.tpr - (0.9 - 0.499) / 0.6).abs() < 0.01, "{p:?}");
+    }
+
+    #[test]
+    fn pairs_are_split_by_identity() {
+        let v = vec![vec![1.0, 0.0], vec![1.0, 0.0], vec![0.0, 1.0]];
+        let (g, i) = pair_scores(&v, &[1, 1, 2]);
+        assert_eq!(g, vec![1.0]);
+        assert_eq!(i, vec![0.0, 0.0]);
+    }
+}
