@@ -356,9 +356,9 @@ impl Engine {
     /// Detects faces (with landmarks) in a decoded image; returns at most
     /// `max_faces`, most dominant first, and how many were left out.
     ///
-    /// Detections below [`EngineConfig::verify_confidence_below`] are
+    /// Detections below [`QualityConfig::verify_confidence_below`] are
     /// verified by the embedding model: a raw embedding norm under
-    /// [`EngineConfig::min_embedding_norm`] means "not a face" (on the no-face
+    /// [`QualityConfig::min_embedding_norm`] means "not a face" (on the no-face
     /// test images a cat's face scored 0.97 with the detector but its
     /// embedding norm was 1.4, where faces give 2–4), and the detection is
     /// dropped.
