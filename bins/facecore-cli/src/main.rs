@@ -205,8 +205,8 @@ fn run(cli: Cli) -> Result<ExitCode> {
                 .faces
                 .first()
                 .ok_or_else(|| anyhow!("no face detected in {}", image2.display()))?;
-            let cosine = engine.compare(&fa.embedding, &fb.embedding)?;
-            let similarity = engine.similarity(cosine);
+            let facecore::Comparison { cosine, similarity } =
+                engine.compare(&fa.embedding, &fb.embedding)?;
             let face1 = DetectedFace::from_face(&fa.face, a.width, a.height, false);
             let face2 = DetectedFace::from_face(&fb.face, b.width, b.height, false);
             match cli.format {

@@ -14,8 +14,8 @@
 //! let a = engine.embed(&std::fs::read("a.jpg").unwrap(), 1)?;
 //! let b = engine.embed(&std::fs::read("b.jpg").unwrap(), 1)?;
 //! if let (Some(fa), Some(fb)) = (a.faces.first(), b.faces.first()) {
-//!     let cosine = engine.compare(&fa.embedding, &fb.embedding)?;
-//!     println!("cosine similarity {cosine:.3}");
+//!     let c = engine.compare(&fa.embedding, &fb.embedding)?;
+//!     println!("similarity {} (cosine {:.3})", c.similarity, c.cosine);
 //! }
 //! # Ok(())
 //! # }
@@ -179,6 +179,17 @@ pub struct Detection {
     pub unprocessed: usize,
     /// Stage timings.
     pub timings: StageTimings,
+}
+
+/// The result of comparing two embeddings.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Comparison {
+    /// Cosine similarity in [-1, 1].
+    pub cosine: f32,
+    /// The API's similarity score in -1..=100 from the model's calibrated
+    /// score map: at or above 80, the pair matches at a false-positive rate of
+    /// at most 1e-4 (70: 1e-3, 90: 1e-5, 95: 1e-6).
+    pub similarity: i32,
 }
 
 /// A face with its embedding.
@@ -562,17 +573,6 @@ impl Engine {
         self.embed_image_timed(&image, max_faces, &mut timings)
     }
 
-    /// Cosine similarity of two embeddings of the same model, in [-1, 1].
-    pub fn compare(&self, a: &Embedding, b: &Embedding) -> Result<f32, Error> {
-        if a.model != b.model {
-            return Err(Error::ModelMismatch {
-                left: a.model.to_string(),
-                right: b.model.to_string(),
-            });
-        }
-        self.compare_vectors(&a.vector, &b.vector)
-    }
-
     /// The cosine → score map in use: the model's measured calibration from
     /// the manifest, or the API specification's reference table when the
     /// model has none (see [`Engine::is_calibrated`]).
@@ -590,14 +590,30 @@ impl Engine {
         self.score_map.score(cosine)
     }
 
-    /// Cosine similarity of two raw vectors that are taken to come from this
-    /// engine's model: both are validated (length, finite, non-zero) and
-    /// re-normalised first.
-    pub fn compare_vectors(&self, a: &[f32], b: &[f32]) -> Result<f32, Error> {
+    /// Compares two embeddings of the same model: their cosine and the
+    /// calibrated similarity score.
+    pub fn compare(&self, a: &Embedding, b: &Embedding) -> Result<Comparison, Error> {
+        if a.model != b.model {
+            return Err(Error::ModelMismatch {
+                left: a.model.to_string(),
+                right: b.model.to_string(),
+            });
+        }
+        self.compare_vectors(&a.vector, &b.vector)
+    }
+
+    /// Compares two raw vectors that are taken to come from this engine's
+    /// model: both are validated (length, finite, non-zero) and re-normalised
+    /// first.
+    pub fn compare_vectors(&self, a: &[f32], b: &[f32]) -> Result<Comparison, Error> {
         let dim = self.embedder.dim();
         facecore_score::validate(a, Some(dim))?;
         facecore_score::validate(b, Some(dim))?;
-        Ok(facecore_score::cosine(a, b)?)
+        let cosine = facecore_score::cosine(a, b)?;
+        Ok(Comparison {
+            cosine,
+            similarity: self.similarity(cosine),
+        })
     }
 
     /// Wraps a raw vector as an embedding of this engine's model.

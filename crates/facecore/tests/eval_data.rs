@@ -235,7 +235,7 @@ fn pairs_are_separated_with_roc_auc_of_at_least_0_97() {
     for r in &pairs {
         // A pair with an undetected face counts as the worst score.
         let s = match (&embeddings[index(&r[0])], &embeddings[index(&r[1])]) {
-            (Some(a), Some(b)) => engine().compare(a, b).unwrap(),
+            (Some(a), Some(b)) => engine().compare(a, b).unwrap().cosine,
             _ => -1.0,
         };
         if r[2] == "1" {

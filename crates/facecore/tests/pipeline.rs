@@ -151,12 +151,12 @@ fn same_face_is_close_and_different_people_are_far() {
 
     let cos = |img: &RgbImage| {
         let emb = e.embed_image(img, 1).unwrap();
-        e.compare(base, &emb.faces[0].embedding).unwrap()
+        e.compare(base, &emb.faces[0].embedding).unwrap().cosine
     };
     let flip = cos(&flipped);
     let scale = cos(&rescaled);
     let q40 = cos(&jpeg);
-    let other = e.compare(base, &camera.faces[0].embedding).unwrap();
+    let other = e.compare(base, &camera.faces[0].embedding).unwrap().cosine;
     println!(
         "cosine: flip {flip:.3}, rescale {scale:.3}, jpeg q40 {q40:.3}, other person {other:.3}"
     );
@@ -246,13 +246,16 @@ fn scores_use_the_calibration_shipped_in_the_manifest() {
     let c = e.embed(&fixture("camera.png"), 1).unwrap();
     let other = e
         .compare(&a.faces[0].embedding, &c.faces[0].embedding)
-        .unwrap();
+        .unwrap()
+        .cosine;
     assert!(e.similarity(other) < 70, "different people must not match");
     let astronaut = e.decode(&fixture("astronaut.png")).unwrap();
     let q40 = e.embed(&encode_jpeg(&astronaut, 40), 1).unwrap();
     let same = e
         .compare(&a.faces[0].embedding, &q40.faces[0].embedding)
         .unwrap();
+    assert_eq!(same.similarity, e.similarity(same.cosine));
+    let same = same.cosine;
     assert!(e.similarity(same) >= 95, "the same photo recompressed");
 }
 
@@ -308,7 +311,8 @@ fn max_faces_limits_and_counts_the_rest() {
     let both = e.embed(&bytes, 2).unwrap();
     let c = e
         .compare(&both.faces[0].embedding, &both.faces[1].embedding)
-        .unwrap();
+        .unwrap()
+        .cosine;
     assert!(c > 0.95, "the same face twice: {c}");
 }
 
@@ -337,7 +341,8 @@ fn compare_refuses_invalid_vectors_and_other_models() {
     nan[7] = f32::NAN;
     assert!(e.compare_vectors(&good, &nan).is_err());
     let c = e.compare_vectors(&good, &good).unwrap();
-    assert!((c - 1.0).abs() < 1e-6);
+    assert!((c.cosine - 1.0).abs() < 1e-6);
+    assert_eq!(c.similarity, 100);
     let a = e.embedding_from_vector(good.clone()).unwrap();
     let mut b = a.clone();
     b.model = "other-model@1".into();
