@@ -5,9 +5,12 @@
 //! input is the aligned crop as `(v − 127) / 128`, NCHW; its raw output is not
 //! normalised (norms of about 1.9–3.7), so every vector is L2-normalised here.
 //!
-//! Faces are embedded in batches: the model is optimised once for batch 1 and,
-//! lazily, for larger batch sizes, so `embed_batch` on several faces runs one
-//! inference per chunk instead of one per face.
+//! `embed_batch` runs crops in chunks of [`MAX_BATCH`] through a plan
+//! optimised once per batch size. With tract 0.23.9 on our 2-core machine a
+//! batch of 8 took 38 ms per face against 29 ms one at a time
+//! (`cargo xtask bench-report`), so the default chunk is 1 and parallelism
+//! comes from running the shared plan on several threads instead;
+//! [`Embedder::run_raw`] still takes any batch size.
 //!
 //! An [`Embedder`] is `Send + Sync`: build it once and share it between threads.
 
@@ -58,8 +61,9 @@ pub struct Embedding {
     pub raw_norm: Option<f32>,
 }
 
-/// Largest batch run through the model at once; bigger inputs are chunked.
-pub const MAX_BATCH: usize = 8;
+/// Crops run through the model at once by `embed_batch` (1: batching was
+/// measured slower than single runs in tract; see the crate docs).
+pub const MAX_BATCH: usize = 1;
 
 /// The embedding model, optimised once per batch size. `Send + Sync`.
 pub struct Embedder {

@@ -547,17 +547,14 @@ impl Engine {
         })
     }
 
-    /// Embeds aligned 112×112 crops: batched, and split across the worker
-    /// threads when there are several.
+    /// Embeds aligned 112×112 crops, spread over the worker threads.
     pub fn embed_crops(&self, crops: &[RgbImage]) -> Result<Vec<Embedding>, Error> {
         if crops.len() <= 1 {
             return Ok(self.embedder.embed_batch(crops)?);
         }
-        let threads = self.pool.current_num_threads().max(1);
-        let chunk = crops.len().div_ceil(threads).min(facecore_embed::MAX_BATCH);
         let parts = self.pool.install(|| {
             crops
-                .par_chunks(chunk)
+                .par_chunks(facecore_embed::MAX_BATCH)
                 .map(|c| self.embedder.embed_batch(c))
                 .collect::<Result<Vec<_>, _>>()
         })?;
