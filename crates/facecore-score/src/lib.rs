@@ -345,32 +345,45 @@ pub fn cosine_unit(a: &[f32], b: &[f32]) -> f32 {
     dot(a, b).clamp(-1.0, 1.0)
 }
 
+/// A tiny xorshift64 PRNG for deterministic test data, shared by the tests
+/// of every module.
 #[cfg(test)]
-mod tests {
-    #![allow(clippy::unwrap_used)]
-
-    use super::*;
-
-    /// Tiny xorshift64 PRNG for deterministic test vectors.
-    struct XorShift(u64);
+pub(crate) mod test_rng {
+    /// The generator; the seed must not be 0.
+    pub(crate) struct XorShift(pub(crate) u64);
 
     impl XorShift {
-        fn next_u64(&mut self) -> u64 {
+        pub(crate) fn next_u64(&mut self) -> u64 {
             self.0 ^= self.0 << 13;
             self.0 ^= self.0 >> 7;
             self.0 ^= self.0 << 17;
             self.0
         }
 
-        /// Uniform in [-1, 1).
-        fn next_f32(&mut self) -> f32 {
-            ((self.next_u64() >> 40) as f32 / (1u32 << 24) as f32) * 2.0 - 1.0
+        /// Uniform in [0, 1).
+        pub(crate) fn unit(&mut self) -> f32 {
+            (self.next_u64() >> 40) as f32 / (1u32 << 24) as f32
         }
 
-        fn vec(&mut self, n: usize) -> Vec<f32> {
+        /// Uniform in [-1, 1).
+        pub(crate) fn next_f32(&mut self) -> f32 {
+            self.unit() * 2.0 - 1.0
+        }
+
+        /// `n` values uniform in [-1, 1).
+        pub(crate) fn vec(&mut self, n: usize) -> Vec<f32> {
             (0..n).map(|_| self.next_f32()).collect()
         }
     }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+
+    use super::*;
+
+    use crate::test_rng::XorShift;
 
     fn naive_dot(a: &[f32], b: &[f32]) -> f64 {
         a.iter()

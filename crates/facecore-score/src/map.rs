@@ -431,22 +431,9 @@ mod tests {
 
     use super::*;
 
-    /// Tiny xorshift64 PRNG for deterministic test data.
-    struct XorShift(u64);
+    use crate::test_rng::XorShift;
 
     impl XorShift {
-        fn next_u64(&mut self) -> u64 {
-            self.0 ^= self.0 << 13;
-            self.0 ^= self.0 >> 7;
-            self.0 ^= self.0 << 17;
-            self.0
-        }
-
-        /// Uniform in [0, 1).
-        fn unit(&mut self) -> f32 {
-            (self.next_u64() >> 40) as f32 / (1u32 << 24) as f32
-        }
-
         /// Uniform in [-1, 1).
         fn cosine(&mut self) -> f32 {
             self.unit() * 2.0 - 1.0

@@ -260,24 +260,7 @@ mod tests {
     use super::*;
     use crate::{EMBEDDING_DIM, cosine_unit, dot, normalized};
 
-    struct XorShift(u64);
-
-    impl XorShift {
-        fn next_u64(&mut self) -> u64 {
-            self.0 ^= self.0 << 13;
-            self.0 ^= self.0 >> 7;
-            self.0 ^= self.0 << 17;
-            self.0
-        }
-
-        fn next_f32(&mut self) -> f32 {
-            ((self.next_u64() >> 40) as f32 / (1u32 << 24) as f32) * 2.0 - 1.0
-        }
-
-        fn vec(&mut self, n: usize) -> Vec<f32> {
-            (0..n).map(|_| self.next_f32()).collect()
-        }
-    }
+    use crate::test_rng::XorShift;
 
     fn random_set(rng: &mut XorShift, dim: usize, n: usize) -> VectorSet {
         let mut set = VectorSet::with_capacity(dim, n);
