@@ -3,20 +3,10 @@
 use std::hint::black_box;
 
 use criterion::{Criterion, criterion_group, criterion_main};
-use facecore_score::{EMBEDDING_DIM, cosine, cosine_unit, dot, normalized};
+use facecore_score::{cosine, cosine_unit, dot, normalized};
 
-/// Deterministic test vector with values in roughly [-1, 1].
-fn vector(seed: u64) -> Vec<f32> {
-    let mut s = seed.max(1);
-    (0..EMBEDDING_DIM)
-        .map(|_| {
-            s ^= s << 13;
-            s ^= s >> 7;
-            s ^= s << 17;
-            ((s >> 40) as f32 / (1u32 << 24) as f32) * 2.0 - 1.0
-        })
-        .collect()
-}
+mod common;
+use common::vector;
 
 fn bench_cosine(c: &mut Criterion) {
     let a = vector(1);
