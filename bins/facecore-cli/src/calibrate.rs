@@ -60,14 +60,24 @@ fn load_cache(path: &Path, model: &str) -> HashMap<String, Option<Vec<f32>>> {
         .collect()
 }
 
-/// Runs the calibration and prints the report; returns it with a one-line
-/// description of the data.
-pub fn run(
+/// The embeddings of a labelled data set.
+pub struct Labelled {
+    /// `(path, identity)` rows of labels.csv.
+    pub labels: Vec<(String, String)>,
+    /// Embedding of the dominant face per path; `None` when no face was found.
+    pub vectors: HashMap<String, Option<Vec<f32>>>,
+    /// Images that could not be read or decoded, with the reason.
+    pub errors: Vec<String>,
+}
+
+/// Embeds every image of `data/labels.csv` (in parallel, with progress on
+/// stderr), reusing and extending the cache.
+pub fn embed_labelled(
     engine: &Engine,
     data: &Path,
     cache: Option<&PathBuf>,
     threads: usize,
-) -> Result<(CalibrationReport, String)> {
+) -> Result<Labelled> {
     let labels = read_labels(data)?;
     let model = engine.model_id().to_string();
     let cached = cache.map(|c| load_cache(c, &model)).unwrap_or_default();
@@ -151,7 +161,27 @@ pub fn run(
     for e in &errors {
         eprintln!("  skipped {e}");
     }
-    let results = results.into_inner().unwrap_or_default();
+    let vectors = results.into_inner().unwrap_or_default();
+    Ok(Labelled {
+        labels,
+        vectors,
+        errors,
+    })
+}
+
+/// Runs the calibration; returns the report with a one-line description of
+/// the data.
+pub fn run(
+    engine: &Engine,
+    data: &Path,
+    cache: Option<&PathBuf>,
+    threads: usize,
+) -> Result<(CalibrationReport, String)> {
+    let Labelled {
+        labels,
+        vectors: results,
+        errors,
+    } = embed_labelled(engine, data, cache, threads)?;
     let mut ids: HashMap<&str, usize> = HashMap::new();
     let (mut vectors, mut identities, mut no_face) = (Vec::new(), Vec::new(), Vec::new());
     for (path, id) in &labels {

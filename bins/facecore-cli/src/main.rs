@@ -3,6 +3,7 @@
 //! Verification API, or a readable table with `--format table`.
 
 mod calibrate;
+mod eval;
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -69,6 +70,21 @@ enum Command {
         image1: PathBuf,
         /// Second image.
         image2: PathBuf,
+    },
+    /// Evaluate the model and its calibration on labelled images.
+    Eval {
+        /// Directory with `labels.csv` (`path,identity`).
+        #[arg(long, value_name = "DIR")]
+        data: PathBuf,
+        /// Pairs file `a,b,same[,fold]` (default: DIR/pairs.csv when present).
+        #[arg(long, value_name = "FILE")]
+        pairs: Option<PathBuf>,
+        /// Embedding cache shared with `calibrate`.
+        #[arg(long, value_name = "FILE")]
+        cache: Option<PathBuf>,
+        /// Write `<name>.md` and `<name>.png` into this directory.
+        #[arg(long, value_name = "DIR")]
+        out: Option<PathBuf>,
     },
     /// Measure the score calibration of the model on labelled images.
     Calibrate {
@@ -175,6 +191,23 @@ fn run(cli: Cli) -> Result<ExitCode> {
                     }
                 }
             }
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Eval {
+            data,
+            pairs,
+            cache,
+            out,
+        } => {
+            let md = eval::run(
+                &engine,
+                data,
+                pairs.as_ref(),
+                cache.as_ref(),
+                out.as_ref(),
+                engine.threads(),
+            )?;
+            print!("{md}");
             Ok(ExitCode::SUCCESS)
         }
         Command::Calibrate {
