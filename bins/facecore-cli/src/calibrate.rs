@@ -169,6 +169,46 @@ pub fn embed_labelled(
     })
 }
 
+/// The images of a data set that have a face, grouped by identity.
+pub struct WithFaces<'a> {
+    /// Embedding of each image with a face, in labels.csv order.
+    pub vectors: Vec<Vec<f32>>,
+    /// Identity number (0, 1, ...) of each vector.
+    pub identities: Vec<usize>,
+    /// Number of distinct identities among them.
+    pub identity_count: usize,
+    /// Paths of the images with no face detected.
+    pub no_face: Vec<&'a str>,
+}
+
+/// Groups embedded labels by identity; images without a face are listed,
+/// unreadable ones (absent from `vectors`) left out.
+pub fn with_faces<'a>(
+    labels: &'a [(String, String)],
+    vectors: &HashMap<String, Option<Vec<f32>>>,
+) -> WithFaces<'a> {
+    let mut ids: HashMap<&str, usize> = HashMap::new();
+    let mut out = WithFaces {
+        vectors: Vec::new(),
+        identities: Vec::new(),
+        identity_count: 0,
+        no_face: Vec::new(),
+    };
+    for (path, id) in labels {
+        match vectors.get(path) {
+            Some(Some(v)) => {
+                let n = ids.len();
+                out.identities.push(*ids.entry(id.as_str()).or_insert(n));
+                out.vectors.push(v.clone());
+            }
+            Some(None) => out.no_face.push(path.as_str()),
+            None => {}
+        }
+    }
+    out.identity_count = ids.len();
+    out
+}
+
 /// Runs the calibration; returns the report with a one-line description of
 /// the data.
 pub fn run(
@@ -182,19 +222,12 @@ pub fn run(
         vectors: results,
         errors,
     } = embed_labelled(engine, data, cache, threads)?;
-    let mut ids: HashMap<&str, usize> = HashMap::new();
-    let (mut vectors, mut identities, mut no_face) = (Vec::new(), Vec::new(), Vec::new());
-    for (path, id) in &labels {
-        match results.get(path) {
-            Some(Some(v)) => {
-                let n = ids.len();
-                identities.push(*ids.entry(id.as_str()).or_insert(n));
-                vectors.push(v.clone());
-            }
-            Some(None) => no_face.push(path.as_str()),
-            None => {}
-        }
-    }
+    let WithFaces {
+        vectors,
+        identities,
+        no_face,
+        ..
+    } = with_faces(&labels, &results);
     eprintln!(
         "{} images with a face, {} without a face{}, {} unreadable",
         vectors.len(),

@@ -4,16 +4,15 @@
 //! at scores 70/80/90/95 of the current calibration. Writes markdown and a
 //! PNG plot (score distributions and ROC curve).
 
-use std::collections::HashMap;
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result, bail};
 use facecore::Engine;
-use facecore::calibrate::{calibrate, pair_scores};
+use facecore::calibrate::{calibrate, pair_scores, roc_auc};
 use image::{Rgb, RgbImage};
 
-use crate::calibrate::{Labelled, embed_labelled};
+use crate::calibrate::{Labelled, embed_labelled, with_faces};
 
 /// One row of a pairs file.
 struct Pair {
@@ -60,32 +59,6 @@ fn read_pairs(path: &Path) -> Result<Vec<Pair>> {
         });
     }
     Ok(pairs)
-}
-
-/// ROC AUC by the rank sum (ties count half).
-fn roc_auc(genuine: &[f32], impostor: &[f32]) -> f64 {
-    let mut all: Vec<(f32, bool)> = genuine
-        .iter()
-        .map(|&s| (s, true))
-        .chain(impostor.iter().map(|&s| (s, false)))
-        .collect();
-    all.sort_by(|a, b| a.0.total_cmp(&b.0));
-    let mut rank_sum = 0.0f64;
-    let mut i = 0;
-    while i < all.len() {
-        let mut j = i;
-        while j < all.len() && all[j].0 == all[i].0 {
-            j += 1;
-        }
-        let avg = (i + 1 + j) as f64 / 2.0;
-        rank_sum += avg * all[i..j].iter().filter(|x| x.1).count() as f64;
-        i = j;
-    }
-    let (p, n) = (genuine.len() as f64, impostor.len() as f64);
-    if p == 0.0 || n == 0.0 {
-        return f64::NAN;
-    }
-    (rank_sum - p * (p + 1.0) / 2.0) / (p * n)
 }
 
 /// The threshold with the best accuracy on `(score, same)` rows.
@@ -247,22 +220,9 @@ pub fn run(
         .file_name()
         .map(|n| n.to_string_lossy().to_string())
         .unwrap_or_else(|| "data".into());
-    let no_face: Vec<&str> = labels
-        .iter()
-        .filter(|(p, _)| matches!(vectors.get(p), Some(None)))
-        .map(|(p, _)| p.as_str())
-        .collect();
-
-    let mut ids: HashMap<&str, usize> = HashMap::new();
-    let (mut vs, mut identities) = (Vec::new(), Vec::new());
-    for (p, id) in &labels {
-        if let Some(Some(v)) = vectors.get(p) {
-            let n = ids.len();
-            identities.push(*ids.entry(id.as_str()).or_insert(n));
-            vs.push(v.clone());
-        }
-    }
-    let (genuine, impostor) = pair_scores(&vs, &identities);
+    let faces = with_faces(&labels, &vectors);
+    let no_face = &faces.no_face;
+    let (genuine, impostor) = pair_scores(&faces.vectors, &faces.identities);
     let report = calibrate(&genuine, &impostor);
     let mut md = String::new();
     let _ = writeln!(md, "# Evaluation of `{}` on {name}\n", engine.model_id());
@@ -270,7 +230,7 @@ pub fn run(
         md,
         "{} images, {} identities; {} with no face detected{}; {} unreadable.\n",
         labels.len(),
-        ids.len(),
+        faces.identity_count,
         no_face.len(),
         if no_face.is_empty() {
             String::new()
@@ -390,9 +350,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn auc_and_threshold_on_small_cases() {
-        assert_eq!(roc_auc(&[0.9, 0.8], &[0.1, 0.2]), 1.0);
-        assert_eq!(roc_auc(&[0.5], &[0.5]), 0.5);
+    fn best_threshold_on_a_small_case() {
         let rows = [(0.9, true), (0.8, true), (0.3, false), (0.1, false)];
         let t = best_threshold(&rows);
         assert!(t > 0.3 && t <= 0.8, "{t}");

@@ -67,6 +67,34 @@ pub fn pair_scores(vectors: &[Vec<f32>], identities: &[usize]) -> (Vec<f32>, Vec
     (genuine, impostor)
 }
 
+/// ROC AUC by the rank sum: the probability that a random genuine pair
+/// scores above a random impostor pair (ties count half); NaN when either
+/// list is empty.
+pub fn roc_auc(genuine: &[f32], impostor: &[f32]) -> f64 {
+    let mut all: Vec<(f32, bool)> = genuine
+        .iter()
+        .map(|&s| (s, true))
+        .chain(impostor.iter().map(|&s| (s, false)))
+        .collect();
+    all.sort_by(|a, b| a.0.total_cmp(&b.0));
+    let mut rank_sum = 0.0f64;
+    let mut i = 0;
+    while i < all.len() {
+        let mut j = i;
+        while j < all.len() && all[j].0 == all[i].0 {
+            j += 1;
+        }
+        let avg_rank = (i + 1 + j) as f64 / 2.0;
+        rank_sum += avg_rank * all[i..j].iter().filter(|x| x.1).count() as f64;
+        i = j;
+    }
+    let (p, n) = (genuine.len() as f64, impostor.len() as f64);
+    if p == 0.0 || n == 0.0 {
+        return f64::NAN;
+    }
+    (rank_sum - p * (p + 1.0) / 2.0) / (p * n)
+}
+
 /// The thresholds at [`TARGET_FPRS`] from genuine and impostor scores.
 pub fn calibrate(genuine: &[f32], impostor: &[f32]) -> CalibrationReport {
     let mut imp: Vec<f32> = impostor.iter().copied().filter(|x| x.is_finite()).collect();
@@ -128,6 +156,14 @@ mod tests {
         }
         // genuine >= 0.499: (0.9 - 0.499) / 0.6 of them
         assert!((p.tpr - (0.9 - 0.499) / 0.6).abs() < 0.01, "{p:?}");
+    }
+
+    #[test]
+    fn roc_auc_is_exact_on_small_cases() {
+        assert_eq!(roc_auc(&[0.9, 0.8], &[0.1, 0.2]), 1.0);
+        assert_eq!(roc_auc(&[0.1], &[0.9]), 0.0);
+        assert_eq!(roc_auc(&[0.5], &[0.5]), 0.5);
+        assert!(roc_auc(&[], &[0.5]).is_nan());
     }
 
     #[test]

@@ -9,6 +9,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 
 mod common;
 use common::engine;
+use facecore::calibrate::roc_auc;
 
 fn data_dir(test: &str) -> Option<PathBuf> {
     match std::env::var_os("FACECORE_EVAL_DATA") {
@@ -174,37 +175,6 @@ fn a_sample_of_faces_dev_has_every_face_detected() {
         .collect();
     assert!(unexpected.is_empty(), "no face detected in {unexpected:?}");
     assert!(missed.len() <= 2, "too many misses: {missed:?}");
-}
-
-/// ROC AUC by the rank-sum: the probability that a random genuine pair scores
-/// above a random impostor pair (ties count half).
-fn roc_auc(genuine: &[f32], impostor: &[f32]) -> f64 {
-    let mut all: Vec<(f32, bool)> = genuine
-        .iter()
-        .map(|&s| (s, true))
-        .chain(impostor.iter().map(|&s| (s, false)))
-        .collect();
-    all.sort_by(|a, b| a.0.total_cmp(&b.0));
-    let mut rank_sum = 0.0f64;
-    let mut i = 0;
-    while i < all.len() {
-        let mut j = i;
-        while j < all.len() && all[j].0 == all[i].0 {
-            j += 1;
-        }
-        let avg_rank = (i + 1 + j) as f64 / 2.0;
-        rank_sum += avg_rank * all[i..j].iter().filter(|x| x.1).count() as f64;
-        i = j;
-    }
-    let (p, n) = (genuine.len() as f64, impostor.len() as f64);
-    (rank_sum - p * (p + 1.0) / 2.0) / (p * n)
-}
-
-#[test]
-fn roc_auc_is_exact_on_small_cases() {
-    assert_eq!(roc_auc(&[0.9, 0.8], &[0.1, 0.2]), 1.0);
-    assert_eq!(roc_auc(&[0.1], &[0.9]), 0.0);
-    assert_eq!(roc_auc(&[0.5], &[0.5]), 0.5);
 }
 
 #[test]
