@@ -142,6 +142,49 @@ pub fn render(ours: &Value, theirs: &Value) -> String {
     s
 }
 
+/// Builds the release server and `server-bench`, runs the load test and
+/// writes `target/server-bench.md`.
+pub fn bench_server(root: &Path, models_dir: &Path, args: &[String]) -> Result<()> {
+    let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+    println!("building the release server and load generator...");
+    let status = Command::new(&cargo)
+        .current_dir(root)
+        .args([
+            "build",
+            "--release",
+            "--quiet",
+            "-p",
+            "facecore-server",
+            "-p",
+            "facecore-benches",
+            "--bin",
+            "facecore-server",
+            "--bin",
+            "server-bench",
+        ])
+        .status()
+        .context("cannot run cargo build")?;
+    if !status.success() {
+        bail!("building the server benchmark failed");
+    }
+    let out = Command::new(root.join("target/release/server-bench"))
+        .arg(root.join("target/release/facecore-server"))
+        .args(args)
+        .env("FACECORE_MODELS", models_dir)
+        .stderr(std::process::Stdio::inherit())
+        .output()
+        .context("cannot run server-bench")?;
+    let report = String::from_utf8_lossy(&out.stdout).into_owned();
+    print!("{report}");
+    if !out.status.success() {
+        bail!("server-bench failed");
+    }
+    let path = root.join("target/server-bench.md");
+    std::fs::write(&path, &report).with_context(|| format!("cannot write {}", path.display()))?;
+    println!("written to {}", path.display());
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

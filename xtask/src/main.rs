@@ -46,6 +46,15 @@ commands:
       on the same models in the same run, as ratios, plus end-to-end faces/s on
       all cores. Installs onnxruntime from PyPI into target/ort-venv once.
       Writes target/bench-report.md.
+  bench-server [--seconds N] [--connections N]
+      The release server under load on loopback (a keep-alive HTTP/1.1 load
+      generator): compare-face-embeddings requests/s and get-face-embeddings
+      faces/s with p50/p99 latency, beside the in-process engine measured in the
+      same run, as ratios. Writes target/server-bench.md.
+  serve [SERVER ARGS...]
+      Fetch the models if missing, then run the release server
+      (`facecore-server --help` lists its settings; default 127.0.0.1:8080,
+      data in ./data). The first start prints an API key.
   calibrate --data DIR
       Measure the score calibration of the embedding model on DIR/labels.csv
       (`path,identity`): embeds every image with the release CLI (cached in
@@ -223,6 +232,36 @@ fn run(args: &[OsString]) -> Result<ExitCode, RunError> {
             } else {
                 ExitCode::from(1)
             })
+        }
+        "serve" => {
+            let dir = resolve_models_dir(None, &root);
+            models::fetch_models(&manifest_path, &dir, false)?;
+            let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+            println!(
+                "building and starting the release server (a cold build of tract takes minutes)..."
+            );
+            let status = std::process::Command::new(cargo)
+                .current_dir(&root)
+                .args(["run", "--release", "--quiet", "-p", "facecore-server", "--"])
+                .args(rest)
+                .env("FACECORE_MODELS", &dir)
+                .status()
+                .map_err(|e| anyhow::anyhow!("cannot run cargo: {e}"))?;
+            Ok(if status.success() {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::from(1)
+            })
+        }
+        "bench-server" => {
+            let dir = resolve_models_dir(None, &root);
+            models::fetch_models(&manifest_path, &dir, false)?;
+            let args: Vec<String> = rest
+                .iter()
+                .map(|a| a.to_string_lossy().into_owned())
+                .collect();
+            bench::bench_server(&root, &dir, &args)?;
+            Ok(ExitCode::SUCCESS)
         }
         "test" => {
             let dir = resolve_models_dir(None, &root);

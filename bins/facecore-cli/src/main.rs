@@ -2,6 +2,7 @@
 //! in image files and prints JSON with the field names of the Face
 //! Verification API, or a readable table with `--format table`.
 
+mod admin;
 mod calibrate;
 mod eval;
 
@@ -98,6 +99,24 @@ enum Command {
         #[arg(long, value_name = "FILE")]
         write_manifest: Option<PathBuf>,
     },
+    /// Manage API keys (works while the server runs, through its admin socket).
+    Keys {
+        /// What to do.
+        #[command(subcommand)]
+        action: admin::KeysAction,
+        /// The server's data directory.
+        #[arg(long, env = "FACECORE_DATA_DIR", default_value = "data", global = true)]
+        data_dir: PathBuf,
+    },
+    /// Manage accounts (works while the server runs, through its admin socket).
+    Accounts {
+        /// What to do.
+        #[command(subcommand)]
+        action: admin::AccountsAction,
+        /// The server's data directory.
+        #[arg(long, env = "FACECORE_DATA_DIR", default_value = "data", global = true)]
+        data_dir: PathBuf,
+    },
 }
 
 fn main() -> ExitCode {
@@ -124,6 +143,16 @@ fn read(path: &Path) -> Result<Vec<u8>> {
 }
 
 fn run(cli: Cli) -> Result<ExitCode> {
+    // Administration needs no models.
+    match &cli.command {
+        Command::Keys { action, data_dir } => {
+            return admin::keys(action, data_dir).map(|()| ExitCode::SUCCESS);
+        }
+        Command::Accounts { action, data_dir } => {
+            return admin::accounts(action, data_dir).map(|()| ExitCode::SUCCESS);
+        }
+        _ => {}
+    }
     let engine = engine(&cli)?;
     match &cli.command {
         Command::Detect {
@@ -222,6 +251,9 @@ fn run(cli: Cli) -> Result<ExitCode> {
                 calibrate::write_manifest(path, &report, &described)?;
             }
             Ok(ExitCode::SUCCESS)
+        }
+        Command::Keys { .. } | Command::Accounts { .. } => {
+            unreachable!("administration is handled before the engine is loaded")
         }
         Command::Compare { image1, image2 } => {
             let a = engine

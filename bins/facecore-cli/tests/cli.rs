@@ -154,3 +154,138 @@ fn calibrate_measures_thresholds_and_writes_the_manifest() {
     assert_eq!(std::fs::read(&manifest).unwrap(), before);
     std::fs::remove_dir_all(&dir).ok();
 }
+
+#[test]
+fn keys_and_accounts_work_on_the_data_file_without_a_server() {
+    let dir = std::env::temp_dir().join(format!("facecore-cli-keys-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    let data = dir.join("data");
+    let text = |out: &Output| String::from_utf8_lossy(&out.stdout).into_owned();
+    let err = |out: &Output| String::from_utf8_lossy(&out.stderr).into_owned();
+
+    // Nothing to list before the data file exists: a clear error.
+    let out = facecore(&[os("keys"), os("list"), os("--data-dir"), os(&data)]);
+    assert!(!out.status.success());
+    assert!(err(&out).contains("no data file"), "{}", err(&out));
+
+    let out = facecore(&[
+        os("keys"),
+        os("create"),
+        os("--account"),
+        os("acme"),
+        os("--label"),
+        os("ci"),
+        os("--data-dir"),
+        os(&data),
+    ]);
+    assert!(out.status.success(), "{}", err(&out));
+    let key = text(&out)
+        .split_whitespace()
+        .find(|w| w.starts_with("fc_") && w.len() > 40)
+        .expect("the key is printed")
+        .to_string();
+    let id = key[3..15].to_string();
+
+    let out = facecore(&[os("keys"), os("list"), os("--data-dir"), os(&data)]);
+    assert!(out.status.success(), "{}", err(&out));
+    assert!(text(&out).contains(&id) && text(&out).contains("acme") && text(&out).contains("ci"));
+    assert!(!text(&out).contains(&key), "secrets are never listed");
+
+    let out = facecore(&[
+        os("keys"),
+        os("revoke"),
+        os(&id),
+        os("--data-dir"),
+        os(&data),
+    ]);
+    assert!(out.status.success(), "{}", err(&out));
+    let out = facecore(&[
+        os("accounts"),
+        os("disable"),
+        os("acme"),
+        os("--data-dir"),
+        os(&data),
+    ]);
+    assert!(text(&out).contains("disabled"), "{}", text(&out));
+    let out = facecore(&[os("accounts"), os("list"), os("--data-dir"), os(&data)]);
+    assert!(
+        text(&out).contains("acme") && text(&out).contains("disabled"),
+        "{}",
+        text(&out)
+    );
+
+    // Bad names are refused with the rule.
+    let out = facecore(&[
+        os("keys"),
+        os("create"),
+        os("--account"),
+        os("no spaces"),
+        os("--data-dir"),
+        os(&data),
+    ]);
+    assert!(!out.status.success());
+    assert!(err(&out).contains("A-Z a-z 0-9"), "{}", err(&out));
+    let out = facecore(&[
+        os("accounts"),
+        os("enable"),
+        os("nobody"),
+        os("--data-dir"),
+        os(&data),
+    ]);
+    assert!(!out.status.success());
+    assert!(err(&out).contains("does not exist"), "{}", err(&out));
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn keys_go_through_the_admin_socket_while_the_data_file_is_held() {
+    use std::io::{BufRead, BufReader, Write};
+    let dir = std::env::temp_dir().join(format!("facecore-cli-socket-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    // Stand in for a running server: hold the data file open (so the CLI
+    // cannot open it itself) and answer the admin socket with the store's
+    // own handler, as the server does.
+    let store = facecore::store::Store::open(dir.join("facecore.redb")).unwrap();
+    let listener =
+        std::os::unix::net::UnixListener::bind(dir.join(facecore::store::admin::SOCKET_NAME))
+            .unwrap();
+    let server = std::thread::spawn(move || {
+        let mut served = 0;
+        for stream in listener.incoming().take(2) {
+            let mut stream = stream.unwrap();
+            let mut line = String::new();
+            BufReader::new(&stream).read_line(&mut line).unwrap();
+            let answer = facecore::store::admin::handle_line(&store, line.trim());
+            writeln!(stream, "{}", serde_json::to_string(&answer).unwrap()).unwrap();
+            served += 1;
+        }
+        (served, store)
+    });
+    let out = facecore(&[
+        os("keys"),
+        os("create"),
+        os("--account"),
+        os("acme"),
+        os("--data-dir"),
+        os(&dir),
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let out = facecore(&[
+        os("accounts"),
+        os("delete"),
+        os("nobody"),
+        os("--data-dir"),
+        os(&dir),
+    ]);
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("does not exist"));
+    let (served, store) = server.join().unwrap();
+    assert_eq!(served, 2);
+    assert_eq!(store.list_keys(Some("acme")).unwrap().len(), 1);
+    let _ = std::fs::remove_dir_all(&dir);
+}

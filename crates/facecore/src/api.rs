@@ -7,6 +7,7 @@ use crate::{Detection, Embeddings, Face};
 
 /// A bounding box in whole pixels, inside the image.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct BoundingBox {
     /// Left edge.
     pub x: u32,
@@ -21,6 +22,7 @@ pub struct BoundingBox {
 /// A detected face as the API reports it.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct DetectedFace {
     /// Detection confidence in [0, 1].
     pub confidence: f32,
@@ -29,6 +31,7 @@ pub struct DetectedFace {
     /// The 5 landmarks (eyes, nose, mouth corners) in pixels: an extra field,
     /// present only when asked for.
     #[serde(skip_serializing_if = "Option::is_none", default)]
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<Vec<Vec<f32>>>))]
     pub landmarks: Option<[[f32; 2]; 5]>,
 }
 
@@ -52,6 +55,7 @@ impl DetectedFace {
 /// Response of `detect-faces`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct DetectFacesResponse {
     /// The faces, most dominant first.
     pub faces: Vec<DetectedFace>,
@@ -76,6 +80,7 @@ impl DetectFacesResponse {
 /// One face with its embedding.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct FaceWithEmbedding {
     /// The face.
     pub face: DetectedFace,
@@ -86,6 +91,7 @@ pub struct FaceWithEmbedding {
 /// Response of `get-face-embeddings`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct FaceEmbeddingsResponse {
     /// The faces, most dominant first.
     pub faces: Vec<FaceWithEmbedding>,

@@ -40,6 +40,7 @@ pub use facecore_detect as detect;
 pub use facecore_embed as embed;
 pub use facecore_image as image;
 pub use facecore_score as score;
+pub use facecore_store as store;
 
 pub use facecore_detect::{BBox, DetectorConfig, Face, Landmarks5};
 pub use facecore_embed::Embedding;

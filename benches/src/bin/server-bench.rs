@@ -1,0 +1,279 @@
+//! `server-bench`: the running HTTP server under load on loopback, beside the
+//! in-process engine measured in the same run. Used by
+//! `cargo xtask bench-report --http`.
+//!
+//! ```text
+//! server-bench <facecore-server binary> [--seconds N] [--connections N]
+//! ```
+//!
+//! Prints a Markdown table: compare-face-embeddings requests/s (keep-alive,
+//! many connections), get-face-embeddings faces/s, p50/p99 latency, and the
+//! in-process figures with the HTTP overhead as a ratio.
+
+use std::io::{BufRead, BufReader};
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use base64::Engine as _;
+use bytes::Bytes;
+use facecore::{Engine, EngineConfig};
+use http_body_util::{BodyExt, Full};
+
+type BoxError = Box<dyn std::error::Error + Send + Sync>;
+
+struct Load {
+    requests: usize,
+    errors: usize,
+    elapsed: Duration,
+    latencies_us: Vec<u32>,
+}
+
+impl Load {
+    fn rate(&self) -> f64 {
+        self.requests as f64 / self.elapsed.as_secs_f64()
+    }
+    fn percentile_ms(&self, p: f64) -> f64 {
+        if self.latencies_us.is_empty() {
+            return f64::NAN;
+        }
+        let i = ((self.latencies_us.len() - 1) as f64 * p).round() as usize;
+        f64::from(self.latencies_us[i]) / 1000.0
+    }
+}
+
+/// Runs `connections` keep-alive HTTP/1.1 connections, each sending `body`
+/// to `path` back to back for `duration`.
+async fn load(
+    addr: &str,
+    path: &str,
+    key: &str,
+    body: Bytes,
+    connections: usize,
+    duration: Duration,
+) -> Result<Load, BoxError> {
+    let deadline = Instant::now() + duration;
+    let started = Instant::now();
+    let mut tasks = Vec::new();
+    for _ in 0..connections {
+        let (addr, path, key, body) = (
+            addr.to_string(),
+            path.to_string(),
+            key.to_string(),
+            body.clone(),
+        );
+        tasks.push(tokio::spawn(async move {
+            let stream = tokio::net::TcpStream::connect(&addr).await?;
+            stream.set_nodelay(true)?;
+            let (mut sender, conn) =
+                hyper::client::conn::http1::handshake(hyper_util::rt::TokioIo::new(stream)).await?;
+            tokio::spawn(conn);
+            let mut latencies = Vec::new();
+            let mut errors = 0usize;
+            while Instant::now() < deadline {
+                let request = hyper::Request::post(&path)
+                    .header("host", &addr)
+                    .header("authorization", format!("ApiKey {key}"))
+                    .header("content-type", "application/json")
+                    .body(Full::new(body.clone()))?;
+                let t = Instant::now();
+                let response = sender.send_request(request).await?;
+                let ok = response.status() == 200;
+                response.into_body().collect().await?;
+                latencies.push(u32::try_from(t.elapsed().as_micros()).unwrap_or(u32::MAX));
+                if !ok {
+                    errors += 1;
+                }
+            }
+            Ok::<_, BoxError>((latencies, errors))
+        }));
+    }
+    let mut all = Vec::new();
+    let mut errors = 0;
+    for task in tasks {
+        let (latencies, e) = task.await??;
+        all.extend(latencies);
+        errors += e;
+    }
+    let elapsed = started.elapsed();
+    all.sort_unstable();
+    Ok(Load {
+        requests: all.len(),
+        errors,
+        elapsed,
+        latencies_us: all,
+    })
+}
+
+fn start_server(
+    binary: &PathBuf,
+    data: &std::path::Path,
+) -> Result<(Child, String, String), BoxError> {
+    let mut child = Command::new(binary)
+        .args(["--bind", "127.0.0.1:0", "--data-dir"])
+        .arg(data)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()?;
+    let stdout = child.stdout.take().ok_or("no stdout")?;
+    let mut key = None;
+    for line in BufReader::new(stdout).lines() {
+        let line = line?;
+        if line.trim().starts_with("fc_") {
+            key = Some(line.trim().to_string());
+        }
+        if let Some(rest) = line.strip_prefix("facecore-server: listening on http://") {
+            let addr = rest
+                .split_whitespace()
+                .next()
+                .ok_or("no address")?
+                .to_string();
+            return Ok((child, addr, key.ok_or("the server printed no first key")?));
+        }
+    }
+    Err("the server exited before listening".into())
+}
+
+fn main() -> Result<(), BoxError> {
+    let mut args = std::env::args().skip(1);
+    let binary = PathBuf::from(
+        args.next()
+            .ok_or("usage: server-bench <facecore-server> [--seconds N] [--connections N]")?,
+    );
+    let mut seconds = 10u64;
+    let mut connections = 32usize;
+    while let Some(flag) = args.next() {
+        let value = args.next().ok_or("flag without value")?;
+        match flag.as_str() {
+            "--seconds" => seconds = value.parse()?,
+            "--connections" => connections = value.parse()?,
+            other => return Err(format!("unknown flag {other}").into()),
+        }
+    }
+    let duration = Duration::from_secs(seconds);
+    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..");
+    let photo = std::fs::read(root.join("fixtures/astronaut.png"))?;
+
+    // In process, same machine, same run.
+    let engine = Arc::new(Engine::load(EngineConfig::default())?);
+    let face = engine.embed(&photo, 1)?;
+    let vector = face
+        .faces
+        .first()
+        .ok_or("no face in the fixture")?
+        .embedding
+        .vector
+        .clone();
+    let mut other = vector.clone();
+    other.reverse();
+    let t = Instant::now();
+    let mut n = 0u64;
+    while t.elapsed() < Duration::from_secs(2) {
+        for _ in 0..1000 {
+            std::hint::black_box(engine.compare_vectors(&vector, &other)?);
+        }
+        n += 1000;
+    }
+    let compare_in_process = n as f64 / t.elapsed().as_secs_f64();
+    let cores = std::thread::available_parallelism().map_or(2, |c| c.get());
+    let t = Instant::now();
+    let faces: usize = std::thread::scope(|s| {
+        let handles: Vec<_> = (0..cores)
+            .map(|_| {
+                s.spawn(|| {
+                    let mut done = 0;
+                    while t.elapsed() < duration {
+                        if engine.embed(&photo, 1).is_ok() {
+                            done += 1;
+                        }
+                    }
+                    done
+                })
+            })
+            .collect();
+        handles.into_iter().map(|h| h.join().unwrap_or(0)).sum()
+    });
+    let embed_in_process = faces as f64 / t.elapsed().as_secs_f64();
+    drop(engine);
+
+    let data = std::env::temp_dir().join(format!("facecore-server-bench-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&data);
+    let (mut child, addr, key) = start_server(&binary, &data)?;
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()?;
+    let compare_body = Bytes::from(serde_json::to_vec(&serde_json::json!({
+        "embedding1": vector, "embedding2": other,
+    }))?);
+    let embed_body = Bytes::from(serde_json::to_vec(&serde_json::json!({
+        "image": {"bytes": base64::engine::general_purpose::STANDARD.encode(&photo)},
+    }))?);
+    let result = runtime.block_on(async {
+        // Warm up both paths.
+        load(
+            &addr,
+            "/v1/face-verification/compare-face-embeddings",
+            &key,
+            compare_body.clone(),
+            4,
+            Duration::from_secs(1),
+        )
+        .await?;
+        let compare = load(
+            &addr,
+            "/v1/face-verification/compare-face-embeddings",
+            &key,
+            compare_body,
+            connections,
+            duration,
+        )
+        .await?;
+        let embed = load(
+            &addr,
+            "/v1/face-verification/get-face-embeddings",
+            &key,
+            embed_body,
+            cores * 2,
+            duration,
+        )
+        .await?;
+        Ok::<_, BoxError>((compare, embed))
+    });
+    let _ = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status();
+    let _ = child.wait();
+    let _ = std::fs::remove_dir_all(&data);
+    let (compare, embed) = result?;
+
+    println!(
+        "| measure | HTTP (loopback, load generator on 1 thread) | in process | HTTP / in process |"
+    );
+    println!("|---|---|---|---|");
+    println!(
+        "| compare-face-embeddings | {:.0} req/s ({} connections), p50 {:.2} ms, p99 {:.2} ms, {} errors | {:.0} compares/s (1 thread) | {:.3} |",
+        compare.rate(),
+        connections,
+        compare.percentile_ms(0.5),
+        compare.percentile_ms(0.99),
+        compare.errors,
+        compare_in_process,
+        compare.rate() / compare_in_process
+    );
+    println!(
+        "| get-face-embeddings (1 face, 512x512 PNG) | {:.1} faces/s ({} connections), p50 {:.1} ms, p99 {:.1} ms, {} errors | {:.1} faces/s ({cores} threads) | {:.3} |",
+        embed.rate(),
+        cores * 2,
+        embed.percentile_ms(0.5),
+        embed.percentile_ms(0.99),
+        embed.errors,
+        embed_in_process,
+        embed.rate() / embed_in_process
+    );
+    println!(
+        "\nTargets (issue 5): compare >= 50000 req/s, get-face-embeddings >= 40 faces/s on 2 cores."
+    );
+    Ok(())
+}

@@ -1,0 +1,202 @@
+//! `facecore keys ...` and `facecore accounts ...`: through the running
+//! server's admin socket when there is one, else directly on the data file.
+
+use std::io::{BufRead, BufReader, Write};
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, Result, anyhow, bail};
+use clap::Subcommand;
+use facecore::store::admin::{self, AdminRequest, AdminResponse};
+use facecore::store::{Account, KeyInfo, NewKey, Store, time::format_utc};
+
+/// Data file name inside the data directory (as the server uses it).
+const DATA_FILE: &str = "facecore.redb";
+
+/// Key management.
+#[derive(Debug, Subcommand)]
+pub enum KeysAction {
+    /// Make a key for an account (created when new); the key is printed once.
+    Create {
+        /// Owning account.
+        #[arg(long)]
+        account: String,
+        /// A label to recognise the key by.
+        #[arg(long)]
+        label: Option<String>,
+    },
+    /// List keys (ids, accounts, dates; never secrets).
+    List {
+        /// Only this account's keys.
+        #[arg(long)]
+        account: Option<String>,
+    },
+    /// Revoke a key by id (or the whole key); it stops working at once.
+    Revoke {
+        /// Key id as `keys list` shows it, or the full key.
+        id: String,
+    },
+}
+
+/// Account management.
+#[derive(Debug, Subcommand)]
+pub enum AccountsAction {
+    /// Create an account without a key.
+    Create {
+        /// Account name: 1 to 64 of A-Z a-z 0-9 . _ -
+        name: String,
+    },
+    /// List accounts.
+    List,
+    /// Disable an account: its keys are refused with 403 until enabled.
+    Disable {
+        /// Account name.
+        name: String,
+    },
+    /// Enable a disabled account.
+    Enable {
+        /// Account name.
+        name: String,
+    },
+    /// Delete an account; its keys are refused with 403 and the name is never reused.
+    Delete {
+        /// Account name.
+        name: String,
+    },
+}
+
+impl KeysAction {
+    fn request(&self) -> AdminRequest {
+        match self {
+            Self::Create { account, label } => AdminRequest::CreateKey {
+                account: account.clone(),
+                label: label.clone(),
+            },
+            Self::List { account } => AdminRequest::ListKeys {
+                account: account.clone(),
+            },
+            Self::Revoke { id } => AdminRequest::RevokeKey { id: id.clone() },
+        }
+    }
+}
+
+impl AccountsAction {
+    fn request(&self) -> AdminRequest {
+        match self {
+            Self::Create { name } => AdminRequest::CreateAccount { name: name.clone() },
+            Self::List => AdminRequest::ListAccounts,
+            Self::Disable { name } => AdminRequest::SetAccountDisabled {
+                name: name.clone(),
+                disabled: true,
+            },
+            Self::Enable { name } => AdminRequest::SetAccountDisabled {
+                name: name.clone(),
+                disabled: false,
+            },
+            Self::Delete { name } => AdminRequest::DeleteAccount { name: name.clone() },
+        }
+    }
+}
+
+/// Runs a keys command and prints its result.
+pub fn keys(action: &KeysAction, data_dir: &Path) -> Result<()> {
+    let value = execute(&action.request(), data_dir)?;
+    match action {
+        KeysAction::Create { .. } => {
+            let key: NewKey = serde_json::from_value(value)?;
+            println!(
+                "Created key {} for account '{}'. It is shown only now:\n\n    {}\n\nUse it as `Authorization: ApiKey {}`.",
+                key.info.id, key.info.account, key.secret, key.secret
+            );
+        }
+        KeysAction::List { .. } => {
+            let keys: Vec<KeyInfo> = serde_json::from_value(value)?;
+            println!(
+                "{:<14} {:<24} {:<22} {:<22} label",
+                "id", "account", "created", "revoked"
+            );
+            for k in keys {
+                println!(
+                    "{:<14} {:<24} {:<22} {:<22} {}",
+                    k.id,
+                    k.account,
+                    format_utc(k.created_at),
+                    k.revoked_at.map_or_else(|| "-".to_string(), format_utc),
+                    k.label.unwrap_or_default()
+                );
+            }
+        }
+        KeysAction::Revoke { .. } => {
+            let k: KeyInfo = serde_json::from_value(value)?;
+            println!("Revoked key {} of account '{}'.", k.id, k.account);
+        }
+    }
+    Ok(())
+}
+
+/// Runs an accounts command and prints its result.
+pub fn accounts(action: &AccountsAction, data_dir: &Path) -> Result<()> {
+    let value = execute(&action.request(), data_dir)?;
+    let print = |a: &Account| {
+        let state = if a.deleted_at.is_some() {
+            "deleted"
+        } else if a.disabled {
+            "disabled"
+        } else {
+            "active"
+        };
+        println!("{:<24} {:<9} {}", a.name, state, format_utc(a.created_at));
+    };
+    if let AccountsAction::List = action {
+        let accounts: Vec<Account> = serde_json::from_value(value)?;
+        println!("{:<24} {:<9} created", "account", "state");
+        accounts.iter().for_each(print);
+    } else {
+        print(&serde_json::from_value(value)?);
+    }
+    Ok(())
+}
+
+/// Sends the request to the running server's admin socket, or, when no
+/// server is running, opens the data file itself.
+fn execute(request: &AdminRequest, data_dir: &Path) -> Result<serde_json::Value> {
+    let socket = data_dir.join(admin::SOCKET_NAME);
+    match std::os::unix::net::UnixStream::connect(&socket) {
+        Ok(stream) => via_socket(stream, request, &socket),
+        Err(_) => {
+            let path: PathBuf = data_dir.join(DATA_FILE);
+            if !path.exists()
+                && !matches!(
+                    request,
+                    AdminRequest::CreateKey { .. } | AdminRequest::CreateAccount { .. }
+                )
+            {
+                bail!(
+                    "no data file at {} (is --data-dir right? the server's default is ./data)",
+                    path.display()
+                );
+            }
+            let store = Store::open(&path)?;
+            Ok(admin::execute(&store, request)?)
+        }
+    }
+}
+
+fn via_socket(
+    mut stream: std::os::unix::net::UnixStream,
+    request: &AdminRequest,
+    socket: &Path,
+) -> Result<serde_json::Value> {
+    stream.set_read_timeout(Some(std::time::Duration::from_secs(30)))?;
+    let line = serde_json::to_string(request)?;
+    writeln!(stream, "{line}").with_context(|| format!("writing to {}", socket.display()))?;
+    let mut answer = String::new();
+    BufReader::new(stream)
+        .read_line(&mut answer)
+        .with_context(|| format!("reading from {}", socket.display()))?;
+    match serde_json::from_str::<AdminResponse>(&answer)
+        .with_context(|| format!("unexpected answer from the server: {answer:?}"))?
+    {
+        AdminResponse::Ok(value) => Ok(value),
+        AdminResponse::Error(message) => Err(anyhow!(message)),
+    }
+}

@@ -1,0 +1,474 @@
+//! The application: shared state, the route table, and the handlers. It is
+//! independent of the socket loop so that tests can drive it in process.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use facecore::Engine;
+use facecore::api::{DetectFacesResponse, FaceEmbeddingsResponse};
+use facecore::store::Store;
+use http_body_util::{BodyExt, Full, LengthLimitError, Limited};
+use hyper::header::{self, HeaderValue};
+use hyper::{Method, Request, Response, StatusCode};
+use serde::Serialize;
+use tokio::sync::Semaphore;
+
+use crate::auth::{self, JwtVerifier};
+use crate::error::{self, ApiError};
+use crate::fetch::{FetchPolicy, Fetcher};
+use crate::input::{self, CompareRequest, ImageRequest, ImageSource};
+
+/// Tunables of the application (the socket-level ones live in
+/// [`crate::ServerConfig`]).
+#[derive(Debug, Clone)]
+pub struct AppConfig {
+    /// Largest request body accepted; larger ones get 413.
+    pub max_body_bytes: usize,
+    /// Time allowed to receive the whole body once the headers are in.
+    pub body_timeout: Duration,
+    /// Requests running inference at the same time.
+    pub inference_workers: usize,
+    /// Requests allowed to wait for an inference worker; beyond that, 503.
+    pub queue_capacity: usize,
+    /// Seconds suggested in `Retry-After` when overloaded.
+    pub retry_after_secs: u32,
+    /// How `image.url` is fetched.
+    pub fetch: FetchPolicy,
+    /// Bearer-token verification; `None` refuses bearer tokens.
+    pub jwt: Option<JwtVerifier>,
+}
+
+impl Default for AppConfig {
+    fn default() -> Self {
+        let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
+        Self {
+            max_body_bytes: 20 * 1024 * 1024,
+            body_timeout: Duration::from_secs(30),
+            inference_workers: cores,
+            queue_capacity: 64,
+            retry_after_secs: 1,
+            fetch: FetchPolicy::default(),
+            jwt: None,
+        }
+    }
+}
+
+/// What a route does.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Endpoint {
+    /// `POST /v1/face-verification/detect-faces`
+    DetectFaces,
+    /// `POST /v1/face-verification/get-face-embeddings`
+    GetFaceEmbeddings,
+    /// `POST /v1/face-verification/compare-face-embeddings`
+    CompareFaceEmbeddings,
+    /// `GET /v1/healthz`
+    Healthz,
+    /// `GET /openapi.json`
+    OpenApi,
+}
+
+/// One route of the router.
+#[derive(Debug, Clone)]
+pub struct Route {
+    /// HTTP method.
+    pub method: Method,
+    /// Exact path.
+    pub path: &'static str,
+    /// The handler.
+    pub endpoint: Endpoint,
+    /// Whether it is part of the public API (and so of the OpenAPI document).
+    pub documented: bool,
+}
+
+/// Every exact-path route. Swagger UI is served under [`SWAGGER_PREFIX`].
+pub const ROUTES: &[Route] = &[
+    Route {
+        method: Method::POST,
+        path: "/v1/face-verification/detect-faces",
+        endpoint: Endpoint::DetectFaces,
+        documented: true,
+    },
+    Route {
+        method: Method::POST,
+        path: "/v1/face-verification/get-face-embeddings",
+        endpoint: Endpoint::GetFaceEmbeddings,
+        documented: true,
+    },
+    Route {
+        method: Method::POST,
+        path: "/v1/face-verification/compare-face-embeddings",
+        endpoint: Endpoint::CompareFaceEmbeddings,
+        documented: true,
+    },
+    Route {
+        method: Method::GET,
+        path: "/v1/healthz",
+        endpoint: Endpoint::Healthz,
+        documented: true,
+    },
+    Route {
+        method: Method::GET,
+        path: "/openapi.json",
+        endpoint: Endpoint::OpenApi,
+        documented: false,
+    },
+];
+
+/// Swagger UI lives under this prefix (`/swagger/index.html`).
+pub const SWAGGER_PREFIX: &str = "/swagger/";
+
+/// Response type of every handler.
+pub type HttpResponse = Response<Full<Bytes>>;
+
+/// The shared application state.
+pub struct App {
+    engine: Arc<Engine>,
+    store: Arc<Store>,
+    config: AppConfig,
+    fetcher: Fetcher,
+    /// Permits for requests admitted to inference (running or queued).
+    admission: Arc<Semaphore>,
+    /// Permits for requests running inference.
+    workers: Arc<Semaphore>,
+    openapi_json: Bytes,
+    swagger: Arc<utoipa_swagger_ui::Config<'static>>,
+}
+
+impl std::fmt::Debug for App {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("App")
+            .field("store", &self.store)
+            .field("config", &self.config)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Builds the application around a loaded engine and an open store.
+pub fn create_app(
+    engine: Arc<Engine>,
+    store: Arc<Store>,
+    config: AppConfig,
+) -> Result<Arc<App>, crate::fetch::FetchError> {
+    let fetcher = Fetcher::new(config.fetch.clone())?;
+    let workers = config.inference_workers.max(1);
+    let openapi_json = Bytes::from(crate::openapi::document_json(&engine));
+    Ok(Arc::new(App {
+        engine,
+        store,
+        fetcher,
+        admission: Arc::new(Semaphore::new(workers + config.queue_capacity)),
+        workers: Arc::new(Semaphore::new(workers)),
+        config,
+        openapi_json,
+        swagger: Arc::new(utoipa_swagger_ui::Config::new(["/openapi.json"])),
+    }))
+}
+
+impl App {
+    /// The engine.
+    pub fn engine(&self) -> &Arc<Engine> {
+        &self.engine
+    }
+
+    /// The store.
+    pub fn store(&self) -> &Arc<Store> {
+        &self.store
+    }
+
+    /// The configuration.
+    pub fn config(&self) -> &AppConfig {
+        &self.config
+    }
+
+    /// Answers one request. Never fails: every error becomes its JSON error
+    /// response, and a panicking handler becomes a 500.
+    pub async fn handle<B>(self: Arc<Self>, request: Request<B>) -> HttpResponse
+    where
+        B: hyper::body::Body + Send + 'static,
+        B::Data: Send,
+        B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+    {
+        let retry_after = self.config.retry_after_secs;
+        let task = tokio::spawn(async move { self.route(request).await });
+        match task.await {
+            Ok(Ok(response)) => response,
+            Ok(Err(error)) => error_response(&error, retry_after),
+            Err(join) => error_response(
+                &ApiError::new(
+                    error::INTERNAL,
+                    format!("the request handler failed: {join}"),
+                ),
+                retry_after,
+            ),
+        }
+    }
+
+    async fn route<B>(self: Arc<Self>, request: Request<B>) -> Result<HttpResponse, ApiError>
+    where
+        B: hyper::body::Body + Send + 'static,
+        B::Data: Send,
+        B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+    {
+        let path = request.uri().path();
+        if let Some(tail) = path.strip_prefix(SWAGGER_PREFIX) {
+            return self.swagger_file(request.method(), tail);
+        }
+        if path == "/swagger" {
+            return Ok(redirect("/swagger/index.html"));
+        }
+        let mut allowed = Vec::new();
+        let mut found = None;
+        for route in ROUTES.iter().filter(|r| r.path == path) {
+            if route.method == request.method()
+                || (route.method == Method::GET && request.method() == Method::HEAD)
+            {
+                found = Some(route.endpoint);
+            }
+            allowed.push(route.method.as_str());
+        }
+        let Some(endpoint) = found else {
+            if allowed.is_empty() {
+                return Err(ApiError::new(
+                    error::NOT_FOUND,
+                    format!("no route {} {path}", request.method()),
+                ));
+            }
+            let mut response = error_response(
+                &ApiError::new(
+                    error::METHOD_NOT_ALLOWED,
+                    format!("{path} accepts {}", allowed.join(", ")),
+                ),
+                self.config.retry_after_secs,
+            );
+            if let Ok(value) = HeaderValue::from_str(&allowed.join(", ")) {
+                response.headers_mut().insert(header::ALLOW, value);
+            }
+            return Ok(response);
+        };
+        match endpoint {
+            Endpoint::Healthz => Ok(text_response(facecore::store::time::format_utc(
+                facecore::store::time::now_unix(),
+            ))),
+            Endpoint::OpenApi => Ok(bytes_response(
+                self.openapi_json.clone(),
+                "application/json",
+            )),
+            Endpoint::DetectFaces => {
+                auth::authenticate(request.headers(), &self.store, self.config.jwt.as_ref())?;
+                let body = self.read_body(request).await?;
+                self.detect_faces(&body).await
+            }
+            Endpoint::GetFaceEmbeddings => {
+                auth::authenticate(request.headers(), &self.store, self.config.jwt.as_ref())?;
+                let body = self.read_body(request).await?;
+                self.get_face_embeddings(&body).await
+            }
+            Endpoint::CompareFaceEmbeddings => {
+                auth::authenticate(request.headers(), &self.store, self.config.jwt.as_ref())?;
+                let body = self.read_body(request).await?;
+                self.compare_face_embeddings(&body)
+            }
+        }
+    }
+
+    /// Reads the whole body under the size limit and the body timeout.
+    async fn read_body<B>(&self, request: Request<B>) -> Result<Bytes, ApiError>
+    where
+        B: hyper::body::Body + Send + 'static,
+        B::Data: Send,
+        B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+    {
+        let limit = self.config.max_body_bytes;
+        let too_large = || {
+            ApiError::new(
+                error::PAYLOAD_TOO_LARGE,
+                format!("the request body is larger than the limit of {limit} bytes"),
+            )
+        };
+        let declared = request
+            .headers()
+            .get(header::CONTENT_LENGTH)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.parse::<u64>().ok());
+        if declared.is_some_and(|n| n > limit as u64) {
+            return Err(too_large());
+        }
+        let body = Limited::new(request.into_body(), limit);
+        match tokio::time::timeout(self.config.body_timeout, body.collect()).await {
+            Err(_) => Err(ApiError::new(
+                error::REQUEST_TIMEOUT,
+                format!(
+                    "the request body did not arrive within {} s",
+                    self.config.body_timeout.as_secs_f32()
+                ),
+            )),
+            Ok(Err(e)) if e.downcast_ref::<LengthLimitError>().is_some() => Err(too_large()),
+            Ok(Err(e)) => Err(ApiError::new(
+                error::MALFORMED_JSON,
+                format!("the request body could not be read: {e}"),
+            )),
+            Ok(Ok(collected)) => Ok(collected.to_bytes()),
+        }
+    }
+
+    /// The image bytes of a request: decoded base64 or a safe download.
+    async fn image_bytes(&self, request: &mut ImageRequest) -> Result<Vec<u8>, ApiError> {
+        match request.source()? {
+            ImageSource::Bytes(bytes) => Ok(bytes),
+            ImageSource::Url(url) => self
+                .fetcher
+                .fetch(&url)
+                .await
+                .map_err(|e| ApiError::from_fetch(&e)),
+        }
+    }
+
+    /// Runs `work` on the blocking pool once an inference worker is free;
+    /// answers 503 at once when the queue is full.
+    async fn infer<T, F>(&self, work: F) -> Result<T, ApiError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Engine) -> Result<T, facecore::Error> + Send + 'static,
+    {
+        let Ok(_admitted) = self.admission.clone().try_acquire_owned() else {
+            return Err(ApiError::new(
+                error::OVERLOADED,
+                format!(
+                    "the server is busy: {} requests are running or queued; retry shortly",
+                    self.config.inference_workers + self.config.queue_capacity
+                ),
+            ));
+        };
+        let _worker = self
+            .workers
+            .clone()
+            .acquire_owned()
+            .await
+            .map_err(|e| ApiError::new(error::INTERNAL, e.to_string()))?;
+        let engine = Arc::clone(&self.engine);
+        tokio::task::spawn_blocking(move || work(&engine))
+            .await
+            .map_err(|e| ApiError::new(error::INTERNAL, format!("inference failed: {e}")))?
+            .map_err(|e| ApiError::from_engine(&e))
+    }
+
+    async fn detect_faces(&self, body: &[u8]) -> Result<HttpResponse, ApiError> {
+        let mut request: ImageRequest = input::parse_json(body)?;
+        let max_faces = request.max_faces()?;
+        let bytes = self.image_bytes(&mut request).await?;
+        let detection = self
+            .infer(move |engine| engine.detect(&bytes, max_faces))
+            .await?;
+        Ok(json_response(
+            StatusCode::OK,
+            &DetectFacesResponse::from_detection(&detection, false),
+        ))
+    }
+
+    async fn get_face_embeddings(&self, body: &[u8]) -> Result<HttpResponse, ApiError> {
+        let mut request: ImageRequest = input::parse_json(body)?;
+        let max_faces = request.max_faces()?;
+        let bytes = self.image_bytes(&mut request).await?;
+        let embeddings = self
+            .infer(move |engine| engine.embed(&bytes, max_faces))
+            .await?;
+        Ok(json_response(
+            StatusCode::OK,
+            &FaceEmbeddingsResponse::from_embeddings(&embeddings, false),
+        ))
+    }
+
+    fn compare_face_embeddings(&self, body: &[u8]) -> Result<HttpResponse, ApiError> {
+        let request: CompareRequest = input::parse_json(body)?;
+        let dim = self.engine.embedding_dim();
+        let a = input::embedding("embedding1", request.embedding1.as_ref(), dim)?;
+        let b = input::embedding("embedding2", request.embedding2.as_ref(), dim)?;
+        let comparison = self
+            .engine
+            .compare_vectors(&a, &b)
+            .map_err(|e| ApiError::from_engine(&e))?;
+        Ok(json_response(
+            StatusCode::OK,
+            &crate::openapi::CompareResponse {
+                similarity: comparison.similarity,
+            },
+        ))
+    }
+
+    fn swagger_file(&self, method: &Method, tail: &str) -> Result<HttpResponse, ApiError> {
+        if method != Method::GET && method != Method::HEAD {
+            return Err(ApiError::new(
+                error::METHOD_NOT_ALLOWED,
+                "Swagger UI files accept GET",
+            ));
+        }
+        let file = utoipa_swagger_ui::serve(tail, Arc::clone(&self.swagger))
+            .map_err(|e| ApiError::new(error::INTERNAL, format!("swagger ui: {e}")))?
+            .ok_or_else(|| {
+                ApiError::new(error::NOT_FOUND, format!("no Swagger UI file '{tail}'"))
+            })?;
+        let mut response = bytes_response(Bytes::from(file.bytes.into_owned()), &file.content_type);
+        if file.gzpipped {
+            response
+                .headers_mut()
+                .insert(header::CONTENT_ENCODING, HeaderValue::from_static("gzip"));
+        }
+        Ok(response)
+    }
+}
+
+/// The JSON error response for `error`, with `Retry-After: retry_after_secs`
+/// on 503.
+pub fn error_response(error: &ApiError, retry_after_secs: u32) -> HttpResponse {
+    let mut response = json_response(error.status(), &error.body());
+    if error.status() == StatusCode::SERVICE_UNAVAILABLE
+        && let Ok(value) = HeaderValue::from_str(&retry_after_secs.to_string())
+    {
+        response.headers_mut().insert(header::RETRY_AFTER, value);
+    }
+    response
+}
+
+/// A JSON response.
+pub fn json_response<T: Serialize>(status: StatusCode, value: &T) -> HttpResponse {
+    match serde_json::to_vec(value) {
+        Ok(body) => {
+            let mut response = bytes_response(Bytes::from(body), "application/json");
+            *response.status_mut() = status;
+            response
+        }
+        Err(e) => {
+            let body = serde_json::json!({
+                "code": error::INTERNAL.code,
+                "message": format!("the response could not be serialised: {e}"),
+            })
+            .to_string();
+            let mut response = bytes_response(Bytes::from(body), "application/json");
+            *response.status_mut() = StatusCode::INTERNAL_SERVER_ERROR;
+            response
+        }
+    }
+}
+
+fn bytes_response(body: Bytes, content_type: &str) -> HttpResponse {
+    let mut response = Response::new(Full::new(body));
+    if let Ok(value) = HeaderValue::from_str(content_type) {
+        response.headers_mut().insert(header::CONTENT_TYPE, value);
+    }
+    response
+}
+
+fn text_response(text: String) -> HttpResponse {
+    bytes_response(Bytes::from(text), "text/plain; charset=utf-8")
+}
+
+fn redirect(location: &'static str) -> HttpResponse {
+    let mut response = Response::new(Full::new(Bytes::new()));
+    *response.status_mut() = StatusCode::FOUND;
+    response
+        .headers_mut()
+        .insert(header::LOCATION, HeaderValue::from_static(location));
+    response
+}

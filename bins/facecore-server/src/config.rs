@@ -1,0 +1,436 @@
+//! Server configuration from flags, `FACECORE_*` environment variables and an
+//! optional TOML file, with precedence flag > env > file > default.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use clap::Parser;
+use serde::{Deserialize, Serialize};
+
+use crate::app::AppConfig;
+use crate::auth::JwtVerifier;
+use crate::fetch::{FetchPolicy, IpNet};
+use crate::server::ServeOptions;
+
+/// Command-line flags (each also read from its `FACECORE_*` variable).
+#[derive(Debug, Default, Parser)]
+#[command(
+    name = "facecore-server",
+    version,
+    about = "facecore HTTP server: the Face Verification API"
+)]
+pub struct Args {
+    /// TOML file with any of the settings below (flags and env vars win).
+    #[arg(long, env = "FACECORE_CONFIG")]
+    pub config: Option<PathBuf>,
+    /// Address to listen on [default: 127.0.0.1:8080].
+    #[arg(long, env = "FACECORE_BIND")]
+    pub bind: Option<String>,
+    /// Directory of the data file (keys, accounts) and the admin socket [default: ./data].
+    #[arg(long, env = "FACECORE_DATA_DIR")]
+    pub data_dir: Option<PathBuf>,
+    /// Directory of the model files [default: the repository's models/].
+    #[arg(long, env = "FACECORE_MODELS")]
+    pub models_dir: Option<PathBuf>,
+    /// Largest request body in bytes [default: 20971520].
+    #[arg(long, env = "FACECORE_MAX_BODY_BYTES")]
+    pub max_body_bytes: Option<usize>,
+    /// Threads of the inference pool [default: number of cores].
+    #[arg(long, env = "FACECORE_THREADS")]
+    pub threads: Option<usize>,
+    /// Requests running inference at once [default: number of cores].
+    #[arg(long, env = "FACECORE_INFERENCE_WORKERS")]
+    pub inference_workers: Option<usize>,
+    /// Requests that may wait for inference before 503 [default: 64].
+    #[arg(long, env = "FACECORE_QUEUE_CAPACITY")]
+    pub queue_capacity: Option<usize>,
+    /// Seconds allowed for request headers [default: 10].
+    #[arg(long, env = "FACECORE_HEADER_TIMEOUT_SECS")]
+    pub header_timeout_secs: Option<u64>,
+    /// Seconds allowed for a request body [default: 30].
+    #[arg(long, env = "FACECORE_BODY_TIMEOUT_SECS")]
+    pub body_timeout_secs: Option<u64>,
+    /// Most open connections [default: 1024].
+    #[arg(long, env = "FACECORE_MAX_CONNECTIONS")]
+    pub max_connections: Option<usize>,
+    /// Fetch image URLs from loopback/private/link-local addresses too [default: false].
+    #[arg(long, env = "FACECORE_URL_ALLOW_PRIVATE", num_args = 0..=1, default_missing_value = "true")]
+    pub url_allow_private: Option<bool>,
+    /// Networks (CIDR) exempt from the URL address check; repeat or comma-separate.
+    #[arg(long, env = "FACECORE_URL_ALLOW_NETWORKS", value_delimiter = ',')]
+    pub url_allow_networks: Option<Vec<String>>,
+    /// Seconds allowed for a whole image download [default: 15].
+    #[arg(long, env = "FACECORE_URL_TIMEOUT_SECS")]
+    pub url_timeout_secs: Option<u64>,
+    /// Largest image download in bytes [default: 15728640].
+    #[arg(long, env = "FACECORE_URL_MAX_BYTES")]
+    pub url_max_bytes: Option<usize>,
+    /// JWT algorithm for bearer tokens: HS256, RS256 or ES256 [default: HS256 when a secret is set].
+    #[arg(long, env = "FACECORE_JWT_ALGORITHM")]
+    pub jwt_algorithm: Option<String>,
+    /// HS256 secret (at least 32 bytes). Prefer the env var over the flag.
+    #[arg(long, env = "FACECORE_JWT_SECRET", hide_env_values = true)]
+    pub jwt_secret: Option<String>,
+    /// PEM public key file for RS256/ES256 (or a file holding the HS256 secret).
+    #[arg(long, env = "FACECORE_JWT_KEY_FILE")]
+    pub jwt_key_file: Option<PathBuf>,
+    /// Required `iss` of bearer tokens.
+    #[arg(long, env = "FACECORE_JWT_ISSUER")]
+    pub jwt_issuer: Option<String>,
+    /// Required `aud` of bearer tokens.
+    #[arg(long, env = "FACECORE_JWT_AUDIENCE")]
+    pub jwt_audience: Option<String>,
+    /// Print the effective configuration (secrets redacted) and exit.
+    #[arg(long)]
+    pub print_config: bool,
+}
+
+/// The settings as a TOML file holds them; every field optional.
+#[derive(Debug, Default, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Settings {
+    /// Listen address.
+    pub bind: Option<String>,
+    /// Data directory.
+    pub data_dir: Option<PathBuf>,
+    /// Models directory.
+    pub models_dir: Option<PathBuf>,
+    /// Body limit in bytes.
+    pub max_body_bytes: Option<usize>,
+    /// Inference pool threads.
+    pub threads: Option<usize>,
+    /// Concurrent inference requests.
+    pub inference_workers: Option<usize>,
+    /// Queue before 503.
+    pub queue_capacity: Option<usize>,
+    /// Header timeout, seconds.
+    pub header_timeout_secs: Option<u64>,
+    /// Body timeout, seconds.
+    pub body_timeout_secs: Option<u64>,
+    /// Connection cap.
+    pub max_connections: Option<usize>,
+    /// Allow private URL targets.
+    pub url_allow_private: Option<bool>,
+    /// CIDRs exempt from the URL check.
+    pub url_allow_networks: Option<Vec<String>>,
+    /// Download timeout, seconds.
+    pub url_timeout_secs: Option<u64>,
+    /// Download size cap.
+    pub url_max_bytes: Option<usize>,
+    /// JWT algorithm.
+    pub jwt_algorithm: Option<String>,
+    /// HS256 secret.
+    pub jwt_secret: Option<String>,
+    /// JWT key file.
+    pub jwt_key_file: Option<PathBuf>,
+    /// Required issuer.
+    pub jwt_issuer: Option<String>,
+    /// Required audience.
+    pub jwt_audience: Option<String>,
+}
+
+impl Settings {
+    /// Reads a TOML settings file; unknown keys are an error.
+    pub fn from_file(path: &Path) -> Result<Self, String> {
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| format!("cannot read config file {}: {e}", path.display()))?;
+        toml::from_str(&text).map_err(|e| format!("invalid config file {}: {e}", path.display()))
+    }
+
+    /// Fills every unset field of `self` from `lower` (lower precedence).
+    pub fn or(self, lower: Settings) -> Settings {
+        Settings {
+            bind: self.bind.or(lower.bind),
+            data_dir: self.data_dir.or(lower.data_dir),
+            models_dir: self.models_dir.or(lower.models_dir),
+            max_body_bytes: self.max_body_bytes.or(lower.max_body_bytes),
+            threads: self.threads.or(lower.threads),
+            inference_workers: self.inference_workers.or(lower.inference_workers),
+            queue_capacity: self.queue_capacity.or(lower.queue_capacity),
+            header_timeout_secs: self.header_timeout_secs.or(lower.header_timeout_secs),
+            body_timeout_secs: self.body_timeout_secs.or(lower.body_timeout_secs),
+            max_connections: self.max_connections.or(lower.max_connections),
+            url_allow_private: self.url_allow_private.or(lower.url_allow_private),
+            url_allow_networks: self.url_allow_networks.or(lower.url_allow_networks),
+            url_timeout_secs: self.url_timeout_secs.or(lower.url_timeout_secs),
+            url_max_bytes: self.url_max_bytes.or(lower.url_max_bytes),
+            jwt_algorithm: self.jwt_algorithm.or(lower.jwt_algorithm),
+            jwt_secret: self.jwt_secret.or(lower.jwt_secret),
+            jwt_key_file: self.jwt_key_file.or(lower.jwt_key_file),
+            jwt_issuer: self.jwt_issuer.or(lower.jwt_issuer),
+            jwt_audience: self.jwt_audience.or(lower.jwt_audience),
+        }
+    }
+}
+
+impl From<&Args> for Settings {
+    fn from(a: &Args) -> Self {
+        Settings {
+            bind: a.bind.clone(),
+            data_dir: a.data_dir.clone(),
+            models_dir: a.models_dir.clone(),
+            max_body_bytes: a.max_body_bytes,
+            threads: a.threads,
+            inference_workers: a.inference_workers,
+            queue_capacity: a.queue_capacity,
+            header_timeout_secs: a.header_timeout_secs,
+            body_timeout_secs: a.body_timeout_secs,
+            max_connections: a.max_connections,
+            url_allow_private: a.url_allow_private,
+            url_allow_networks: a.url_allow_networks.clone(),
+            url_timeout_secs: a.url_timeout_secs,
+            url_max_bytes: a.url_max_bytes,
+            jwt_algorithm: a.jwt_algorithm.clone(),
+            jwt_secret: a.jwt_secret.clone(),
+            jwt_key_file: a.jwt_key_file.clone(),
+            jwt_issuer: a.jwt_issuer.clone(),
+            jwt_audience: a.jwt_audience.clone(),
+        }
+    }
+}
+
+/// The effective, validated configuration.
+#[derive(Debug, Clone)]
+pub struct ServerConfig {
+    /// Listen address.
+    pub bind: SocketAddr,
+    /// Data directory.
+    pub data_dir: PathBuf,
+    /// Models directory (`None`: the library default).
+    pub models_dir: Option<PathBuf>,
+    /// Inference pool threads (0: number of cores).
+    pub threads: usize,
+    /// Application settings.
+    pub app: AppConfig,
+    /// Socket settings.
+    pub serve: ServeOptions,
+    /// The merged settings, for `--print-config`.
+    pub settings: Settings,
+}
+
+fn positive<T: PartialOrd + Default + std::fmt::Display>(name: &str, v: T) -> Result<T, String> {
+    if v > T::default() {
+        Ok(v)
+    } else {
+        Err(format!("{name} must be greater than 0, got {v}"))
+    }
+}
+
+impl ServerConfig {
+    /// Merges flags/env with the optional file and defaults, and validates.
+    pub fn from_args(args: &Args) -> Result<Self, String> {
+        let file = match &args.config {
+            Some(path) => Settings::from_file(path)?,
+            None => Settings::default(),
+        };
+        Self::from_settings(Settings::from(args).or(file))
+    }
+
+    /// Validates merged settings, applying defaults.
+    pub fn from_settings(s: Settings) -> Result<Self, String> {
+        let bind_text = s
+            .bind
+            .clone()
+            .unwrap_or_else(|| "127.0.0.1:8080".to_string());
+        let bind: SocketAddr = bind_text.parse().map_err(|e| {
+            format!("bind: '{bind_text}' is not an address like 127.0.0.1:8080: {e}")
+        })?;
+        let defaults = AppConfig::default();
+        let mut fetch = FetchPolicy::default();
+        if let Some(allow) = s.url_allow_private {
+            fetch.allow_private = allow;
+        }
+        for net in s.url_allow_networks.iter().flatten() {
+            let net = net.trim();
+            if net.is_empty() {
+                continue;
+            }
+            fetch.allowed_networks.push(
+                net.parse::<IpNet>()
+                    .map_err(|e| format!("url_allow_networks: {e}"))?,
+            );
+        }
+        if let Some(secs) = s.url_timeout_secs {
+            fetch.total_timeout = Duration::from_secs(positive("url_timeout_secs", secs)?);
+            fetch.connect_timeout = fetch.connect_timeout.min(fetch.total_timeout);
+        }
+        if let Some(bytes) = s.url_max_bytes {
+            fetch.max_bytes = positive("url_max_bytes", bytes)?;
+        }
+        let jwt = jwt_from(&s)?;
+        let app = AppConfig {
+            max_body_bytes: positive(
+                "max_body_bytes",
+                s.max_body_bytes.unwrap_or(defaults.max_body_bytes),
+            )?,
+            body_timeout: Duration::from_secs(positive(
+                "body_timeout_secs",
+                s.body_timeout_secs
+                    .unwrap_or(defaults.body_timeout.as_secs()),
+            )?),
+            inference_workers: positive(
+                "inference_workers",
+                s.inference_workers.unwrap_or(defaults.inference_workers),
+            )?,
+            queue_capacity: s.queue_capacity.unwrap_or(defaults.queue_capacity),
+            retry_after_secs: defaults.retry_after_secs,
+            fetch,
+            jwt,
+        };
+        let serve_defaults = ServeOptions::default();
+        let serve = ServeOptions {
+            header_read_timeout: Duration::from_secs(positive(
+                "header_timeout_secs",
+                s.header_timeout_secs
+                    .unwrap_or(serve_defaults.header_read_timeout.as_secs()),
+            )?),
+            max_connections: positive(
+                "max_connections",
+                s.max_connections.unwrap_or(serve_defaults.max_connections),
+            )?,
+            shutdown_grace: serve_defaults.shutdown_grace,
+        };
+        Ok(Self {
+            bind,
+            data_dir: s.data_dir.clone().unwrap_or_else(|| PathBuf::from("data")),
+            models_dir: s.models_dir.clone(),
+            threads: s.threads.unwrap_or(0),
+            app,
+            serve,
+            settings: s,
+        })
+    }
+
+    /// The effective configuration as TOML, secrets redacted.
+    pub fn to_toml(&self) -> String {
+        let mut shown = self.settings.clone();
+        shown.bind = Some(self.bind.to_string());
+        shown.data_dir = Some(self.data_dir.clone());
+        shown.max_body_bytes = Some(self.app.max_body_bytes);
+        shown.threads = Some(self.threads);
+        shown.inference_workers = Some(self.app.inference_workers);
+        shown.queue_capacity = Some(self.app.queue_capacity);
+        shown.header_timeout_secs = Some(self.serve.header_read_timeout.as_secs());
+        shown.body_timeout_secs = Some(self.app.body_timeout.as_secs());
+        shown.max_connections = Some(self.serve.max_connections);
+        shown.url_allow_private = Some(self.app.fetch.allow_private);
+        shown.url_allow_networks = Some(
+            self.app
+                .fetch
+                .allowed_networks
+                .iter()
+                .map(ToString::to_string)
+                .collect(),
+        );
+        shown.url_timeout_secs = Some(self.app.fetch.total_timeout.as_secs());
+        shown.url_max_bytes = Some(self.app.fetch.max_bytes);
+        if shown.jwt_secret.is_some() {
+            shown.jwt_secret = Some("<redacted>".to_string());
+        }
+        toml::to_string(&shown)
+            .unwrap_or_else(|e| format!("# cannot print the configuration: {e}\n"))
+    }
+}
+
+fn jwt_from(s: &Settings) -> Result<Option<JwtVerifier>, String> {
+    let key: Vec<u8> = match (&s.jwt_secret, &s.jwt_key_file) {
+        (Some(_), Some(_)) => {
+            return Err("set only one of jwt_secret and jwt_key_file".to_string());
+        }
+        (Some(secret), None) => secret.as_bytes().to_vec(),
+        (None, Some(path)) => std::fs::read(path)
+            .map_err(|e| format!("cannot read jwt_key_file {}: {e}", path.display()))?,
+        (None, None) => {
+            if s.jwt_algorithm.is_some() {
+                return Err(
+                    "jwt_algorithm is set but neither jwt_secret nor jwt_key_file".to_string(),
+                );
+            }
+            return Ok(None);
+        }
+    };
+    let algorithm = s.jwt_algorithm.as_deref().unwrap_or("HS256");
+    JwtVerifier::new(
+        algorithm,
+        &key,
+        s.jwt_issuer.as_deref(),
+        s.jwt_audience.as_deref(),
+    )
+    .map(Some)
+    .map_err(|e| e.to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn args(list: &[&str]) -> Args {
+        let mut argv = vec!["facecore-server"];
+        argv.extend_from_slice(list);
+        Args::try_parse_from(argv).expect("args")
+    }
+
+    #[test]
+    fn defaults_are_documented_ones() {
+        let config = ServerConfig::from_settings(Settings::default()).expect("defaults");
+        assert_eq!(config.bind.to_string(), "127.0.0.1:8080");
+        assert_eq!(config.data_dir, PathBuf::from("data"));
+        assert_eq!(config.app.max_body_bytes, 20 * 1024 * 1024);
+        assert!(!config.app.fetch.allow_private);
+        assert!(config.app.jwt.is_none());
+    }
+
+    #[test]
+    fn flags_beat_file_and_file_beats_defaults() {
+        let dir = tempfile::tempdir().expect("temp");
+        let file = dir.path().join("facecore.toml");
+        std::fs::write(
+            &file,
+            "bind = \"0.0.0.0:9000\"\nmax_body_bytes = 1000\nqueue_capacity = 3\n",
+        )
+        .expect("write");
+        let a = args(&[
+            "--config",
+            file.to_str().expect("utf8"),
+            "--bind",
+            "127.0.0.1:7000",
+        ]);
+        let config = ServerConfig::from_args(&a).expect("config");
+        assert_eq!(config.bind.to_string(), "127.0.0.1:7000");
+        assert_eq!(config.app.max_body_bytes, 1000);
+        assert_eq!(config.app.queue_capacity, 3);
+        assert_eq!(config.serve.max_connections, 1024);
+    }
+
+    #[test]
+    fn invalid_settings_fail_clearly() {
+        let dir = tempfile::tempdir().expect("temp");
+        let file = dir.path().join("bad.toml");
+        std::fs::write(&file, "bnid = \"x\"\n").expect("write");
+        let err = ServerConfig::from_args(&args(&["--config", file.to_str().expect("utf8")]))
+            .expect_err("unknown key");
+        assert!(err.contains("bnid"), "{err}");
+        let err = ServerConfig::from_args(&args(&["--bind", "localhost"])).expect_err("bind");
+        assert!(err.contains("bind"), "{err}");
+        let err = ServerConfig::from_args(&args(&["--max-body-bytes", "0"])).expect_err("zero");
+        assert!(err.contains("max_body_bytes"), "{err}");
+        let err = ServerConfig::from_args(&args(&["--url-allow-networks", "10.0.0.0/33"]))
+            .expect_err("cidr");
+        assert!(err.contains("url_allow_networks"), "{err}");
+        let err = ServerConfig::from_args(&args(&["--jwt-secret", "short"])).expect_err("short");
+        assert!(err.contains("32 bytes"), "{err}");
+    }
+
+    #[test]
+    fn print_config_redacts_the_jwt_secret() {
+        let secret = "s".repeat(40);
+        let config =
+            ServerConfig::from_args(&args(&["--jwt-secret", &secret, "--url-allow-private"]))
+                .expect("config");
+        let text = config.to_toml();
+        assert!(!text.contains(&secret), "{text}");
+        assert!(text.contains("<redacted>"), "{text}");
+        assert!(text.contains("url_allow_private = true"), "{text}");
+    }
+}

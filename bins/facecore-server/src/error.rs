@@ -1,0 +1,205 @@
+//! The one table of API errors: every non-2xx response is
+//! `{"code": "...", "message": "..."}` with a code and status from [`CODES`],
+//! and every library error maps to exactly one entry (see
+//! [`ApiError::from_engine`]).
+
+use hyper::StatusCode;
+use serde::Serialize;
+
+/// One stable error code and its HTTP status.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Code {
+    /// The stable code clients match on.
+    pub code: &'static str,
+    /// Its HTTP status.
+    pub status: StatusCode,
+    /// When it is returned (for the OpenAPI document and the README).
+    pub meaning: &'static str,
+}
+
+macro_rules! codes {
+    ($($name:ident = $code:literal, $status:ident, $meaning:literal;)*) => {
+        $(
+            #[doc = $meaning]
+            pub const $name: Code = Code { code: $code, status: StatusCode::$status, meaning: $meaning };
+        )*
+        /// Every error code the server returns.
+        pub const CODES: &[Code] = &[$($name),*];
+    };
+}
+
+codes! {
+    MALFORMED_JSON = "ERR_MALFORMED_JSON", BAD_REQUEST,
+        "The request body is not valid JSON.";
+    VALIDATION = "ERR_VALIDATION", BAD_REQUEST,
+        "A field is missing, has the wrong type or is out of range; the message names it.";
+    BASE64 = "ERR_BASE64_IMAGE_CANNOT_BE_DECODED", BAD_REQUEST,
+        "image.bytes is not valid base64.";
+    IMAGE_NOT_DECODABLE = "ERR_IMAGE_CANNOT_BE_DECODED", BAD_REQUEST,
+        "The image bytes are corrupt, empty or in an unsupported format.";
+    IMAGE_TOO_LARGE = "ERR_IMAGE_TOO_LARGE", BAD_REQUEST,
+        "The image is over the encoded-size or pixel limit.";
+    IMAGE_URL_NOT_ALLOWED = "ERR_IMAGE_URL_NOT_ALLOWED", BAD_REQUEST,
+        "image.url is not http(s), or points at a loopback, private, link-local or metadata address.";
+    IMAGE_URL_FETCH_FAILED = "ERR_IMAGE_URL_CANNOT_BE_FETCHED", BAD_REQUEST,
+        "image.url could not be downloaded (network error, timeout, non-2xx status, too large, too many redirects).";
+    INVALID_EMBEDDING = "ERR_INVALID_EMBEDDING", BAD_REQUEST,
+        "An embedding is missing, has the wrong length, or holds non-finite values or only zeros.";
+    API_KEY_NOT_PRESENT = "ERR_API_KEY_NOT_PRESENT", UNAUTHORIZED,
+        "No Authorization header (use `ApiKey <key>` or `Bearer <token>`).";
+    API_KEY_NOT_VALID = "ERR_API_KEY_NOT_VALID", UNAUTHORIZED,
+        "The API key or bearer token is not valid (unknown, revoked, expired, or bearer tokens are not configured).";
+    ACCOUNT_FORBIDDEN = "ERR_ACCOUNT_FORBIDDEN", FORBIDDEN,
+        "The credentials are valid but the account is disabled or does not exist.";
+    NOT_FOUND = "ERR_NOT_FOUND", NOT_FOUND,
+        "No such route or resource.";
+    METHOD_NOT_ALLOWED = "ERR_METHOD_NOT_ALLOWED", METHOD_NOT_ALLOWED,
+        "The route exists but not with this HTTP method.";
+    REQUEST_TIMEOUT = "ERR_REQUEST_TIMEOUT", REQUEST_TIMEOUT,
+        "The request body did not arrive in time.";
+    PAYLOAD_TOO_LARGE = "ERR_PAYLOAD_TOO_LARGE", PAYLOAD_TOO_LARGE,
+        "The request body is over the configured limit.";
+    OVERLOADED = "ERR_OVERLOADED", SERVICE_UNAVAILABLE,
+        "Too many requests are queued for inference; retry after the Retry-After seconds.";
+    INTERNAL = "ERR_INTERNAL", INTERNAL_SERVER_ERROR,
+        "An unexpected server error; the message says what failed.";
+}
+
+/// An error response.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ApiError {
+    /// Code and status.
+    pub code: Code,
+    /// Human-readable detail.
+    pub message: String,
+}
+
+/// The JSON body of every error response.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct ErrorBody {
+    /// Stable error code, e.g. `ERR_VALIDATION`.
+    #[schema(example = "ERR_VALIDATION")]
+    pub code: String,
+    /// What went wrong, for people.
+    #[schema(example = "maxFaceCount must be between 1 and 10, got 11")]
+    pub message: String,
+}
+
+impl ApiError {
+    /// An error with `code` and `message`.
+    pub fn new(code: Code, message: impl Into<String>) -> Self {
+        Self {
+            code,
+            message: message.into(),
+        }
+    }
+
+    /// The HTTP status.
+    pub fn status(&self) -> StatusCode {
+        self.code.status
+    }
+
+    /// The response body.
+    pub fn body(&self) -> ErrorBody {
+        ErrorBody {
+            code: self.code.code.to_string(),
+            message: self.message.clone(),
+        }
+    }
+
+    /// Maps every facecore library error to its one code.
+    pub fn from_engine(error: &facecore::Error) -> Self {
+        use facecore::Error as E;
+        use facecore::image::ImageError as I;
+        let code = match error {
+            E::Image(I::EncodedTooLarge { .. } | I::TooManyPixels { .. }) => IMAGE_TOO_LARGE,
+            E::Image(_) => IMAGE_NOT_DECODABLE,
+            E::Score(_) | E::ModelMismatch { .. } => INVALID_EMBEDDING,
+            _ => INTERNAL,
+        };
+        Self::new(code, error.to_string())
+    }
+
+    /// Maps store errors (a failing store is the server's fault).
+    pub fn from_store(error: &facecore::store::StoreError) -> Self {
+        use facecore::store::StoreError as S;
+        let code = match error {
+            S::Invalid { .. } => VALIDATION,
+            S::AccountNotFound(_) | S::KeyNotFound(_) => NOT_FOUND,
+            S::AccountDeleted(_) => ACCOUNT_FORBIDDEN,
+            _ => INTERNAL,
+        };
+        Self::new(code, error.to_string())
+    }
+
+    /// Maps a refused API key.
+    pub fn from_auth(error: &facecore::store::AuthError) -> Self {
+        use facecore::store::AuthError as A;
+        match error {
+            A::InvalidKey => Self::new(API_KEY_NOT_VALID, "the API key is not valid"),
+            A::AccountDisabled(_) | A::AccountNotFound(_) => {
+                Self::new(ACCOUNT_FORBIDDEN, error.to_string())
+            }
+            A::Store(e) => Self::from_store(e),
+        }
+    }
+
+    /// Maps a failed image download.
+    pub fn from_fetch(error: &crate::fetch::FetchError) -> Self {
+        use crate::fetch::FetchError as F;
+        let code = match error {
+            F::InvalidUrl(_) | F::SchemeNotAllowed(_) | F::AddressNotAllowed { .. } => {
+                IMAGE_URL_NOT_ALLOWED
+            }
+            F::Client(_) => INTERNAL,
+            _ => IMAGE_URL_FETCH_FAILED,
+        };
+        Self::new(code, error.to_string())
+    }
+}
+
+impl std::fmt::Display for ApiError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "{} {}: {}",
+            self.code.status.as_u16(),
+            self.code.code,
+            self.message
+        )
+    }
+}
+
+impl std::error::Error for ApiError {}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn codes_are_unique_and_errors() {
+        let mut seen = std::collections::HashSet::new();
+        for code in CODES {
+            assert!(seen.insert(code.code), "duplicate {}", code.code);
+            assert!(code.code.starts_with("ERR_"));
+            assert!(!code.status.is_success());
+        }
+    }
+
+    #[test]
+    fn image_errors_are_client_errors() {
+        let too_big = facecore::Error::Image(facecore::image::ImageError::TooManyPixels {
+            width: 50_000,
+            height: 50_000,
+            limit: 40_000_000,
+        });
+        assert_eq!(ApiError::from_engine(&too_big).code, IMAGE_TOO_LARGE);
+        let empty = facecore::Error::Image(facecore::image::ImageError::Empty);
+        assert_eq!(
+            ApiError::from_engine(&empty).status(),
+            StatusCode::BAD_REQUEST
+        );
+        let internal = facecore::Error::Config("x".into());
+        assert_eq!(ApiError::from_engine(&internal).code, INTERNAL);
+    }
+}

@@ -1,0 +1,35 @@
+//! `facecore-server`: parses the configuration and runs the server.
+
+use clap::Parser as _;
+
+fn main() -> std::process::ExitCode {
+    let args = facecore_server::Args::parse();
+    let config = match facecore_server::ServerConfig::from_args(&args) {
+        Ok(config) => config,
+        Err(e) => {
+            eprintln!("facecore-server: invalid configuration: {e}");
+            return std::process::ExitCode::from(2);
+        }
+    };
+    if args.print_config {
+        print!("{}", config.to_toml());
+        return std::process::ExitCode::SUCCESS;
+    }
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(runtime) => runtime,
+        Err(e) => {
+            eprintln!("facecore-server: cannot start the async runtime: {e}");
+            return std::process::ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(facecore_server::run(config)) {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("facecore-server: {e:#}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}

@@ -1,0 +1,180 @@
+//! The OpenAPI 3 document, generated from the request and response types
+//! with `utoipa`, served at `/openapi.json` and shown by Swagger UI.
+
+use facecore::Engine;
+use facecore::api::{
+    BoundingBox, DetectFacesResponse, DetectedFace, FaceEmbeddingsResponse, FaceWithEmbedding,
+};
+use serde::Serialize;
+use utoipa::openapi::security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder, SecurityScheme};
+use utoipa::{Modify, OpenApi};
+
+use crate::error::{CODES, ErrorBody};
+use crate::input::{CompareRequest, ImageInput, ImageRequest};
+
+/// Body of a compare-face-embeddings answer.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct CompareResponse {
+    /// Similarity in -1..=100 on the model's calibrated scale: 70 means a
+    /// false-positive rate of 1e-3, 80 (recommended) 1e-4, 90 1e-5, 95 1e-6.
+    #[schema(example = 85, minimum = -1, maximum = 100)]
+    pub similarity: i32,
+}
+
+/// Detect faces: boxes and confidences, most dominant face first.
+#[utoipa::path(
+    post,
+    path = "/v1/face-verification/detect-faces",
+    tag = "Face Verification",
+    request_body(content = ImageRequest, example = json!({"image": {"bytes": "/9j/4AAQSkZJRgABAQEAYABgAAD...", "url": null}, "maxFaceCount": 10})),
+    responses(
+        (status = 200, description = "The faces found (the array is empty when there is none)", body = DetectFacesResponse,
+            example = json!({"faces": [{"confidence": 0.9876, "boundingBox": {"x": 120, "y": 80, "width": 200, "height": 250}}], "unprocessedFaceCount": 0})),
+        (status = 400, description = "Invalid request: no image, bad base64, undecodable image, maxFaceCount out of 1..=10, refused URL", body = ErrorBody),
+        (status = 401, description = "Missing or invalid credentials", body = ErrorBody),
+        (status = 403, description = "The account is disabled or does not exist", body = ErrorBody),
+        (status = 413, description = "The body is over the size limit", body = ErrorBody),
+        (status = 503, description = "Overloaded; see Retry-After", body = ErrorBody),
+        (status = 500, description = "Server error", body = ErrorBody),
+    ),
+    security(("api_key" = []), ("bearer" = []))
+)]
+#[allow(dead_code)]
+fn detect_faces() {}
+
+/// Get face embeddings: a 512-d unit vector per face, most dominant first.
+#[utoipa::path(
+    post,
+    path = "/v1/face-verification/get-face-embeddings",
+    tag = "Face Verification",
+    request_body(content = ImageRequest, example = json!({"image": {"bytes": "/9j/4AAQSkZJRgABAQEAYABgAAD...", "url": null}, "maxFaceCount": 1})),
+    responses(
+        (status = 200, description = "Faces with their embeddings (the array is empty when there is none)", body = FaceEmbeddingsResponse,
+            example = json!({"faces": [{"face": {"confidence": 0.9876, "boundingBox": {"x": 120, "y": 80, "width": 200, "height": 250}}, "embedding": [0.123, -0.456, 0.789]}], "unprocessedFaceCount": 0})),
+        (status = 400, description = "Invalid request: no image, bad base64, undecodable image, maxFaceCount out of 1..=10, refused URL", body = ErrorBody),
+        (status = 401, description = "Missing or invalid credentials", body = ErrorBody),
+        (status = 403, description = "The account is disabled or does not exist", body = ErrorBody),
+        (status = 413, description = "The body is over the size limit", body = ErrorBody),
+        (status = 503, description = "Overloaded; see Retry-After", body = ErrorBody),
+        (status = 500, description = "Server error", body = ErrorBody),
+    ),
+    security(("api_key" = []), ("bearer" = []))
+)]
+#[allow(dead_code)]
+fn get_face_embeddings() {}
+
+/// Compare two embeddings: the calibrated similarity, -1..=100.
+#[utoipa::path(
+    post,
+    path = "/v1/face-verification/compare-face-embeddings",
+    tag = "Face Verification",
+    request_body(content = CompareRequest, example = json!({"embedding1": [0.123, -0.456, 0.789], "embedding2": [0.125, -0.450, 0.792]})),
+    responses(
+        (status = 200, description = "The similarity", body = CompareResponse),
+        (status = 400, description = "Malformed body or invalid embeddings (missing, wrong length, non-finite, all zeros)", body = ErrorBody),
+        (status = 401, description = "Missing or invalid credentials", body = ErrorBody),
+        (status = 403, description = "The account is disabled or does not exist", body = ErrorBody),
+        (status = 413, description = "The body is over the size limit", body = ErrorBody),
+        (status = 500, description = "Server error", body = ErrorBody),
+    ),
+    security(("api_key" = []), ("bearer" = []))
+)]
+#[allow(dead_code)]
+fn compare_face_embeddings() {}
+
+/// Health check: the server's UTC time, no authentication.
+#[utoipa::path(
+    get,
+    path = "/v1/healthz",
+    tag = "Health",
+    responses(
+        (status = 200, description = "The server's UTC time in ISO 8601", body = String, content_type = "text/plain",
+            example = "2026-02-16T10:30:45Z"),
+    )
+)]
+#[allow(dead_code)]
+fn healthz() {}
+
+struct Security;
+
+impl Modify for Security {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            "api_key",
+            SecurityScheme::ApiKey(ApiKey::Header(ApiKeyValue::with_description(
+                "Authorization",
+                "`ApiKey <key>`: type the word ApiKey, a space, then the key (`facecore keys create --account NAME` makes one)",
+            ))),
+        );
+        components.add_security_scheme(
+            "bearer",
+            SecurityScheme::Http(
+                HttpBuilder::new()
+                    .scheme(HttpAuthScheme::Bearer)
+                    .bearer_format("JWT")
+                    .description(Some(
+                        "A JWT signed with the operator's key (HS256, RS256 or ES256); `sub` names the account, `exp` is required",
+                    ))
+                    .build(),
+            ),
+        );
+    }
+}
+
+#[derive(OpenApi)]
+#[openapi(
+    info(
+        title = "facecore Face Verification API",
+        description = "Self-hosted face detection, embeddings and calibrated comparison.",
+    ),
+    paths(detect_faces, get_face_embeddings, compare_face_embeddings, healthz),
+    components(schemas(
+        ImageRequest, ImageInput, CompareRequest, CompareResponse, DetectFacesResponse,
+        DetectedFace, BoundingBox, FaceEmbeddingsResponse, FaceWithEmbedding, ErrorBody
+    )),
+    modifiers(&Security),
+    tags(
+        (name = "Face Verification", description = "Detect faces, extract embeddings, compare them"),
+        (name = "Health", description = "Liveness"),
+    )
+)]
+struct ApiDoc;
+
+/// The OpenAPI document as a value, with the engine's model, its score
+/// calibration and the error-code table in the description.
+pub fn document(engine: &Engine) -> utoipa::openapi::OpenApi {
+    let mut doc = ApiDoc::openapi();
+    doc.info.version = env!("CARGO_PKG_VERSION").to_string();
+    let mut description = format!(
+        "Self-hosted face detection, embeddings and calibrated comparison.\n\n\
+         Embeddings come from model `{}` ({} dimensions, unit length); embeddings of \
+         different models must not be compared.\n\n\
+         Scores are {}: 70 = FPR 1e-3, 80 = FPR 1e-4 (recommended), 90 = FPR 1e-5, 95 = FPR 1e-6.\n\n\
+         Every error is `{{\"code\": \"...\", \"message\": \"...\"}}`:\n\n| code | status | when |\n|---|---|---|\n",
+        engine.model_id(),
+        engine.embedding_dim(),
+        if engine.is_calibrated() {
+            "calibrated for this model on labeled data"
+        } else {
+            "on the reference scale (this model is not calibrated)"
+        }
+    );
+    for code in CODES {
+        description.push_str(&format!(
+            "| `{}` | {} | {} |\n",
+            code.code,
+            code.status.as_u16(),
+            code.meaning
+        ));
+    }
+    doc.info.description = Some(description);
+    doc
+}
+
+/// The OpenAPI document as JSON bytes.
+pub fn document_json(engine: &Engine) -> Vec<u8> {
+    serde_json::to_vec(&document(engine)).unwrap_or_else(|e| {
+        format!(r#"{{"error": "the OpenAPI document could not be serialised: {e}"}}"#).into_bytes()
+    })
+}

@@ -1,0 +1,163 @@
+//! A real server on a loopback port, driven over HTTP.
+#![allow(dead_code)]
+
+use std::path::PathBuf;
+use std::sync::{Arc, OnceLock};
+
+use base64::Engine as _;
+use facecore::{Engine, EngineConfig};
+use facecore_server::server::{ServeOptions, serve};
+use facecore_server::{AppConfig, create_app};
+
+/// One engine per test binary (models from `cargo xtask fetch-models`).
+pub fn engine() -> Arc<Engine> {
+    static ENGINE: OnceLock<Arc<Engine>> = OnceLock::new();
+    Arc::clone(
+        ENGINE.get_or_init(|| match Engine::load(EngineConfig::default()) {
+            Ok(e) => Arc::new(e),
+            Err(e) => panic!("{e}"),
+        }),
+    )
+}
+
+/// A fixture file of the repository.
+pub fn fixture(name: &str) -> Vec<u8> {
+    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("../../fixtures")
+        .join(name);
+    std::fs::read(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+}
+
+/// Standard base64.
+pub fn b64(bytes: &[u8]) -> String {
+    base64::engine::general_purpose::STANDARD.encode(bytes)
+}
+
+/// A running server with one key.
+pub struct TestServer {
+    /// `http://127.0.0.1:PORT`
+    pub base: String,
+    /// A valid key of account `tester`.
+    pub key: String,
+    /// The store behind the server.
+    pub store: Arc<facecore::store::Store>,
+    /// HTTP client.
+    pub client: reqwest::Client,
+    shutdown: Option<tokio::sync::oneshot::Sender<()>>,
+    _dir: tempfile::TempDir,
+}
+
+impl TestServer {
+    /// Starts a server with `config` on 127.0.0.1:0.
+    pub async fn start(config: AppConfig) -> Self {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let store = Arc::new(
+            facecore::store::Store::open(dir.path().join("facecore.redb")).expect("store"),
+        );
+        let key = store.create_key("tester", None).expect("key").secret;
+        let app = create_app(engine(), Arc::clone(&store), config).expect("app");
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
+        let base = format!("http://{}", listener.local_addr().expect("addr"));
+        let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+        tokio::spawn(serve(listener, app, ServeOptions::default(), async {
+            let _ = rx.await;
+        }));
+        Self {
+            base,
+            key,
+            store,
+            client: reqwest::Client::new(),
+            shutdown: Some(tx),
+            _dir: dir,
+        }
+    }
+
+    /// Starts a server with the default configuration.
+    pub async fn default() -> Self {
+        Self::start(AppConfig::default()).await
+    }
+
+    /// POSTs JSON with this server's key; returns status and parsed body.
+    pub async fn post(&self, path: &str, body: &serde_json::Value) -> (u16, serde_json::Value) {
+        self.post_as(path, body, Some(&format!("ApiKey {}", self.key)))
+            .await
+    }
+
+    /// POSTs JSON with the given Authorization header (or none).
+    pub async fn post_as(
+        &self,
+        path: &str,
+        body: &serde_json::Value,
+        authorization: Option<&str>,
+    ) -> (u16, serde_json::Value) {
+        let mut request = self.client.post(format!("{}{path}", self.base)).json(body);
+        if let Some(auth) = authorization {
+            request = request.header("Authorization", auth);
+        }
+        let response = request.send().await.expect("send");
+        let status = response.status().as_u16();
+        let text = response.text().await.expect("body");
+        let value = serde_json::from_str(&text)
+            .unwrap_or_else(|e| panic!("{path}: body is not JSON ({e}): {text}"));
+        (status, value)
+    }
+
+    /// POSTs raw bytes with this server's key.
+    pub async fn post_raw(&self, path: &str, body: Vec<u8>) -> (u16, serde_json::Value) {
+        let response = self
+            .client
+            .post(format!("{}{path}", self.base))
+            .header("Authorization", format!("ApiKey {}", self.key))
+            .header("Content-Type", "application/json")
+            .body(body)
+            .send()
+            .await
+            .expect("send");
+        let status = response.status().as_u16();
+        let value = response.json().await.expect("json body");
+        (status, value)
+    }
+}
+
+impl Drop for TestServer {
+    fn drop(&mut self) {
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+    }
+}
+
+/// Asserts an error response: status and code, and a non-empty message.
+pub fn assert_error(got: &(u16, serde_json::Value), status: u16, code: &str) {
+    assert_eq!(got.0, status, "body: {}", got.1);
+    assert_eq!(got.1["code"], code, "body: {}", got.1);
+    assert!(
+        got.1["message"].as_str().is_some_and(|m| !m.is_empty()),
+        "message missing: {}",
+        got.1
+    );
+    let keys: Vec<&String> = got.1.as_object().expect("object").keys().collect();
+    assert_eq!(keys, ["code", "message"], "one error shape");
+}
+
+/// Sends `head` and then `body` on a fresh TCP connection and returns what
+/// the server answered until it closed or went quiet for a second.
+pub async fn raw_request(base: &str, head: &str, body: &str) -> String {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let addr = base.trim_start_matches("http://");
+    let mut stream = tokio::net::TcpStream::connect(addr).await.expect("connect");
+    stream.write_all(head.as_bytes()).await.expect("head");
+    // The server may answer (and close) before the whole body is sent.
+    let _ = stream.write_all(body.as_bytes()).await;
+    let mut out = Vec::new();
+    let mut buf = [0u8; 4096];
+    loop {
+        match tokio::time::timeout(std::time::Duration::from_secs(1), stream.read(&mut buf)).await {
+            Ok(Ok(n)) if n > 0 => out.extend_from_slice(&buf[..n]),
+            _ => break,
+        }
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}

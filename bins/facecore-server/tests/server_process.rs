@@ -1,0 +1,220 @@
+//! The real `facecore-server` binary: first-start key, the admin socket the
+//! CLI uses while the server runs (the CLI side is tested in facecore-cli), config errors, and graceful shutdown on
+//! SIGTERM with a request in flight.
+
+mod common;
+
+use std::io::{BufRead, BufReader, Write};
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc;
+use std::time::Duration;
+
+use common::{b64, fixture};
+use serde_json::json;
+
+struct Running {
+    child: Child,
+    base: String,
+    lines: mpsc::Receiver<String>,
+    first_key: Option<String>,
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        // Never leave a server behind when a test fails.
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Starts the binary on 127.0.0.1:0 with `data_dir`, waits for "listening".
+/// The returned guard kills and waits for the child when dropped.
+#[allow(clippy::zombie_processes)]
+fn start(data_dir: &Path) -> Running {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_facecore-server"))
+        .args(["--bind", "127.0.0.1:0", "--data-dir"])
+        .arg(data_dir)
+        .env_remove("FACECORE_CONFIG")
+        .env_remove("FACECORE_BIND")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .expect("spawn facecore-server");
+    let stdout = child.stdout.take().expect("stdout");
+    let (tx, lines) = mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            if tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    let mut first_key = None;
+    loop {
+        let line = lines
+            .recv_timeout(Duration::from_secs(120))
+            .expect("server did not say it was listening");
+        let trimmed = line.trim();
+        if trimmed.starts_with("fc_") {
+            first_key = Some(trimmed.to_string());
+        }
+        if let Some(rest) = line.strip_prefix("facecore-server: listening on ") {
+            let base = rest.split_whitespace().next().expect("address").to_string();
+            return Running {
+                child,
+                base,
+                lines,
+                first_key,
+            };
+        }
+    }
+}
+
+fn sigterm(child: &Child) {
+    let status = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .expect("kill");
+    assert!(status.success());
+}
+
+fn admin(data_dir: &Path, request: &serde_json::Value) -> serde_json::Value {
+    let mut stream =
+        std::os::unix::net::UnixStream::connect(data_dir.join("admin.sock")).expect("admin socket");
+    writeln!(stream, "{request}").expect("write");
+    let mut line = String::new();
+    BufReader::new(stream).read_line(&mut line).expect("read");
+    serde_json::from_str(&line).expect("json")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn first_start_key_admin_socket_cli_and_graceful_shutdown() {
+    let dir = tempfile::tempdir().expect("temp");
+    let data = dir.path().join("data");
+    let mut server = start(&data);
+    let key = server.first_key.clone().expect("first start prints a key");
+    let client = reqwest::Client::new();
+    let compare = format!(
+        "{}/v1/face-verification/compare-face-embeddings",
+        server.base
+    );
+    let v: Vec<f64> = (0..512).map(|i| f64::from(i % 3) - 1.0).collect();
+    let body = json!({"embedding1": v, "embedding2": v});
+    let response = client
+        .post(&compare)
+        .header("Authorization", format!("ApiKey {key}"))
+        .json(&body)
+        .send()
+        .await
+        .expect("send");
+    assert_eq!(response.status(), 200);
+
+    // The admin socket works while the server holds the data file, and a key
+    // made through it works at once; a revoked one stops at once.
+    let made = admin(&data, &json!({"op": "create_key", "account": "acme"}));
+    let secret = made["ok"]["secret"].as_str().expect("secret").to_string();
+    let post = |auth: String| {
+        client
+            .post(&compare)
+            .header("Authorization", auth)
+            .json(&body)
+            .send()
+    };
+    assert_eq!(
+        post(format!("ApiKey {secret}"))
+            .await
+            .expect("send")
+            .status(),
+        200
+    );
+    let id = made["ok"]["info"]["id"].as_str().expect("id");
+    admin(&data, &json!({"op": "revoke_key", "id": id}));
+    assert_eq!(
+        post(format!("ApiKey {secret}"))
+            .await
+            .expect("send")
+            .status(),
+        401
+    );
+
+    // SIGTERM with a slow request in flight: it still completes.
+    let big = image::load_from_memory(&fixture("astronaut.png")).expect("decode");
+    let mut png = std::io::Cursor::new(Vec::new());
+    big.resize_exact(2400, 2400, image::imageops::FilterType::Triangle)
+        .write_to(&mut png, image::ImageFormat::Png)
+        .expect("encode");
+    let detect = client
+        .post(format!("{}/v1/face-verification/detect-faces", server.base))
+        .header("Authorization", format!("ApiKey {key}"))
+        .json(&json!({"image": {"bytes": b64(png.get_ref())}}))
+        .send();
+    let in_flight = tokio::spawn(detect);
+    tokio::time::sleep(Duration::from_millis(150)).await;
+    sigterm(&server.child);
+    let response = in_flight
+        .await
+        .expect("task")
+        .expect("in-flight request completes");
+    assert_eq!(response.status(), 200);
+    let status = server.child.wait().expect("wait");
+    assert!(status.success(), "{status}");
+    assert!(
+        !data.join("admin.sock").exists(),
+        "socket removed at shutdown"
+    );
+    while let Ok(line) = server.lines.try_recv() {
+        assert!(!line.contains(&secret), "keys made later are never logged");
+    }
+
+    // A second start does not make another key, and the old one still works.
+    let mut again = start(&data);
+    assert!(again.first_key.is_none());
+    let response = reqwest::Client::new()
+        .post(format!(
+            "{}/v1/face-verification/compare-face-embeddings",
+            again.base
+        ))
+        .header("Authorization", format!("ApiKey {key}"))
+        .json(&body)
+        .send()
+        .await
+        .expect("send");
+    assert_eq!(response.status(), 200);
+    sigterm(&again.child);
+    assert!(again.child.wait().expect("wait").success());
+
+    // With the server stopped, the data file holds everything the admin
+    // socket changed.
+    let store = facecore::store::Store::open(data.join("facecore.redb")).expect("open");
+    let keys = store.list_keys(Some("acme")).expect("keys");
+    assert_eq!(keys.len(), 1);
+    assert!(keys[0].revoked_at.is_some());
+}
+
+#[test]
+fn invalid_configuration_fails_at_start_with_a_clear_message() {
+    let out = Command::new(env!("CARGO_BIN_EXE_facecore-server"))
+        .args(["--bind", "not-an-address"])
+        .output()
+        .expect("run");
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("invalid configuration") && err.contains("bind"),
+        "{err}"
+    );
+
+    let out = Command::new(env!("CARGO_BIN_EXE_facecore-server"))
+        .args(["--print-config", "--bind", "0.0.0.0:9999"])
+        .env("FACECORE_JWT_SECRET", "x".repeat(40))
+        .output()
+        .expect("run");
+    assert!(out.status.success());
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("bind = \"0.0.0.0:9999\""), "{text}");
+    assert!(
+        text.contains("jwt_secret = \"<redacted>\"") && !text.contains(&"x".repeat(40)),
+        "{text}"
+    );
+}

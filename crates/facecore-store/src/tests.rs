@@ -1,0 +1,168 @@
+use super::*;
+
+fn temp_store() -> (tempfile::TempDir, Store) {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let store = Store::open(dir.path().join("data").join("facecore.redb")).expect("open");
+    (dir, store)
+}
+
+#[test]
+fn created_key_authenticates_to_its_account() {
+    let (_dir, store) = temp_store();
+    let key = store.create_key("acme", Some("ci")).expect("create");
+    assert!(key.secret.starts_with("fc_"));
+    assert_eq!(key.secret.len(), 3 + KEY_ID_LEN + 1 + KEY_SECRET_LEN);
+    let account = store.authenticate(&key.secret).expect("valid");
+    assert_eq!(account.name, "acme");
+    assert!(account.is_active());
+    assert_eq!(store.list_accounts().expect("list").len(), 1);
+}
+
+#[test]
+fn secret_is_not_stored() {
+    let (dir, store) = temp_store();
+    let key = store.create_key("acme", None).expect("create");
+    drop(store);
+    let secret_part = key.secret.rsplit('_').next().expect("secret");
+    let file = std::fs::read(dir.path().join("data").join("facecore.redb")).expect("read");
+    let found = file
+        .windows(secret_part.len())
+        .any(|w| w == secret_part.as_bytes());
+    assert!(!found, "the key's secret must not be in the data file");
+}
+
+#[test]
+fn wrong_and_malformed_keys_are_invalid() {
+    let (_dir, store) = temp_store();
+    let key = store.create_key("acme", None).expect("create");
+    let mut tampered = key.secret.clone().into_bytes();
+    let last = tampered.len() - 1;
+    tampered[last] = if tampered[last] == b'a' { b'b' } else { b'a' };
+    let tampered = String::from_utf8(tampered).expect("utf8");
+    for bad in [
+        tampered.as_str(),
+        "",
+        "fc_",
+        "fc_short_secret",
+        "not-a-key",
+        &key.secret[..key.secret.len() - 1],
+        &format!("{}x", key.secret),
+        &key.secret.to_uppercase(),
+    ] {
+        assert!(
+            matches!(store.authenticate(bad), Err(AuthError::InvalidKey)),
+            "{bad:?} must be refused"
+        );
+    }
+}
+
+#[test]
+fn revoked_key_stops_working_and_others_do_not() {
+    let (_dir, store) = temp_store();
+    let a = store.create_key("acme", None).expect("a");
+    let b = store.create_key("acme", None).expect("b");
+    let revoked = store.revoke_key(&a.info.id).expect("revoke");
+    assert!(revoked.revoked_at.is_some());
+    assert!(matches!(
+        store.authenticate(&a.secret),
+        Err(AuthError::InvalidKey)
+    ));
+    assert!(store.authenticate(&b.secret).is_ok());
+    // Revoking by the whole key works too, and twice is fine.
+    store.revoke_key(&b.secret).expect("revoke by key");
+    store.revoke_key(&b.info.id).expect("again");
+    assert!(matches!(
+        store.authenticate(&b.secret),
+        Err(AuthError::InvalidKey)
+    ));
+    assert_eq!(store.active_key_count().expect("count"), 0);
+    assert!(matches!(
+        store.revoke_key("zzzzzzzzzzzz"),
+        Err(StoreError::KeyNotFound(_))
+    ));
+}
+
+#[test]
+fn disabled_and_deleted_accounts_are_refused_distinctly() {
+    let (_dir, store) = temp_store();
+    let key = store.create_key("acme", None).expect("create");
+    store.set_account_disabled("acme", true).expect("disable");
+    assert!(matches!(
+        store.authenticate(&key.secret),
+        Err(AuthError::AccountDisabled(_))
+    ));
+    store.set_account_disabled("acme", false).expect("enable");
+    assert!(store.authenticate(&key.secret).is_ok());
+    store.delete_account("acme").expect("delete");
+    assert!(matches!(
+        store.authenticate(&key.secret),
+        Err(AuthError::AccountNotFound(_))
+    ));
+    // Names of deleted accounts are not reused, not even through a new key.
+    assert!(matches!(
+        store.create_key("acme", None),
+        Err(StoreError::AccountDeleted(_))
+    ));
+    assert!(matches!(
+        store.create_account("acme"),
+        Err(StoreError::AccountDeleted(_))
+    ));
+}
+
+#[test]
+fn list_keys_filters_by_account() {
+    let (_dir, store) = temp_store();
+    store.create_key("a", None).expect("a1");
+    store.create_key("a", None).expect("a2");
+    store.create_key("b", None).expect("b1");
+    assert_eq!(store.list_keys(None).expect("all").len(), 3);
+    assert_eq!(store.list_keys(Some("a")).expect("a").len(), 2);
+    assert_eq!(store.list_keys(Some("c")).expect("c").len(), 0);
+}
+
+#[test]
+fn account_names_are_validated() {
+    let (_dir, store) = temp_store();
+    for bad in [
+        "",
+        "has space",
+        "slash/x",
+        "new\nline",
+        &"x".repeat(65),
+        "ümlaut",
+    ] {
+        assert!(
+            matches!(store.create_key(bad, None), Err(StoreError::Invalid { .. })),
+            "{bad:?}"
+        );
+    }
+    store.create_account("ok.name_1-2").expect("valid name");
+    assert!(store.create_account("ok.name_1-2").is_err(), "duplicate");
+    assert!(matches!(
+        store.create_key("x", Some("bad\u{7}label")),
+        Err(StoreError::Invalid { field: "label", .. })
+    ));
+}
+
+#[test]
+fn keys_survive_reopen_and_second_open_is_in_use() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let path = dir.path().join("facecore.redb");
+    let key = {
+        let store = Store::open(&path).expect("open");
+        let key = store.create_key("acme", None).expect("create");
+        assert!(matches!(Store::open(&path), Err(StoreError::InUse { .. })));
+        key
+    };
+    let store = Store::open(&path).expect("reopen");
+    assert_eq!(store.authenticate(&key.secret).expect("valid").name, "acme");
+}
+
+#[test]
+fn random_ids_are_distinct_and_in_alphabet() {
+    let ids: std::collections::HashSet<String> = (0..1000)
+        .map(|_| random_base32(KEY_SECRET_LEN).expect("random"))
+        .collect();
+    assert_eq!(ids.len(), 1000);
+    assert!(ids.iter().all(|s| s.bytes().all(|b| BASE32.contains(&b))));
+}
