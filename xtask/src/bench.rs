@@ -12,26 +12,11 @@ use serde_json::Value;
 
 /// Runs the report and writes it to `target/bench-report.md`.
 pub fn bench_report(root: &Path, models_dir: &Path, runs: usize) -> Result<()> {
-    let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
-    println!(
-        "building the release stage-report binary (a cold release build of tract takes minutes)..."
-    );
-    let status = Command::new(&cargo)
-        .current_dir(root)
-        .args([
-            "build",
-            "--release",
-            "--quiet",
-            "-p",
-            "facecore-benches",
-            "--bin",
-            "stage-report",
-        ])
-        .status()
-        .context("cannot run cargo build")?;
-    if !status.success() {
-        bail!("building stage-report failed");
-    }
+    release_build(
+        root,
+        &["-p", "facecore-benches", "--bin", "stage-report"],
+        "the stage-report binary (a cold release build of tract takes minutes)",
+    )?;
     let ours = run_json(
         Command::new(root.join("target/release/stage-report"))
             .arg(runs.to_string())
@@ -142,17 +127,28 @@ pub fn render(ours: &Value, theirs: &Value) -> String {
     s
 }
 
+/// `cargo build --release --quiet ARGS`, saying what it builds.
+fn release_build(root: &Path, args: &[&str], what: &str) -> Result<()> {
+    let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+    println!("building {what} in release mode...");
+    let status = Command::new(&cargo)
+        .current_dir(root)
+        .args(["build", "--release", "--quiet"])
+        .args(args)
+        .status()
+        .context("cannot run cargo build")?;
+    if !status.success() {
+        bail!("building {what} failed");
+    }
+    Ok(())
+}
+
 /// Builds the release server and `server-bench`, runs the load test and
 /// writes `target/server-bench.md`.
 pub fn bench_server(root: &Path, models_dir: &Path, args: &[String]) -> Result<()> {
-    let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
-    println!("building the release server and load generator...");
-    let status = Command::new(&cargo)
-        .current_dir(root)
-        .args([
-            "build",
-            "--release",
-            "--quiet",
+    release_build(
+        root,
+        &[
             "-p",
             "facecore-server",
             "-p",
@@ -161,12 +157,9 @@ pub fn bench_server(root: &Path, models_dir: &Path, args: &[String]) -> Result<(
             "facecore-server",
             "--bin",
             "server-bench",
-        ])
-        .status()
-        .context("cannot run cargo build")?;
-    if !status.success() {
-        bail!("building the server benchmark failed");
-    }
+        ],
+        "the server and its load generator",
+    )?;
     let out = Command::new(root.join("target/release/server-bench"))
         .arg(root.join("target/release/facecore-server"))
         .args(args)

@@ -206,52 +206,22 @@ fn run(args: &[OsString]) -> Result<ExitCode, RunError> {
             let cache = root
                 .join("target/calibration")
                 .join(format!("{name}.jsonl"));
-            let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
-            let status = std::process::Command::new(cargo)
-                .current_dir(&root)
-                .args([
-                    "run",
-                    "--release",
-                    "--quiet",
-                    "-p",
-                    "facecore-cli",
-                    "--",
-                    "calibrate",
-                ])
-                .arg("--data")
-                .arg(&data)
-                .arg("--cache")
-                .arg(&cache)
-                .arg("--write-manifest")
-                .arg(&manifest_path)
-                .env("FACECORE_MODELS", &dir)
-                .status()
-                .map_err(|e| anyhow::anyhow!("cannot run the facecore CLI: {e}"))?;
-            Ok(if status.success() {
-                ExitCode::SUCCESS
-            } else {
-                ExitCode::from(1)
-            })
+            let mut args: Vec<OsString> = vec!["calibrate".into(), "--data".into()];
+            args.extend([
+                data.into_os_string(),
+                "--cache".into(),
+                cache.into_os_string(),
+            ]);
+            args.extend(["--write-manifest".into(), manifest_path.into_os_string()]);
+            run_release(&root, "facecore-cli", &args, &dir)
         }
         "serve" => {
             let dir = resolve_models_dir(None, &root);
             models::fetch_models(&manifest_path, &dir, false)?;
-            let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
             println!(
                 "building and starting the release server (a cold build of tract takes minutes)..."
             );
-            let status = std::process::Command::new(cargo)
-                .current_dir(&root)
-                .args(["run", "--release", "--quiet", "-p", "facecore-server", "--"])
-                .args(rest)
-                .env("FACECORE_MODELS", &dir)
-                .status()
-                .map_err(|e| anyhow::anyhow!("cannot run cargo: {e}"))?;
-            Ok(if status.success() {
-                ExitCode::SUCCESS
-            } else {
-                ExitCode::from(1)
-            })
+            run_release(&root, "facecore-server", rest, &dir)
         }
         "bench-server" => {
             let dir = resolve_models_dir(None, &root);
@@ -270,6 +240,29 @@ fn run(args: &[OsString]) -> Result<ExitCode, RunError> {
         }
         other => Err(UsageError(format!("unknown command `{other}`")).into()),
     }
+}
+
+/// Runs `cargo run --release -p PACKAGE -- ARGS` with the models directory
+/// set; the exit code is 1 when it fails.
+fn run_release(
+    root: &Path,
+    package: &str,
+    args: &[OsString],
+    models_dir: &Path,
+) -> Result<ExitCode, RunError> {
+    let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+    let status = std::process::Command::new(cargo)
+        .current_dir(root)
+        .args(["run", "--release", "--quiet", "-p", package, "--"])
+        .args(args)
+        .env("FACECORE_MODELS", models_dir)
+        .status()
+        .map_err(|e| anyhow::anyhow!("cannot run cargo: {e}"))?;
+    Ok(if status.success() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    })
 }
 
 /// Runs `cargo test --workspace` with the evaluation data wired in.

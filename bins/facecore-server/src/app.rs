@@ -57,16 +57,23 @@ impl Default for AppConfig {
 /// What a route does.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Endpoint {
+    /// An authenticated API call with a JSON body.
+    Api(ApiCall),
+    /// `GET /v1/healthz`
+    Healthz,
+    /// `GET /openapi.json`
+    OpenApi,
+}
+
+/// The authenticated API calls.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ApiCall {
     /// `POST /v1/face-verification/detect-faces`
     DetectFaces,
     /// `POST /v1/face-verification/get-face-embeddings`
     GetFaceEmbeddings,
     /// `POST /v1/face-verification/compare-face-embeddings`
     CompareFaceEmbeddings,
-    /// `GET /v1/healthz`
-    Healthz,
-    /// `GET /openapi.json`
-    OpenApi,
 }
 
 /// One route of the router.
@@ -87,19 +94,19 @@ pub const ROUTES: &[Route] = &[
     Route {
         method: Method::POST,
         path: "/v1/face-verification/detect-faces",
-        endpoint: Endpoint::DetectFaces,
+        endpoint: Endpoint::Api(ApiCall::DetectFaces),
         documented: true,
     },
     Route {
         method: Method::POST,
         path: "/v1/face-verification/get-face-embeddings",
-        endpoint: Endpoint::GetFaceEmbeddings,
+        endpoint: Endpoint::Api(ApiCall::GetFaceEmbeddings),
         documented: true,
     },
     Route {
         method: Method::POST,
         path: "/v1/face-verification/compare-face-embeddings",
-        endpoint: Endpoint::CompareFaceEmbeddings,
+        endpoint: Endpoint::Api(ApiCall::CompareFaceEmbeddings),
         documented: true,
     },
     Route {
@@ -126,6 +133,7 @@ pub type HttpResponse = Response<Full<Bytes>>;
 pub struct App {
     engine: Arc<Engine>,
     store: Arc<Store>,
+    keys: auth::KeyCache,
     config: AppConfig,
     fetcher: Fetcher,
     /// Permits for requests admitted to inference (running or queued).
@@ -157,6 +165,7 @@ pub fn create_app(
     Ok(Arc::new(App {
         engine,
         store,
+        keys: auth::KeyCache::default(),
         fetcher,
         admission: Arc::new(Semaphore::new(workers + config.queue_capacity)),
         workers: Arc::new(Semaphore::new(workers)),
@@ -255,20 +264,29 @@ impl App {
                 self.openapi_json.clone(),
                 "application/json",
             )),
-            Endpoint::DetectFaces => {
-                auth::authenticate(request.headers(), &self.store, self.config.jwt.as_ref())?;
+            Endpoint::Api(call) => {
+                auth::authenticate(
+                    request.headers(),
+                    &self.store,
+                    &self.keys,
+                    self.config.jwt.as_ref(),
+                )?;
                 let body = self.read_body(request).await?;
-                self.detect_faces(&body).await
-            }
-            Endpoint::GetFaceEmbeddings => {
-                auth::authenticate(request.headers(), &self.store, self.config.jwt.as_ref())?;
-                let body = self.read_body(request).await?;
-                self.get_face_embeddings(&body).await
-            }
-            Endpoint::CompareFaceEmbeddings => {
-                auth::authenticate(request.headers(), &self.store, self.config.jwt.as_ref())?;
-                let body = self.read_body(request).await?;
-                self.compare_face_embeddings(&body)
+                match call {
+                    ApiCall::DetectFaces => {
+                        self.image_call(&body, Engine::detect, |d| {
+                            DetectFacesResponse::from_detection(d, false)
+                        })
+                        .await
+                    }
+                    ApiCall::GetFaceEmbeddings => {
+                        self.image_call(&body, Engine::embed, |e| {
+                            FaceEmbeddingsResponse::from_embeddings(e, false)
+                        })
+                        .await
+                    }
+                    ApiCall::CompareFaceEmbeddings => self.compare_face_embeddings(&body),
+                }
             }
         }
     }
@@ -354,30 +372,25 @@ impl App {
             .map_err(|e| ApiError::from_engine(&e))
     }
 
-    async fn detect_faces(&self, body: &[u8]) -> Result<HttpResponse, ApiError> {
+    /// detect-faces and get-face-embeddings: parse, fetch or decode the
+    /// image bytes, run `work` on an inference worker, answer `respond(result)`.
+    async fn image_call<T, R>(
+        &self,
+        body: &[u8],
+        work: fn(&Engine, &[u8], usize) -> Result<T, facecore::Error>,
+        respond: fn(&T) -> R,
+    ) -> Result<HttpResponse, ApiError>
+    where
+        T: Send + 'static,
+        R: Serialize,
+    {
         let mut request: ImageRequest = input::parse_json(body)?;
         let max_faces = request.max_faces()?;
         let bytes = self.image_bytes(&mut request).await?;
-        let detection = self
-            .infer(move |engine| engine.detect(&bytes, max_faces))
+        let result = self
+            .infer(move |engine| work(engine, &bytes, max_faces))
             .await?;
-        Ok(json_response(
-            StatusCode::OK,
-            &DetectFacesResponse::from_detection(&detection, false),
-        ))
-    }
-
-    async fn get_face_embeddings(&self, body: &[u8]) -> Result<HttpResponse, ApiError> {
-        let mut request: ImageRequest = input::parse_json(body)?;
-        let max_faces = request.max_faces()?;
-        let bytes = self.image_bytes(&mut request).await?;
-        let embeddings = self
-            .infer(move |engine| engine.embed(&bytes, max_faces))
-            .await?;
-        Ok(json_response(
-            StatusCode::OK,
-            &FaceEmbeddingsResponse::from_embeddings(&embeddings, false),
-        ))
+        Ok(json_response(StatusCode::OK, &respond(&result)))
     }
 
     fn compare_face_embeddings(&self, body: &[u8]) -> Result<HttpResponse, ApiError> {

@@ -101,6 +101,7 @@ impl JwtVerifier {
 pub fn authenticate(
     headers: &HeaderMap,
     store: &Store,
+    keys: &KeyCache,
     jwt: Option<&JwtVerifier>,
 ) -> Result<Account, ApiError> {
     let Some(value) = headers.get(AUTHORIZATION) else {
@@ -124,9 +125,7 @@ pub fn authenticate(
         ));
     }
     if scheme.eq_ignore_ascii_case("apikey") {
-        store
-            .authenticate(credential)
-            .map_err(|e| ApiError::from_auth(&e))
+        keys.authenticate(store, credential)
     } else if scheme.eq_ignore_ascii_case("bearer") {
         let Some(jwt) = jwt else {
             return Err(ApiError::new(
@@ -160,5 +159,51 @@ pub fn authenticate(
                 scheme.escape_debug()
             ),
         ))
+    }
+}
+
+/// Recently authenticated API keys, so that a busy client does not cost a
+/// store read per request. Entries are keyed by the SHA-256 of the presented
+/// key (never the key itself) and are only trusted while the store's
+/// generation is unchanged: any write (a revoked key, a disabled account)
+/// empties the cache for the very next request.
+#[derive(Debug, Default)]
+pub struct KeyCache {
+    entries: std::sync::Mutex<KeyCacheEntries>,
+}
+
+#[derive(Debug, Default)]
+struct KeyCacheEntries {
+    generation: u64,
+    accounts: std::collections::HashMap<[u8; 32], Account>,
+}
+
+/// Most keys cached at once; beyond it the cache starts over.
+const KEY_CACHE_LIMIT: usize = 10_000;
+
+impl KeyCache {
+    /// Authenticates `key` from the cache, or from the store (caching a
+    /// success).
+    pub fn authenticate(&self, store: &Store, key: &str) -> Result<Account, ApiError> {
+        use sha2::Digest as _;
+        let digest: [u8; 32] = sha2::Sha256::digest(key.as_bytes()).into();
+        let generation = store.generation();
+        if let Ok(entries) = self.entries.lock()
+            && entries.generation == generation
+            && let Some(account) = entries.accounts.get(&digest)
+        {
+            return Ok(account.clone());
+        }
+        let account = store
+            .authenticate(key)
+            .map_err(|e| ApiError::from_auth(&e))?;
+        if let Ok(mut entries) = self.entries.lock() {
+            if entries.generation != generation || entries.accounts.len() >= KEY_CACHE_LIMIT {
+                entries.accounts.clear();
+                entries.generation = generation;
+            }
+            entries.accounts.insert(digest, account.clone());
+        }
+        Ok(account)
     }
 }

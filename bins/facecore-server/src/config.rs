@@ -13,7 +13,7 @@ use crate::auth::JwtVerifier;
 use crate::fetch::{FetchPolicy, IpNet};
 use crate::server::ServeOptions;
 
-/// Command-line flags (each also read from its `FACECORE_*` variable).
+/// Command-line flags (each setting also read from its `FACECORE_*` variable).
 #[derive(Debug, Default, Parser)]
 #[command(
     name = "facecore-server",
@@ -24,6 +24,19 @@ pub struct Args {
     /// TOML file with any of the settings below (flags and env vars win).
     #[arg(long, env = "FACECORE_CONFIG")]
     pub config: Option<PathBuf>,
+    /// The settings given on the command line or in the environment.
+    #[command(flatten)]
+    pub settings: Settings,
+    /// Print the effective configuration (secrets redacted) and exit.
+    #[arg(long)]
+    pub print_config: bool,
+}
+
+/// Every setting, optional: as flags and env vars, or as keys of the TOML
+/// file (the same names in snake_case).
+#[derive(Debug, Default, Clone, PartialEq, Serialize, Deserialize, clap::Args)]
+#[serde(deny_unknown_fields)]
+pub struct Settings {
     /// Address to listen on [default: 127.0.0.1:8080].
     #[arg(long, env = "FACECORE_BIND")]
     pub bind: Option<String>,
@@ -81,53 +94,6 @@ pub struct Args {
     /// Required `aud` of bearer tokens.
     #[arg(long, env = "FACECORE_JWT_AUDIENCE")]
     pub jwt_audience: Option<String>,
-    /// Print the effective configuration (secrets redacted) and exit.
-    #[arg(long)]
-    pub print_config: bool,
-}
-
-/// The settings as a TOML file holds them; every field optional.
-#[derive(Debug, Default, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct Settings {
-    /// Listen address.
-    pub bind: Option<String>,
-    /// Data directory.
-    pub data_dir: Option<PathBuf>,
-    /// Models directory.
-    pub models_dir: Option<PathBuf>,
-    /// Body limit in bytes.
-    pub max_body_bytes: Option<usize>,
-    /// Inference pool threads.
-    pub threads: Option<usize>,
-    /// Concurrent inference requests.
-    pub inference_workers: Option<usize>,
-    /// Queue before 503.
-    pub queue_capacity: Option<usize>,
-    /// Header timeout, seconds.
-    pub header_timeout_secs: Option<u64>,
-    /// Body timeout, seconds.
-    pub body_timeout_secs: Option<u64>,
-    /// Connection cap.
-    pub max_connections: Option<usize>,
-    /// Allow private URL targets.
-    pub url_allow_private: Option<bool>,
-    /// CIDRs exempt from the URL check.
-    pub url_allow_networks: Option<Vec<String>>,
-    /// Download timeout, seconds.
-    pub url_timeout_secs: Option<u64>,
-    /// Download size cap.
-    pub url_max_bytes: Option<usize>,
-    /// JWT algorithm.
-    pub jwt_algorithm: Option<String>,
-    /// HS256 secret.
-    pub jwt_secret: Option<String>,
-    /// JWT key file.
-    pub jwt_key_file: Option<PathBuf>,
-    /// Required issuer.
-    pub jwt_issuer: Option<String>,
-    /// Required audience.
-    pub jwt_audience: Option<String>,
 }
 
 impl Settings {
@@ -160,32 +126,6 @@ impl Settings {
             jwt_key_file: self.jwt_key_file.or(lower.jwt_key_file),
             jwt_issuer: self.jwt_issuer.or(lower.jwt_issuer),
             jwt_audience: self.jwt_audience.or(lower.jwt_audience),
-        }
-    }
-}
-
-impl From<&Args> for Settings {
-    fn from(a: &Args) -> Self {
-        Settings {
-            bind: a.bind.clone(),
-            data_dir: a.data_dir.clone(),
-            models_dir: a.models_dir.clone(),
-            max_body_bytes: a.max_body_bytes,
-            threads: a.threads,
-            inference_workers: a.inference_workers,
-            queue_capacity: a.queue_capacity,
-            header_timeout_secs: a.header_timeout_secs,
-            body_timeout_secs: a.body_timeout_secs,
-            max_connections: a.max_connections,
-            url_allow_private: a.url_allow_private,
-            url_allow_networks: a.url_allow_networks.clone(),
-            url_timeout_secs: a.url_timeout_secs,
-            url_max_bytes: a.url_max_bytes,
-            jwt_algorithm: a.jwt_algorithm.clone(),
-            jwt_secret: a.jwt_secret.clone(),
-            jwt_key_file: a.jwt_key_file.clone(),
-            jwt_issuer: a.jwt_issuer.clone(),
-            jwt_audience: a.jwt_audience.clone(),
         }
     }
 }
@@ -224,7 +164,7 @@ impl ServerConfig {
             Some(path) => Settings::from_file(path)?,
             None => Settings::default(),
         };
-        Self::from_settings(Settings::from(args).or(file))
+        Self::from_settings(args.settings.clone().or(file))
     }
 
     /// Validates merged settings, applying defaults.

@@ -7,6 +7,7 @@ use facecore::api::{
 };
 use serde::Serialize;
 use utoipa::openapi::security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder, SecurityScheme};
+use utoipa::openapi::{ContentBuilder, Ref, ResponseBuilder};
 use utoipa::{Modify, OpenApi};
 
 use crate::error::{CODES, ErrorBody};
@@ -31,11 +32,6 @@ pub struct CompareResponse {
         (status = 200, description = "The faces found (the array is empty when there is none)", body = DetectFacesResponse,
             example = json!({"faces": [{"confidence": 0.9876, "boundingBox": {"x": 120, "y": 80, "width": 200, "height": 250}}], "unprocessedFaceCount": 0})),
         (status = 400, description = "Invalid request: no image, bad base64, undecodable image, maxFaceCount out of 1..=10, refused URL", body = ErrorBody),
-        (status = 401, description = "Missing or invalid credentials", body = ErrorBody),
-        (status = 403, description = "The account is disabled or does not exist", body = ErrorBody),
-        (status = 413, description = "The body is over the size limit", body = ErrorBody),
-        (status = 503, description = "Overloaded; see Retry-After", body = ErrorBody),
-        (status = 500, description = "Server error", body = ErrorBody),
     ),
     security(("api_key" = []), ("bearer" = []))
 )]
@@ -52,11 +48,6 @@ fn detect_faces() {}
         (status = 200, description = "Faces with their embeddings (the array is empty when there is none)", body = FaceEmbeddingsResponse,
             example = json!({"faces": [{"face": {"confidence": 0.9876, "boundingBox": {"x": 120, "y": 80, "width": 200, "height": 250}}, "embedding": [0.123, -0.456, 0.789]}], "unprocessedFaceCount": 0})),
         (status = 400, description = "Invalid request: no image, bad base64, undecodable image, maxFaceCount out of 1..=10, refused URL", body = ErrorBody),
-        (status = 401, description = "Missing or invalid credentials", body = ErrorBody),
-        (status = 403, description = "The account is disabled or does not exist", body = ErrorBody),
-        (status = 413, description = "The body is over the size limit", body = ErrorBody),
-        (status = 503, description = "Overloaded; see Retry-After", body = ErrorBody),
-        (status = 500, description = "Server error", body = ErrorBody),
     ),
     security(("api_key" = []), ("bearer" = []))
 )]
@@ -72,10 +63,6 @@ fn get_face_embeddings() {}
     responses(
         (status = 200, description = "The similarity", body = CompareResponse),
         (status = 400, description = "Malformed body or invalid embeddings (missing, wrong length, non-finite, all zeros)", body = ErrorBody),
-        (status = 401, description = "Missing or invalid credentials", body = ErrorBody),
-        (status = 403, description = "The account is disabled or does not exist", body = ErrorBody),
-        (status = 413, description = "The body is over the size limit", body = ErrorBody),
-        (status = 500, description = "Server error", body = ErrorBody),
     ),
     security(("api_key" = []), ("bearer" = []))
 )]
@@ -95,10 +82,50 @@ fn compare_face_embeddings() {}
 #[allow(dead_code)]
 fn healthz() {}
 
+/// The error responses every authenticated operation can give, added to each
+/// of them here rather than repeated in every path attribute.
+const AUTHENTICATED_ERRORS: &[(&str, &str)] = &[
+    ("401", "Missing or invalid credentials"),
+    ("403", "The account is disabled or does not exist"),
+    ("408", "The body did not arrive in time"),
+    ("413", "The body is over the size limit"),
+    ("503", "Overloaded; retry after the Retry-After seconds"),
+    ("500", "Server error"),
+];
+
 struct Security;
 
 impl Modify for Security {
     fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        for item in openapi.paths.paths.values_mut() {
+            let operations = [
+                item.get.as_mut(),
+                item.post.as_mut(),
+                item.put.as_mut(),
+                item.delete.as_mut(),
+            ];
+            for operation in operations.into_iter().flatten() {
+                if operation.security.is_none() {
+                    continue;
+                }
+                for (status, description) in AUTHENTICATED_ERRORS {
+                    let response = ResponseBuilder::new()
+                        .description(*description)
+                        .content(
+                            "application/json",
+                            ContentBuilder::new()
+                                .schema(Some(Ref::from_schema_name("ErrorBody")))
+                                .build(),
+                        )
+                        .build();
+                    operation
+                        .responses
+                        .responses
+                        .entry((*status).to_string())
+                        .or_insert(response.into());
+                }
+            }
+        }
         let components = openapi.components.get_or_insert_with(Default::default);
         components.add_security_scheme(
             "api_key",

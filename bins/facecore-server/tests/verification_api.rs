@@ -505,7 +505,7 @@ async fn oversized_bodies_are_413_and_unknown_routes_404() {
         "ERR_PAYLOAD_TOO_LARGE",
     );
     // Chunked, without Content-Length: the limit holds while reading.
-    let response = common::raw_request(
+    let (response, _) = common::raw_request(
         &server.base,
         &format!(
             "POST {DETECT} HTTP/1.1\r\nHost: x\r\nAuthorization: ApiKey {}\r\nTransfer-Encoding: chunked\r\n\r\n",
@@ -665,4 +665,47 @@ async fn openapi_lists_every_route_and_swagger_ui_is_served() {
         .expect("send");
     assert_eq!(response.status(), 302);
     assert_eq!(response.headers()["location"], "/swagger/index.html");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn slow_bodies_get_408_and_slow_headers_are_cut() {
+    let server = TestServer::start_with(
+        facecore_server::AppConfig {
+            body_timeout: std::time::Duration::from_millis(400),
+            ..Default::default()
+        },
+        facecore_server::server::ServeOptions {
+            header_read_timeout: std::time::Duration::from_millis(400),
+            ..Default::default()
+        },
+    )
+    .await;
+    // The body promises 100 bytes and sends 10.
+    let started = std::time::Instant::now();
+    let (response, _) = common::raw_request(
+        &server.base,
+        &format!(
+            "POST {COMPARE} HTTP/1.1\r\nHost: x\r\nAuthorization: ApiKey {}\r\nContent-Length: 100\r\n\r\n",
+            server.key
+        ),
+        "{\"embeddi",
+    )
+    .await;
+    assert!(response.starts_with("HTTP/1.1 408"), "{response}");
+    assert!(response.contains("ERR_REQUEST_TIMEOUT"), "{response}");
+    assert!(started.elapsed() < std::time::Duration::from_secs(3));
+    // Headers that never finish (slowloris): the connection is closed.
+    let started = std::time::Instant::now();
+    let (response, closed) =
+        common::raw_request(&server.base, "POST / HTTP/1.1\r\nHost: x\r\n", "").await;
+    assert!(
+        closed,
+        "the server kept a half-sent request open: {response:?}"
+    );
+    assert!(!response.contains("200 OK"), "{response}");
+    assert!(
+        started.elapsed() < std::time::Duration::from_secs(2),
+        "{:?}",
+        started.elapsed()
+    );
 }

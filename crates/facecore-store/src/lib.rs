@@ -24,6 +24,7 @@ pub mod admin;
 pub mod time;
 
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use redb::{ReadableDatabase, ReadableTable, TableDefinition};
 use serde::{Deserialize, Serialize};
@@ -170,6 +171,9 @@ struct KeyRecord {
 pub struct Store {
     db: redb::Database,
     path: PathBuf,
+    /// Bumped after every committed write, so callers can cache reads (the
+    /// server caches authenticated keys) and know when to drop them.
+    generation: AtomicU64,
 }
 
 impl std::fmt::Debug for Store {
@@ -203,12 +207,30 @@ impl Store {
         tx.open_table(ACCOUNTS).map_err(storage)?;
         tx.open_table(KEYS).map_err(storage)?;
         tx.commit().map_err(storage)?;
-        Ok(Self { db, path })
+        Ok(Self {
+            db,
+            path,
+            generation: AtomicU64::new(0),
+        })
     }
 
     /// The data file's path.
     pub fn path(&self) -> &Path {
         &self.path
+    }
+
+    /// A number that changes after every committed write of this store. A
+    /// cached read (say, an authenticated key) is still valid while the
+    /// generation is the one it was read at.
+    pub fn generation(&self) -> u64 {
+        self.generation.load(Ordering::Acquire)
+    }
+
+    /// Commits `tx` and bumps the generation.
+    fn commit(&self, tx: redb::WriteTransaction) -> Result<(), StoreError> {
+        tx.commit().map_err(storage)?;
+        self.generation.fetch_add(1, Ordering::AcqRel);
+        Ok(())
     }
 
     /// Creates an account. Fails when the name is taken or was ever deleted.
@@ -236,7 +258,7 @@ impl Store {
             write_account(&mut table, &account)?;
             account
         };
-        tx.commit().map_err(storage)?;
+        self.commit(tx)?;
         Ok(account)
     }
 
@@ -291,7 +313,7 @@ impl Store {
             write_account(&mut table, &account)?;
             account
         };
-        tx.commit().map_err(storage)?;
+        self.commit(tx)?;
         Ok(account)
     }
 
@@ -343,7 +365,7 @@ impl Store {
             keys.insert(id.as_str(), bytes.as_slice())
                 .map_err(storage)?;
         }
-        tx.commit().map_err(storage)?;
+        self.commit(tx)?;
         Ok(NewKey {
             info,
             secret: format!("{KEY_PREFIX}{id}_{secret}"),
@@ -393,7 +415,7 @@ impl Store {
             table.insert(id, bytes.as_slice()).map_err(storage)?;
             record.info
         };
-        tx.commit().map_err(storage)?;
+        self.commit(tx)?;
         Ok(info)
     }
 

@@ -166,3 +166,17 @@ fn random_ids_are_distinct_and_in_alphabet() {
     assert_eq!(ids.len(), 1000);
     assert!(ids.iter().all(|s| s.bytes().all(|b| BASE32.contains(&b))));
 }
+
+#[test]
+fn generation_changes_on_every_write_only() {
+    let (_dir, store) = temp_store();
+    let g0 = store.generation();
+    let key = store.create_key("acme", None).expect("create");
+    let g1 = store.generation();
+    assert_ne!(g0, g1);
+    store.authenticate(&key.secret).expect("valid");
+    store.list_keys(None).expect("list");
+    assert_eq!(store.generation(), g1, "reads do not change it");
+    store.revoke_key(&key.info.id).expect("revoke");
+    assert_ne!(store.generation(), g1);
+}

@@ -50,6 +50,11 @@ pub struct TestServer {
 impl TestServer {
     /// Starts a server with `config` on 127.0.0.1:0.
     pub async fn start(config: AppConfig) -> Self {
+        Self::start_with(config, ServeOptions::default()).await
+    }
+
+    /// Starts a server with `config` and socket `options` on 127.0.0.1:0.
+    pub async fn start_with(config: AppConfig, options: ServeOptions) -> Self {
         let dir = tempfile::tempdir().expect("temp dir");
         let store = Arc::new(
             facecore::store::Store::open(dir.path().join("facecore.redb")).expect("store"),
@@ -61,7 +66,7 @@ impl TestServer {
             .expect("bind");
         let base = format!("http://{}", listener.local_addr().expect("addr"));
         let (tx, rx) = tokio::sync::oneshot::channel::<()>();
-        tokio::spawn(serve(listener, app, ServeOptions::default(), async {
+        tokio::spawn(serve(listener, app, options, async {
             let _ = rx.await;
         }));
         Self {
@@ -143,8 +148,9 @@ pub fn assert_error(got: &(u16, serde_json::Value), status: u16, code: &str) {
 }
 
 /// Sends `head` and then `body` on a fresh TCP connection and returns what
-/// the server answered until it closed or went quiet for a second.
-pub async fn raw_request(base: &str, head: &str, body: &str) -> String {
+/// the server answered until it closed or went quiet for two seconds, and
+/// whether it closed the connection.
+pub async fn raw_request(base: &str, head: &str, body: &str) -> (String, bool) {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
     let addr = base.trim_start_matches("http://");
     let mut stream = tokio::net::TcpStream::connect(addr).await.expect("connect");
@@ -153,11 +159,12 @@ pub async fn raw_request(base: &str, head: &str, body: &str) -> String {
     let _ = stream.write_all(body.as_bytes()).await;
     let mut out = Vec::new();
     let mut buf = [0u8; 4096];
-    loop {
-        match tokio::time::timeout(std::time::Duration::from_secs(1), stream.read(&mut buf)).await {
+    let closed = loop {
+        match tokio::time::timeout(std::time::Duration::from_secs(2), stream.read(&mut buf)).await {
             Ok(Ok(n)) if n > 0 => out.extend_from_slice(&buf[..n]),
-            _ => break,
+            Ok(_) => break true,
+            Err(_) => break false,
         }
-    }
-    String::from_utf8_lossy(&out).into_owned()
+    };
+    (String::from_utf8_lossy(&out).into_owned(), closed)
 }
