@@ -74,6 +74,24 @@ pub enum ApiCall {
     GetFaceEmbeddings,
     /// `POST /v1/face-verification/compare-face-embeddings`
     CompareFaceEmbeddings,
+    /// `GET /v1/collection/get`
+    CollectionGet,
+    /// `GET /v1/collection/get-all`
+    CollectionGetAll,
+    /// `POST /v1/collection/create`
+    CollectionCreate,
+    /// `PUT /v1/collection/update`
+    CollectionUpdate,
+    /// `DELETE /v1/collection/delete`
+    CollectionDelete,
+    /// `POST /v1/face/index`
+    FaceIndex,
+    /// `POST /v1/face/search`
+    FaceSearch,
+    /// `POST /v1/face/search-or-index`
+    FaceSearchOrIndex,
+    /// `DELETE /v1/face/delete`
+    FaceDelete,
 }
 
 /// One route of the router.
@@ -87,6 +105,15 @@ pub struct Route {
     pub endpoint: Endpoint,
     /// Whether it is part of the public API (and so of the OpenAPI document).
     pub documented: bool,
+}
+
+const fn api_route(method: Method, path: &'static str, call: ApiCall) -> Route {
+    Route {
+        method,
+        path,
+        endpoint: Endpoint::Api(call),
+        documented: true,
+    }
 }
 
 /// Every exact-path route. Swagger UI is served under [`SWAGGER_PREFIX`].
@@ -109,6 +136,35 @@ pub const ROUTES: &[Route] = &[
         endpoint: Endpoint::Api(ApiCall::CompareFaceEmbeddings),
         documented: true,
     },
+    api_route(Method::GET, "/v1/collection/get", ApiCall::CollectionGet),
+    api_route(
+        Method::GET,
+        "/v1/collection/get-all",
+        ApiCall::CollectionGetAll,
+    ),
+    api_route(
+        Method::POST,
+        "/v1/collection/create",
+        ApiCall::CollectionCreate,
+    ),
+    api_route(
+        Method::PUT,
+        "/v1/collection/update",
+        ApiCall::CollectionUpdate,
+    ),
+    api_route(
+        Method::DELETE,
+        "/v1/collection/delete",
+        ApiCall::CollectionDelete,
+    ),
+    api_route(Method::POST, "/v1/face/index", ApiCall::FaceIndex),
+    api_route(Method::POST, "/v1/face/search", ApiCall::FaceSearch),
+    api_route(
+        Method::POST,
+        "/v1/face/search-or-index",
+        ApiCall::FaceSearchOrIndex,
+    ),
+    api_route(Method::DELETE, "/v1/face/delete", ApiCall::FaceDelete),
     Route {
         method: Method::GET,
         path: "/v1/healthz",
@@ -131,8 +187,9 @@ pub type HttpResponse = Response<Full<Bytes>>;
 
 /// The shared application state.
 pub struct App {
-    engine: Arc<Engine>,
+    pub(crate) engine: Arc<Engine>,
     store: Arc<Store>,
+    pub(crate) collections: Arc<facecore::collections::Collections>,
     keys: auth::KeyCache,
     config: AppConfig,
     fetcher: Fetcher,
@@ -162,8 +219,13 @@ pub fn create_app(
     let fetcher = Fetcher::new(config.fetch.clone())?;
     let workers = config.inference_workers.max(1);
     let openapi_json = Bytes::from(crate::openapi::document_json(&engine));
+    let collections = Arc::new(facecore::collections::Collections::new(
+        Arc::clone(&store),
+        Arc::clone(&engine),
+    ));
     Ok(Arc::new(App {
         engine,
+        collections,
         store,
         keys: auth::KeyCache::default(),
         fetcher,
@@ -265,13 +327,17 @@ impl App {
                 "application/json",
             )),
             Endpoint::Api(call) => {
-                auth::authenticate(
+                let account = auth::authenticate(
                     request.headers(),
                     &self.store,
                     &self.keys,
                     self.config.jwt.as_ref(),
                 )?;
+                let account = account.name;
+                let query = request.uri().query().map(str::to_string);
+                let query = query.as_deref();
                 let body = self.read_body(request).await?;
+                use crate::recognition::FaceOp;
                 match call {
                     ApiCall::DetectFaces => {
                         self.image_call(&body, Engine::detect, |d| {
@@ -286,6 +352,19 @@ impl App {
                         .await
                     }
                     ApiCall::CompareFaceEmbeddings => self.compare_face_embeddings(&body),
+                    ApiCall::CollectionGet => self.collection_get(&account, query).await,
+                    ApiCall::CollectionGetAll => self.collection_get_all(&account).await,
+                    ApiCall::CollectionCreate => self.collection_write(&account, &body, true).await,
+                    ApiCall::CollectionUpdate => {
+                        self.collection_write(&account, &body, false).await
+                    }
+                    ApiCall::CollectionDelete => self.collection_delete(&account, query).await,
+                    ApiCall::FaceIndex => self.face_call(&account, &body, FaceOp::Index).await,
+                    ApiCall::FaceSearch => self.face_call(&account, &body, FaceOp::Search).await,
+                    ApiCall::FaceSearchOrIndex => {
+                        self.face_call(&account, &body, FaceOp::SearchOrIndex).await
+                    }
+                    ApiCall::FaceDelete => self.face_delete(&account, query).await,
                 }
             }
         }
@@ -332,8 +411,11 @@ impl App {
     }
 
     /// The image bytes of a request: decoded base64 or a safe download.
-    async fn image_bytes(&self, request: &mut ImageRequest) -> Result<Vec<u8>, ApiError> {
-        match request.source()? {
+    pub(crate) async fn image_bytes(
+        &self,
+        image: Option<input::ImageInput>,
+    ) -> Result<Vec<u8>, ApiError> {
+        match input::image_source(image)? {
             ImageSource::Bytes(bytes) => Ok(bytes),
             ImageSource::Url(url) => self
                 .fetcher
@@ -345,7 +427,7 @@ impl App {
 
     /// Runs `work` on the blocking pool once an inference worker is free;
     /// answers 503 at once when the queue is full.
-    async fn infer<T, F>(&self, work: F) -> Result<T, ApiError>
+    pub(crate) async fn infer<T, F>(&self, work: F) -> Result<T, ApiError>
     where
         T: Send + 'static,
         F: FnOnce(&Engine) -> Result<T, facecore::Error> + Send + 'static,
@@ -386,7 +468,7 @@ impl App {
     {
         let mut request: ImageRequest = input::parse_json(body)?;
         let max_faces = request.max_faces()?;
-        let bytes = self.image_bytes(&mut request).await?;
+        let bytes = self.image_bytes(request.image.take()).await?;
         let result = self
             .infer(move |engine| work(engine, &bytes, max_faces))
             .await?;

@@ -53,6 +53,12 @@ codes! {
         "The credentials are valid but the account is disabled or does not exist.";
     NOT_FOUND = "ERR_NOT_FOUND", NOT_FOUND,
         "No such route or resource.";
+    COLLECTION_NOT_FOUND = "ERR_COLLECTION_NOT_FOUND", NOT_FOUND,
+        "The account has no collection with this collectionId.";
+    FACE_NOT_FOUND = "ERR_FACE_NOT_FOUND", NOT_FOUND,
+        "The collection has no face with this faceId.";
+    COLLECTION_EXISTS = "ERR_COLLECTION_ALREADY_EXISTS", CONFLICT,
+        "The account already has a collection with this collectionId.";
     METHOD_NOT_ALLOWED = "ERR_METHOD_NOT_ALLOWED", METHOD_NOT_ALLOWED,
         "The route exists but not with this HTTP method.";
     REQUEST_TIMEOUT = "ERR_REQUEST_TIMEOUT", REQUEST_TIMEOUT,
@@ -115,6 +121,7 @@ impl ApiError {
             E::Image(I::EncodedTooLarge { .. } | I::TooManyPixels { .. }) => IMAGE_TOO_LARGE,
             E::Image(_) => IMAGE_NOT_DECODABLE,
             E::Score(_) | E::ModelMismatch { .. } => INVALID_EMBEDDING,
+            E::Store(store) => return Self::from_store(store),
             _ => INTERNAL,
         };
         Self::new(code, error.to_string())
@@ -126,6 +133,9 @@ impl ApiError {
         let code = match error {
             S::Invalid { .. } => VALIDATION,
             S::AccountNotFound(_) | S::KeyNotFound(_) => NOT_FOUND,
+            S::CollectionNotFound(_) => COLLECTION_NOT_FOUND,
+            S::FaceNotFound(_) => FACE_NOT_FOUND,
+            S::CollectionExists(_) => COLLECTION_EXISTS,
             S::AccountDeleted(_) => ACCOUNT_FORBIDDEN,
             _ => INTERNAL,
         };

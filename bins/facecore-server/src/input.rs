@@ -109,26 +109,32 @@ impl ImageRequest {
 
     /// The image source: exactly one of `image.bytes` and `image.url`.
     pub fn source(&mut self) -> Result<ImageSource, ApiError> {
-        let image = self.image.take().ok_or_else(|| {
-            ApiError::new(
-                error::VALIDATION,
-                "image is required: give image.bytes or image.url",
-            )
-        })?;
-        let bytes = image.bytes.filter(|b| !b.trim().is_empty());
-        let url = image.url.filter(|u| !u.trim().is_empty());
-        match (bytes, url) {
-            (Some(b), None) => Ok(ImageSource::Bytes(decode_base64(&b)?)),
-            (None, Some(u)) => Ok(ImageSource::Url(u.trim().to_string())),
-            (Some(_), Some(_)) => Err(ApiError::new(
-                error::VALIDATION,
-                "give exactly one of image.bytes and image.url, not both",
-            )),
-            (None, None) => Err(ApiError::new(
-                error::VALIDATION,
-                "image needs image.bytes (base64) or image.url",
-            )),
-        }
+        image_source(self.image.take())
+    }
+}
+
+/// The image source of a request: exactly one of `image.bytes` and
+/// `image.url`.
+pub fn image_source(image: Option<ImageInput>) -> Result<ImageSource, ApiError> {
+    let image = image.ok_or_else(|| {
+        ApiError::new(
+            error::VALIDATION,
+            "image is required: give image.bytes or image.url",
+        )
+    })?;
+    let bytes = image.bytes.filter(|b| !b.trim().is_empty());
+    let url = image.url.filter(|u| !u.trim().is_empty());
+    match (bytes, url) {
+        (Some(b), None) => Ok(ImageSource::Bytes(decode_base64(&b)?)),
+        (None, Some(u)) => Ok(ImageSource::Url(u.trim().to_string())),
+        (Some(_), Some(_)) => Err(ApiError::new(
+            error::VALIDATION,
+            "give exactly one of image.bytes and image.url, not both",
+        )),
+        (None, None) => Err(ApiError::new(
+            error::VALIDATION,
+            "image needs image.bytes (base64) or image.url",
+        )),
     }
 }
 

@@ -13,6 +13,7 @@ pub mod error;
 pub mod fetch;
 pub mod input;
 pub mod openapi;
+pub mod recognition;
 pub mod server;
 
 use std::sync::Arc;

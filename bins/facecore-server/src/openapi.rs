@@ -12,6 +12,10 @@ use utoipa::{Modify, OpenApi};
 
 use crate::error::{CODES, ErrorBody};
 use crate::input::{CompareRequest, ImageInput, ImageRequest};
+use crate::recognition::{
+    CollectionIdResponse, CollectionRequest, CollectionView, FaceRequest, FaceResponse,
+    GetAllCollectionsResponse, GetCollectionResponse,
+};
 
 /// Body of a compare-face-embeddings answer.
 #[derive(Debug, Serialize, utoipa::ToSchema)]
@@ -68,6 +72,111 @@ fn get_face_embeddings() {}
 )]
 #[allow(dead_code)]
 fn compare_face_embeddings() {}
+
+/// Get one collection of the calling account.
+#[utoipa::path(get, path = "/v1/collection/get", tag = "Face Recognition",
+    params(("collectionId" = String, Query, description = "The collection identifier")),
+    responses(
+        (status = 200, description = "The collection", body = GetCollectionResponse),
+        (status = 400, description = "collectionId missing or invalid", body = ErrorBody),
+        (status = 404, description = "No such collection", body = ErrorBody),
+    ),
+    security(("api_key" = []), ("bearer" = [])))]
+#[allow(dead_code)]
+fn collection_get() {}
+
+/// List the calling account's collections.
+#[utoipa::path(get, path = "/v1/collection/get-all", tag = "Face Recognition",
+    responses(
+        (status = 200, description = "The collections (may be empty)", body = GetAllCollectionsResponse),
+        (status = 400, description = "Invalid request", body = ErrorBody),
+    ),
+    security(("api_key" = []), ("bearer" = [])))]
+#[allow(dead_code)]
+fn collection_get_all() {}
+
+/// Create a collection.
+#[utoipa::path(post, path = "/v1/collection/create", tag = "Face Recognition",
+    request_body(content = CollectionRequest, example = json!({"collectionId": "new-collection", "description": "Collection for customer verification"})),
+    responses(
+        (status = 200, description = "Created", body = CollectionIdResponse),
+        (status = 400, description = "collectionId missing or over 512 characters, description over 1024", body = ErrorBody),
+        (status = 409, description = "The collection already exists", body = ErrorBody),
+    ),
+    security(("api_key" = []), ("bearer" = [])))]
+#[allow(dead_code)]
+fn collection_create() {}
+
+/// Update a collection's description.
+#[utoipa::path(put, path = "/v1/collection/update", tag = "Face Recognition",
+    request_body(content = CollectionRequest, example = json!({"collectionId": "my-collection", "description": "Updated description"})),
+    responses(
+        (status = 200, description = "Updated", body = CollectionIdResponse),
+        (status = 400, description = "Validation failure", body = ErrorBody),
+        (status = 404, description = "No such collection", body = ErrorBody),
+    ),
+    security(("api_key" = []), ("bearer" = [])))]
+#[allow(dead_code)]
+fn collection_update() {}
+
+/// Delete a collection and its faces (idempotent).
+#[utoipa::path(delete, path = "/v1/collection/delete", tag = "Face Recognition",
+    params(("collectionId" = String, Query, description = "The collection identifier")),
+    responses(
+        (status = 200, description = "Deleted, or did not exist", body = Object, example = json!({})),
+        (status = 400, description = "collectionId missing or invalid", body = ErrorBody),
+    ),
+    security(("api_key" = []), ("bearer" = [])))]
+#[allow(dead_code)]
+fn collection_delete() {}
+
+/// Index the dominant face of an image into a collection.
+#[utoipa::path(post, path = "/v1/face/index", tag = "Face Recognition",
+    request_body(content = FaceRequest, example = json!({"image": {"bytes": "/9j/4AAQSkZJRgABAQEAYABgAAD..."}, "collectionId": "my-collection"})),
+    responses(
+        (status = 200, description = "Indexed (or hasFace false: nothing stored)", body = FaceResponse),
+        (status = 400, description = "Invalid request or image", body = ErrorBody),
+        (status = 404, description = "No such collection", body = ErrorBody),
+    ),
+    security(("api_key" = []), ("bearer" = [])))]
+#[allow(dead_code)]
+fn face_index() {}
+
+/// Search a collection for the dominant face of an image.
+#[utoipa::path(post, path = "/v1/face/search", tag = "Face Recognition",
+    request_body(content = FaceRequest, example = json!({"image": {"bytes": "/9j/4AAQSkZJRgABAQEAYABgAAD..."}, "collectionId": "my-collection", "faceMatchThreshold": 80})),
+    responses(
+        (status = 200, description = "The best match at or above the threshold (faceId null when none)", body = FaceResponse),
+        (status = 400, description = "Invalid request, image or threshold", body = ErrorBody),
+        (status = 404, description = "No such collection", body = ErrorBody),
+    ),
+    security(("api_key" = []), ("bearer" = [])))]
+#[allow(dead_code)]
+fn face_search() {}
+
+/// Search, and index the face when nothing matches: atomic per collection.
+#[utoipa::path(post, path = "/v1/face/search-or-index", tag = "Face Recognition",
+    request_body(content = FaceRequest, example = json!({"image": {"bytes": "/9j/4AAQSkZJRgABAQEAYABgAAD..."}, "collectionId": "my-collection", "faceMatchThreshold": 80})),
+    responses(
+        (status = 200, description = "resultSource says whether the id was found (Search) or stored (Index)", body = FaceResponse),
+        (status = 400, description = "Invalid request, image or threshold", body = ErrorBody),
+        (status = 404, description = "No such collection", body = ErrorBody),
+    ),
+    security(("api_key" = []), ("bearer" = [])))]
+#[allow(dead_code)]
+fn face_search_or_index() {}
+
+/// Delete a face from a collection.
+#[utoipa::path(delete, path = "/v1/face/delete", tag = "Face Recognition",
+    params(("collectionId" = String, Query, description = "The collection"), ("faceId" = String, Query, description = "The face")),
+    responses(
+        (status = 200, description = "Deleted", body = Object, example = json!({})),
+        (status = 400, description = "Missing parameters", body = ErrorBody),
+        (status = 404, description = "No such collection or face", body = ErrorBody),
+    ),
+    security(("api_key" = []), ("bearer" = [])))]
+#[allow(dead_code)]
+fn face_delete() {}
 
 /// Health check: the server's UTC time, no authentication.
 #[utoipa::path(
@@ -152,17 +261,24 @@ impl Modify for Security {
 #[derive(OpenApi)]
 #[openapi(
     info(
-        title = "facecore Face Verification API",
+        title = "facecore Face Verification and Face Recognition API",
         description = "Self-hosted face detection, embeddings and calibrated comparison.",
     ),
-    paths(detect_faces, get_face_embeddings, compare_face_embeddings, healthz),
+    paths(
+        detect_faces, get_face_embeddings, compare_face_embeddings, collection_get,
+        collection_get_all, collection_create, collection_update, collection_delete, face_index,
+        face_search, face_search_or_index, face_delete, healthz
+    ),
     components(schemas(
         ImageRequest, ImageInput, CompareRequest, CompareResponse, DetectFacesResponse,
-        DetectedFace, BoundingBox, FaceEmbeddingsResponse, FaceWithEmbedding, ErrorBody
+        DetectedFace, BoundingBox, FaceEmbeddingsResponse, FaceWithEmbedding, ErrorBody,
+        CollectionView, GetCollectionResponse, GetAllCollectionsResponse, CollectionIdResponse,
+        CollectionRequest, FaceRequest, FaceResponse
     )),
     modifiers(&Security),
     tags(
         (name = "Face Verification", description = "Detect faces, extract embeddings, compare them"),
+        (name = "Face Recognition", description = "Collections of faces: index, search, search-or-index, delete"),
         (name = "Health", description = "Liveness"),
     )
 )]

@@ -130,6 +130,23 @@ impl VectorSet {
         self.data.clear();
     }
 
+    /// Removes the vector at `index` in O(dim) by moving the last vector into
+    /// its place (so the last vector's index becomes `index`). Returns false,
+    /// changing nothing, when `index` is out of range.
+    pub fn swap_remove(&mut self, index: usize) -> bool {
+        let len = self.len();
+        if index >= len {
+            return false;
+        }
+        let last = len - 1;
+        if index != last {
+            let (head, tail) = self.data.split_at_mut(last * self.dim);
+            head[index * self.dim..(index + 1) * self.dim].copy_from_slice(&tail[..self.dim]);
+        }
+        self.data.truncate(last * self.dim);
+        true
+    }
+
     /// Validates `v`, stores a unit-length copy and returns its index.
     ///
     /// Normalisation is done in `f64`, exactly as by
@@ -276,6 +293,23 @@ mod tests {
         (0..set.len())
             .map(|i| cosine_unit(&q, set.get(i).unwrap()))
             .collect()
+    }
+
+    #[test]
+    fn swap_remove_moves_the_last_row_into_the_hole() {
+        let mut rng = XorShift(11);
+        let mut set = random_set(&mut rng, 4, 3);
+        let last = set.get(2).unwrap().to_vec();
+        let first = set.get(0).unwrap().to_vec();
+        assert!(set.swap_remove(1));
+        assert_eq!(set.len(), 2);
+        assert_eq!(set.get(0).unwrap(), first.as_slice());
+        assert_eq!(set.get(1).unwrap(), last.as_slice());
+        assert!(!set.swap_remove(2));
+        assert!(set.swap_remove(1));
+        assert!(set.swap_remove(0));
+        assert!(set.is_empty());
+        assert!(!set.swap_remove(0));
     }
 
     #[test]

@@ -21,7 +21,11 @@
 //! ```
 
 pub mod admin;
+pub mod collections;
+pub mod index;
 pub mod time;
+
+pub use collections::{Collection, NewFace, StoredFace};
 
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -94,6 +98,15 @@ pub enum StoreError {
     /// The named key id does not exist.
     #[error("API key '{0}' does not exist")]
     KeyNotFound(String),
+    /// The account has no collection with this id.
+    #[error("collection '{0}' does not exist")]
+    CollectionNotFound(String),
+    /// The account already has a collection with this id.
+    #[error("collection '{0}' already exists")]
+    CollectionExists(String),
+    /// The collection has no face with this id.
+    #[error("face '{0}' does not exist in this collection")]
+    FaceNotFound(String),
     /// The operating system's random number generator failed.
     #[error("random number generator failed: {0}")]
     Random(String),
@@ -182,7 +195,7 @@ impl std::fmt::Debug for Store {
     }
 }
 
-fn storage<E: std::fmt::Display>(e: E) -> StoreError {
+pub(crate) fn storage<E: std::fmt::Display>(e: E) -> StoreError {
     StoreError::Storage(e.to_string())
 }
 
@@ -206,6 +219,8 @@ impl Store {
         let tx = db.begin_write().map_err(storage)?;
         tx.open_table(ACCOUNTS).map_err(storage)?;
         tx.open_table(KEYS).map_err(storage)?;
+        tx.open_table(collections::COLLECTIONS).map_err(storage)?;
+        tx.open_table(collections::FACES).map_err(storage)?;
         tx.commit().map_err(storage)?;
         Ok(Self {
             db,
@@ -227,7 +242,7 @@ impl Store {
     }
 
     /// Commits `tx` and bumps the generation.
-    fn commit(&self, tx: redb::WriteTransaction) -> Result<(), StoreError> {
+    pub(crate) fn commit(&self, tx: redb::WriteTransaction) -> Result<(), StoreError> {
         tx.commit().map_err(storage)?;
         self.generation.fetch_add(1, Ordering::AcqRel);
         Ok(())
@@ -497,7 +512,7 @@ fn sha256_hex(bytes: &[u8]) -> String {
         .collect()
 }
 
-fn decode<T: for<'de> Deserialize<'de>>(
+pub(crate) fn decode<T: for<'de> Deserialize<'de>>(
     table: &'static str,
     bytes: &[u8],
 ) -> Result<T, StoreError> {

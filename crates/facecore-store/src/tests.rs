@@ -180,3 +180,122 @@ fn generation_changes_on_every_write_only() {
     store.revoke_key(&key.info.id).expect("revoke");
     assert_ne!(store.generation(), g1);
 }
+
+fn face(v: f32) -> NewFace {
+    NewFace {
+        model: "m@1".into(),
+        embedding: vec![v, 1.0, 0.5],
+        bounding_box: [1, 2, 3, 4],
+        confidence: 0.9,
+    }
+}
+
+#[test]
+fn collections_are_per_account_and_validated() {
+    let (_dir, store) = temp_store();
+    store
+        .create_collection("a", "people", Some("staff"))
+        .expect("create");
+    assert!(matches!(
+        store.create_collection("a", "people", None),
+        Err(StoreError::CollectionExists(_))
+    ));
+    store
+        .create_collection("b", "people", None)
+        .expect("same id, other account");
+    assert_eq!(store.list_collections("a").expect("list").len(), 1);
+    assert!(store.collection("c", "people").expect("get").is_none());
+    let updated = store
+        .update_collection("a", "people", None)
+        .expect("update");
+    assert_eq!(updated.description, None);
+    assert!(matches!(
+        store.update_collection("a", "nobody", None),
+        Err(StoreError::CollectionNotFound(_))
+    ));
+    for bad in ["", "tab\there", &"x".repeat(513)] {
+        assert!(matches!(
+            store.create_collection("a", bad, None),
+            Err(StoreError::Invalid {
+                field: "collectionId",
+                ..
+            })
+        ));
+    }
+    assert!(matches!(
+        store.create_collection("a", "x", Some(&"d".repeat(1025))),
+        Err(StoreError::Invalid {
+            field: "description",
+            ..
+        })
+    ));
+    // Ids that look like paths or SQL are just ids.
+    store
+        .create_collection("a", "../../etc'; DROP TABLE x;--", None)
+        .expect("odd id");
+}
+
+#[test]
+fn faces_round_trip_and_go_with_their_collection() {
+    let (dir, store) = temp_store();
+    let c = store
+        .create_collection("a", "people", None)
+        .expect("create");
+    let f1 = store
+        .insert_face("a", "people", Some(&c.incarnation), face(0.1))
+        .expect("f1");
+    let f2 = store
+        .insert_face("a", "people", None, face(0.2))
+        .expect("f2");
+    assert!(f1.face_id.starts_with("face_") && f1.face_id.len() == 25);
+    assert_ne!(f1.face_id, f2.face_id);
+    // A face id from another collection or account is not found.
+    store.create_collection("a", "other", None).expect("other");
+    assert!(matches!(
+        store.delete_face("a", "other", &f1.face_id),
+        Err(StoreError::FaceNotFound(_))
+    ));
+    assert!(matches!(
+        store.insert_face("b", "people", None, face(0.3)),
+        Err(StoreError::CollectionNotFound(_))
+    ));
+    store
+        .delete_face("a", "people", &f2.face_id)
+        .expect("delete");
+    drop(store);
+    let store = Store::open(dir.path().join("data").join("facecore.redb")).expect("reopen");
+    let (collection, faces) = store
+        .collection_faces("a", "people")
+        .expect("read")
+        .expect("exists");
+    assert_eq!(collection.face_count, 1);
+    assert_eq!(faces.len(), 1);
+    assert_eq!(faces[0].face_id, f1.face_id);
+    assert_eq!(faces[0].embedding, vec![0.1, 1.0, 0.5]);
+    assert_eq!(faces[0].bounding_box, [1, 2, 3, 4]);
+    // Deleting the collection deletes its faces; a re-created collection
+    // starts empty and refuses writes aimed at the old incarnation.
+    assert!(store.delete_collection("a", "people").expect("delete"));
+    assert!(!store.delete_collection("a", "people").expect("idempotent"));
+    let again = store
+        .create_collection("a", "people", None)
+        .expect("re-create");
+    assert_eq!(
+        store
+            .collection_faces("a", "people")
+            .expect("read")
+            .expect("exists")
+            .1
+            .len(),
+        0
+    );
+    assert!(matches!(
+        store.insert_face("a", "people", Some(&c.incarnation), face(0.4)),
+        Err(StoreError::CollectionNotFound(_))
+    ));
+    store
+        .insert_face("a", "people", Some(&again.incarnation), face(0.4))
+        .expect("new incarnation");
+    // The other collection was untouched.
+    assert!(store.collection("a", "other").expect("get").is_some());
+}

@@ -27,6 +27,7 @@
 
 pub mod api;
 pub mod calibrate;
+pub mod collections;
 pub mod manifest;
 
 use std::path::PathBuf;
@@ -112,6 +113,9 @@ pub enum Error {
     /// An invalid setting.
     #[error("invalid configuration: {0}")]
     Config(String),
+    /// The store refused or failed an operation.
+    #[error(transparent)]
+    Store(#[from] facecore_store::StoreError),
 }
 
 /// How to build an [`Engine`].

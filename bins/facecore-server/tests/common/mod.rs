@@ -44,7 +44,8 @@ pub struct TestServer {
     /// HTTP client.
     pub client: reqwest::Client,
     shutdown: Option<tokio::sync::oneshot::Sender<()>>,
-    _dir: tempfile::TempDir,
+    task: Option<tokio::task::JoinHandle<usize>>,
+    dir: Option<tempfile::TempDir>,
 }
 
 impl TestServer {
@@ -55,7 +56,15 @@ impl TestServer {
 
     /// Starts a server with `config` and socket `options` on 127.0.0.1:0.
     pub async fn start_with(config: AppConfig, options: ServeOptions) -> Self {
-        let dir = tempfile::tempdir().expect("temp dir");
+        Self::start_in(tempfile::tempdir().expect("temp dir"), config, options).await
+    }
+
+    /// Starts a server on the data file in `dir` (which it keeps).
+    pub async fn start_in(
+        dir: tempfile::TempDir,
+        config: AppConfig,
+        options: ServeOptions,
+    ) -> Self {
         let store = Arc::new(
             facecore::store::Store::open(dir.path().join("facecore.redb")).expect("store"),
         );
@@ -66,7 +75,7 @@ impl TestServer {
             .expect("bind");
         let base = format!("http://{}", listener.local_addr().expect("addr"));
         let (tx, rx) = tokio::sync::oneshot::channel::<()>();
-        tokio::spawn(serve(listener, app, options, async {
+        let task = tokio::spawn(serve(listener, app, options, async {
             let _ = rx.await;
         }));
         Self {
@@ -75,7 +84,8 @@ impl TestServer {
             store,
             client: reqwest::Client::new(),
             shutdown: Some(tx),
-            _dir: dir,
+            task: Some(task),
+            dir: Some(dir),
         }
     }
 
@@ -123,6 +133,62 @@ impl TestServer {
         let status = response.status().as_u16();
         let value = response.json().await.expect("json body");
         (status, value)
+    }
+}
+
+impl TestServer {
+    /// Stops the server, waits until it has let go of the data file, and
+    /// returns the data directory.
+    pub async fn stop(mut self) -> tempfile::TempDir {
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+        if let Some(task) = self.task.take() {
+            task.await.expect("server task");
+        }
+        let dir = self.dir.take().expect("dir");
+        drop(self);
+        dir
+    }
+
+    /// GETs or DELETEs `path` with this server's key.
+    pub async fn call(&self, method: reqwest::Method, path: &str) -> (u16, serde_json::Value) {
+        self.call_as(method, path, &self.key).await
+    }
+
+    /// GETs or DELETEs `path` with `key`.
+    pub async fn call_as(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        key: &str,
+    ) -> (u16, serde_json::Value) {
+        let response = self
+            .client
+            .request(method, format!("{}{path}", self.base))
+            .header("Authorization", format!("ApiKey {key}"))
+            .send()
+            .await
+            .expect("send");
+        let status = response.status().as_u16();
+        let text = response.text().await.expect("body");
+        let value = serde_json::from_str(&text)
+            .unwrap_or_else(|e| panic!("{path}: body is not JSON ({e}): {text}"));
+        (status, value)
+    }
+
+    /// PUTs JSON with this server's key.
+    pub async fn put(&self, path: &str, body: &serde_json::Value) -> (u16, serde_json::Value) {
+        let response = self
+            .client
+            .put(format!("{}{path}", self.base))
+            .header("Authorization", format!("ApiKey {}", self.key))
+            .json(body)
+            .send()
+            .await
+            .expect("send");
+        let status = response.status().as_u16();
+        (status, response.json().await.expect("json"))
     }
 }
 

@@ -1,0 +1,485 @@
+//! The Face Recognition API over real HTTP, with real images, the real models
+//! and a real redb file.
+
+mod common;
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+
+use common::{TestServer, assert_error, b64, fixture};
+use reqwest::Method;
+use serde_json::{Value, json};
+
+fn image(name: &str) -> Value {
+    json!({"bytes": b64(&fixture(name))})
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn collection_and_face_flow() {
+    let server = TestServer::default().await;
+    let created = server
+        .post(
+            "/v1/collection/create",
+            &json!({"collectionId": "staff", "description": "people"}),
+        )
+        .await;
+    assert_eq!(created, (200, json!({"collectionId": "staff"})));
+    assert_error(
+        &server
+            .post("/v1/collection/create", &json!({"collectionId": "staff"}))
+            .await,
+        409,
+        "ERR_COLLECTION_ALREADY_EXISTS",
+    );
+    let (status, got) = server
+        .call(Method::GET, "/v1/collection/get?collectionId=staff")
+        .await;
+    assert_eq!(status, 200, "{got}");
+    let c = &got["recognitionCollection"];
+    assert_eq!(c["collectionId"], "staff");
+    assert_eq!(c["description"], "people");
+    let created_at = c["createdAt"].as_str().expect("createdAt");
+    assert!(
+        created_at.len() == 20 && created_at.ends_with('Z'),
+        "{created_at}"
+    );
+    let updated = server
+        .put(
+            "/v1/collection/update",
+            &json!({"collectionId": "staff", "description": "everyone"}),
+        )
+        .await;
+    assert_eq!(updated, (200, json!({"collectionId": "staff"})));
+    assert_error(
+        &server
+            .put("/v1/collection/update", &json!({"collectionId": "nobody"}))
+            .await,
+        404,
+        "ERR_COLLECTION_NOT_FOUND",
+    );
+
+    // Index the astronaut; find her; do not find the cameraman.
+    let (status, indexed) = server
+        .post(
+            "/v1/face/index",
+            &json!({"image": image("astronaut.png"), "collectionId": "staff"}),
+        )
+        .await;
+    assert_eq!(status, 200, "{indexed}");
+    assert_eq!(indexed["hasFace"], true);
+    assert_eq!(indexed["unprocessedFaceCount"], 0);
+    assert!(
+        indexed["face"]["boundingBox"]["width"]
+            .as_u64()
+            .expect("width")
+            > 50
+    );
+    let face_id = indexed["faceId"].as_str().expect("faceId").to_string();
+    assert!(
+        face_id.starts_with("face_") && face_id.len() == 25,
+        "{face_id}"
+    );
+
+    let (status, found) = server
+        .post(
+            "/v1/face/search",
+            &json!({"image": image("astronaut.png"), "collectionId": "staff"}),
+        )
+        .await;
+    assert_eq!(status, 200, "{found}");
+    assert_eq!(found["faceId"], face_id.as_str());
+    assert_eq!(found["similarity"], 100);
+    let (status, missed) = server
+        .post("/v1/face/search", &json!({"image": image("camera.png"), "collectionId": "staff", "faceMatchThreshold": 70}))
+        .await;
+    assert_eq!(status, 200, "{missed}");
+    assert_eq!(missed["faceId"], Value::Null);
+    assert_eq!(missed["hasFace"], true);
+    // Threshold 0 accepts any face with a non-negative score.
+    let (_, anything) = server
+        .post("/v1/face/search", &json!({"image": image("camera.png"), "collectionId": "staff", "faceMatchThreshold": 0}))
+        .await;
+    assert!(anything["faceId"] == face_id.as_str() || anything["faceId"].is_null());
+
+    // search-or-index: the cameraman is new, then known.
+    let (status, first) = server
+        .post(
+            "/v1/face/search-or-index",
+            &json!({"image": image("camera.png"), "collectionId": "staff"}),
+        )
+        .await;
+    assert_eq!(status, 200, "{first}");
+    assert_eq!(first["resultSource"], "Index");
+    let camera_id = first["faceId"].as_str().expect("id").to_string();
+    let (_, second) = server
+        .post(
+            "/v1/face/search-or-index",
+            &json!({"image": image("camera.png"), "collectionId": "staff"}),
+        )
+        .await;
+    assert_eq!(second["resultSource"], "Search");
+    assert_eq!(second["faceId"], camera_id.as_str());
+
+    // No face: 200, hasFace false, nothing stored.
+    for path in [
+        "/v1/face/index",
+        "/v1/face/search",
+        "/v1/face/search-or-index",
+    ] {
+        let (status, none) = server
+            .post(
+                path,
+                &json!({"image": image("chelsea.png"), "collectionId": "staff"}),
+            )
+            .await;
+        assert_eq!(status, 200, "{none}");
+        assert_eq!(none["hasFace"], false);
+        assert_eq!(none["faceId"], Value::Null);
+        if path.ends_with("search-or-index") {
+            assert_eq!(none["resultSource"], "None");
+        }
+    }
+    let (_, all) = server.call(Method::GET, "/v1/collection/get-all").await;
+    assert_eq!(all["collections"][0]["faceCount"], 2, "{all}");
+
+    // Delete a face: then it is not found, and deleting again is 404.
+    let path = format!("/v1/face/delete?collectionId=staff&faceId={face_id}");
+    assert_eq!(server.call(Method::DELETE, &path).await, (200, json!({})));
+    assert_error(
+        &server.call(Method::DELETE, &path).await,
+        404,
+        "ERR_FACE_NOT_FOUND",
+    );
+    let (_, gone) = server
+        .post(
+            "/v1/face/search",
+            &json!({"image": image("astronaut.png"), "collectionId": "staff"}),
+        )
+        .await;
+    assert_eq!(gone["faceId"], Value::Null);
+
+    // Delete the collection: idempotent; its faces go with it.
+    let delete = "/v1/collection/delete?collectionId=staff";
+    assert_eq!(server.call(Method::DELETE, delete).await, (200, json!({})));
+    assert_eq!(server.call(Method::DELETE, delete).await, (200, json!({})));
+    assert_error(
+        &server
+            .call(Method::GET, "/v1/collection/get?collectionId=staff")
+            .await,
+        404,
+        "ERR_COLLECTION_NOT_FOUND",
+    );
+    assert_error(
+        &server
+            .post(
+                "/v1/face/index",
+                &json!({"image": image("astronaut.png"), "collectionId": "staff"}),
+            )
+            .await,
+        404,
+        "ERR_COLLECTION_NOT_FOUND",
+    );
+    server
+        .post("/v1/collection/create", &json!({"collectionId": "staff"}))
+        .await;
+    let (_, fresh) = server
+        .post(
+            "/v1/face/search",
+            &json!({"image": image("camera.png"), "collectionId": "staff"}),
+        )
+        .await;
+    assert_eq!(
+        fresh["faceId"],
+        Value::Null,
+        "a re-created collection starts empty"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn search_or_index_is_atomic_per_collection() {
+    let server = TestServer::default().await;
+    server
+        .post("/v1/collection/create", &json!({"collectionId": "race"}))
+        .await;
+    let body = json!({"image": image("astronaut.png"), "collectionId": "race"});
+    let tasks: Vec<_> = (0..20)
+        .map(|_| {
+            let (client, base, key, body) = (
+                server.client.clone(),
+                server.base.clone(),
+                server.key.clone(),
+                body.clone(),
+            );
+            tokio::spawn(async move {
+                let response = client
+                    .post(format!("{base}/v1/face/search-or-index"))
+                    .header("Authorization", format!("ApiKey {key}"))
+                    .json(&body)
+                    .send()
+                    .await
+                    .expect("send");
+                assert_eq!(response.status(), 200);
+                response.json::<Value>().await.expect("json")
+            })
+        })
+        .collect();
+    let mut sources = BTreeMap::new();
+    let mut ids = std::collections::BTreeSet::new();
+    for task in tasks {
+        let answer = task.await.expect("task");
+        *sources
+            .entry(answer["resultSource"].as_str().expect("source").to_string())
+            .or_insert(0) += 1;
+        ids.insert(answer["faceId"].as_str().expect("id").to_string());
+    }
+    assert_eq!(sources.get("Index"), Some(&1), "{sources:?}");
+    assert_eq!(sources.get("Search"), Some(&19), "{sources:?}");
+    assert_eq!(ids.len(), 1, "{ids:?}");
+    let (_, got) = server
+        .call(Method::GET, "/v1/collection/get?collectionId=race")
+        .await;
+    assert_eq!(got["recognitionCollection"]["faceCount"], 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn accounts_are_isolated() {
+    let server = TestServer::default().await;
+    let other = server
+        .store
+        .create_key("intruder", None)
+        .expect("key")
+        .secret;
+    server
+        .post("/v1/collection/create", &json!({"collectionId": "mine"}))
+        .await;
+    let (_, indexed) = server
+        .post(
+            "/v1/face/index",
+            &json!({"image": image("astronaut.png"), "collectionId": "mine"}),
+        )
+        .await;
+    let face_id = indexed["faceId"].as_str().expect("id").to_string();
+    let auth = format!("ApiKey {other}");
+    for (method, path) in [
+        (
+            Method::GET,
+            "/v1/collection/get?collectionId=mine".to_string(),
+        ),
+        (
+            Method::DELETE,
+            format!("/v1/face/delete?collectionId=mine&faceId={face_id}"),
+        ),
+    ] {
+        assert_error(
+            &server.call_as(method, &path, &other).await,
+            404,
+            "ERR_COLLECTION_NOT_FOUND",
+        );
+    }
+    for path in [
+        "/v1/face/index",
+        "/v1/face/search",
+        "/v1/face/search-or-index",
+    ] {
+        let got = server
+            .post_as(
+                path,
+                &json!({"image": image("astronaut.png"), "collectionId": "mine"}),
+                Some(&auth),
+            )
+            .await;
+        assert_error(&got, 404, "ERR_COLLECTION_NOT_FOUND");
+    }
+    let got = server
+        .client
+        .put(format!("{}/v1/collection/update", server.base))
+        .header("Authorization", &auth)
+        .json(&json!({"collectionId": "mine", "description": "pwned"}))
+        .send()
+        .await
+        .expect("send");
+    assert_eq!(got.status(), 404);
+    assert_eq!(
+        server
+            .call_as(Method::GET, "/v1/collection/get-all", &other)
+            .await,
+        (200, json!({"collections": []}))
+    );
+    // Deleting "their" collection is a no-op for the intruder.
+    server
+        .call_as(
+            Method::DELETE,
+            "/v1/collection/delete?collectionId=mine",
+            &other,
+        )
+        .await;
+    let (_, still) = server
+        .post(
+            "/v1/face/search",
+            &json!({"image": image("astronaut.png"), "collectionId": "mine"}),
+        )
+        .await;
+    assert_eq!(still["faceId"], face_id.as_str());
+    // The same collection id is independent per account.
+    let created = server
+        .post_as(
+            "/v1/collection/create",
+            &json!({"collectionId": "mine"}),
+            Some(&auth),
+        )
+        .await;
+    assert_eq!(created.0, 200);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn recognition_validation_errors() {
+    let server = TestServer::default().await;
+    server
+        .post("/v1/collection/create", &json!({"collectionId": "c"}))
+        .await;
+    let long = "x".repeat(513);
+    for body in [
+        json!({}),
+        json!({"collectionId": ""}),
+        json!({"collectionId": long}),
+        json!({"collectionId": "tab\there"}),
+        json!({"collectionId": 5}),
+        json!({"collectionId": "ok", "description": "d".repeat(1025)}),
+    ] {
+        let got = server.post("/v1/collection/create", &body).await;
+        assert_error(&got, 400, "ERR_VALIDATION");
+        let message = got.1["message"].as_str().expect("message");
+        assert!(
+            message.contains("collectionId") || message.contains("description"),
+            "{message}"
+        );
+    }
+    for threshold in [json!(-1), json!(101), json!("80"), json!(80.5)] {
+        let got = server
+            .post("/v1/face/search", &json!({"image": image("astronaut.png"), "collectionId": "c", "faceMatchThreshold": threshold}))
+            .await;
+        assert_error(&got, 400, "ERR_VALIDATION");
+        assert!(
+            got.1["message"]
+                .as_str()
+                .expect("msg")
+                .contains("faceMatchThreshold"),
+            "{}",
+            got.1
+        );
+    }
+    assert_error(
+        &server.call(Method::GET, "/v1/collection/get").await,
+        400,
+        "ERR_VALIDATION",
+    );
+    assert_error(
+        &server
+            .call(Method::DELETE, "/v1/face/delete?collectionId=c")
+            .await,
+        400,
+        "ERR_VALIDATION",
+    );
+    assert_error(
+        &server
+            .post("/v1/face/index", &json!({"collectionId": "c"}))
+            .await,
+        400,
+        "ERR_VALIDATION",
+    );
+    // Percent-encoded ids round-trip.
+    server
+        .post("/v1/collection/create", &json!({"collectionId": "a b/ü?&"}))
+        .await;
+    let (status, got) = server
+        .call(
+            Method::GET,
+            "/v1/collection/get?collectionId=a%20b%2F%C3%BC%3F%26",
+        )
+        .await;
+    assert_eq!(status, 200, "{got}");
+    assert_eq!(got["recognitionCollection"]["collectionId"], "a b/ü?&");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn faces_survive_a_restart() {
+    let server = TestServer::default().await;
+    server
+        .post("/v1/collection/create", &json!({"collectionId": "keep"}))
+        .await;
+    let (_, indexed) = server
+        .post(
+            "/v1/face/index",
+            &json!({"image": image("astronaut.png"), "collectionId": "keep"}),
+        )
+        .await;
+    let face_id = indexed["faceId"].as_str().expect("id").to_string();
+    let dir = server.stop().await;
+    let again = TestServer::start_in(dir, Default::default(), Default::default()).await;
+    let (status, found) = again
+        .post(
+            "/v1/face/search",
+            &json!({"image": image("astronaut.png"), "collectionId": "keep"}),
+        )
+        .await;
+    assert_eq!(status, 200, "{found}");
+    assert_eq!(found["faceId"], face_id.as_str());
+}
+
+/// Two photos of one person and one of another, from the labelled data.
+fn labelled_trio() -> Option<(PathBuf, PathBuf, PathBuf)> {
+    let root = PathBuf::from(std::env::var_os("FACECORE_EVAL_DATA")?).join("faces-dev");
+    let labels = std::fs::read_to_string(root.join("labels.csv")).ok()?;
+    let mut by_identity: BTreeMap<String, Vec<PathBuf>> = BTreeMap::new();
+    for line in labels.lines().skip(1) {
+        let (path, identity) = line.split_once(',')?;
+        by_identity
+            .entry(identity.to_string())
+            .or_default()
+            .push(root.join(path));
+    }
+    let mut people = by_identity.into_values().filter(|v| v.len() >= 2);
+    let first = people.next()?;
+    let second = people.next()?;
+    Some((first[0].clone(), first[1].clone(), second[0].clone()))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn same_person_found_at_80_and_a_stranger_not() {
+    let Some((a1, a2, b)) = labelled_trio() else {
+        eprintln!("skipped: set FACECORE_EVAL_DATA to the shared data directory");
+        return;
+    };
+    let server = TestServer::default().await;
+    server
+        .post("/v1/collection/create", &json!({"collectionId": "dev"}))
+        .await;
+    let photo = |p: &PathBuf| json!({"bytes": b64(&std::fs::read(p).expect("read"))});
+    let (_, indexed) = server
+        .post(
+            "/v1/face/index",
+            &json!({"image": photo(&a1), "collectionId": "dev"}),
+        )
+        .await;
+    let face_id = indexed["faceId"].as_str().expect("id").to_string();
+    let (_, same) = server
+        .post(
+            "/v1/face/search",
+            &json!({"image": photo(&a2), "collectionId": "dev", "faceMatchThreshold": 80}),
+        )
+        .await;
+    assert_eq!(
+        same["faceId"],
+        face_id.as_str(),
+        "{} vs {}: {same}",
+        a1.display(),
+        a2.display()
+    );
+    let (_, other) = server
+        .post(
+            "/v1/face/search",
+            &json!({"image": photo(&b), "collectionId": "dev", "faceMatchThreshold": 80}),
+        )
+        .await;
+    assert_eq!(other["faceId"], Value::Null, "{other}");
+}

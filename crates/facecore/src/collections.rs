@@ -1,0 +1,274 @@
+//! Face collections: the store's durable faces plus an in-memory search index
+//! per collection, kept consistent with every write.
+//!
+//! Every write to a collection (index, search-or-index, delete) holds that
+//! collection's write lock from the search to the redb commit and the index
+//! update, so search-or-index is atomic per collection: the same face posted
+//! concurrently to an empty collection is indexed once. Searches share a
+//! read lock. Indexes are loaded from the store on first use.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, RwLock};
+
+use facecore_store::index::{ExactIndex, VectorIndex};
+use facecore_store::{NewFace, Store, StoreError, StoredFace};
+
+use crate::{Embedding, Engine, Error};
+
+/// A match found by a search.
+#[derive(Debug, Clone, PartialEq)]
+pub struct FaceMatch {
+    /// The stored face's id.
+    pub face_id: String,
+    /// Cosine similarity with the query.
+    pub cosine: f32,
+    /// Calibrated similarity score, -1..=100.
+    pub similarity: i32,
+}
+
+/// Where the face id of a search-or-index came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ResultSource {
+    /// No face in the image: nothing searched or stored.
+    None,
+    /// An existing face matched.
+    Search,
+    /// No face matched, so this one was stored.
+    Index,
+}
+
+/// The outcome of a search-or-index.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SearchOrIndex {
+    /// The matched or new face id.
+    pub face_id: String,
+    /// Where it came from.
+    pub source: ResultSource,
+    /// The match, for [`ResultSource::Search`].
+    pub matched: Option<FaceMatch>,
+}
+
+struct LoadedCollection {
+    incarnation: String,
+    index: Box<dyn VectorIndex>,
+}
+
+type Shared = Arc<RwLock<LoadedCollection>>;
+
+/// Collections of faces of all accounts, on one [`Store`].
+pub struct Collections {
+    store: Arc<Store>,
+    engine: Arc<Engine>,
+    loaded: Mutex<HashMap<(String, String), Shared>>,
+}
+
+impl std::fmt::Debug for Collections {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Collections")
+            .field("store", &self.store)
+            .finish_non_exhaustive()
+    }
+}
+
+fn poisoned<T>(_: T) -> Error {
+    Error::Store(StoreError::Storage(
+        "a collection lock was poisoned by a panic".into(),
+    ))
+}
+
+impl Collections {
+    /// Collections stored in `store`, searched with `engine`'s model and
+    /// score map.
+    pub fn new(store: Arc<Store>, engine: Arc<Engine>) -> Self {
+        Self {
+            store,
+            engine,
+            loaded: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// The store.
+    pub fn store(&self) -> &Arc<Store> {
+        &self.store
+    }
+
+    /// The collection's search index, loading it on first use. `None` when
+    /// the collection does not exist.
+    fn collection(&self, account: &str, id: &str) -> Result<Option<Shared>, Error> {
+        let key = (account.to_string(), id.to_string());
+        let mut loaded = self.loaded.lock().map_err(poisoned)?;
+        if let Some(shared) = loaded.get(&key) {
+            return Ok(Some(Arc::clone(shared)));
+        }
+        let Some((collection, faces)) = self.store.collection_faces(account, id)? else {
+            return Ok(None);
+        };
+        let mut index = ExactIndex::new(self.engine.embedding_dim());
+        for face in faces.iter().filter(|f| f.model == self.engine.model_id()) {
+            index.insert(&face.face_id, &face.embedding)?;
+        }
+        let shared = Arc::new(RwLock::new(LoadedCollection {
+            incarnation: collection.incarnation,
+            index: Box::new(index),
+        }));
+        loaded.insert(key, Arc::clone(&shared));
+        Ok(Some(shared))
+    }
+
+    fn not_found(id: &str) -> Error {
+        Error::Store(StoreError::CollectionNotFound(id.to_string()))
+    }
+
+    fn check_model(&self, embedding: &Embedding) -> Result<(), Error> {
+        if &*embedding.model != self.engine.model_id() {
+            return Err(Error::ModelMismatch {
+                left: embedding.model.to_string(),
+                right: self.engine.model_id().to_string(),
+            });
+        }
+        Ok(())
+    }
+
+    fn best(
+        &self,
+        index: &dyn VectorIndex,
+        embedding: &Embedding,
+        min_similarity: i32,
+    ) -> Result<Option<FaceMatch>, Error> {
+        let threshold = self.engine.score_map().threshold(min_similarity);
+        Ok(index
+            .best(&embedding.vector)?
+            .filter(|(_, cosine)| *cosine >= threshold)
+            .map(|(face_id, cosine)| FaceMatch {
+                face_id: face_id.to_string(),
+                cosine,
+                similarity: self.engine.similarity(cosine),
+            }))
+    }
+
+    /// Whether the account has this collection (cheap; no index load).
+    pub fn exists(&self, account: &str, id: &str) -> Result<bool, Error> {
+        Ok(self.store.collection(account, id)?.is_some())
+    }
+
+    /// The best match with similarity at least `min_similarity` (0..=100).
+    pub fn search(
+        &self,
+        account: &str,
+        id: &str,
+        embedding: &Embedding,
+        min_similarity: i32,
+    ) -> Result<Option<FaceMatch>, Error> {
+        self.check_model(embedding)?;
+        let shared = self
+            .collection(account, id)?
+            .ok_or_else(|| Self::not_found(id))?;
+        let loaded = shared.read().map_err(poisoned)?;
+        self.best(loaded.index.as_ref(), embedding, min_similarity)
+    }
+
+    fn insert_locked(
+        &self,
+        loaded: &mut LoadedCollection,
+        account: &str,
+        id: &str,
+        embedding: &Embedding,
+        bounding_box: [u32; 4],
+        confidence: f32,
+    ) -> Result<StoredFace, Error> {
+        let stored = self.store.insert_face(
+            account,
+            id,
+            Some(&loaded.incarnation),
+            NewFace {
+                model: embedding.model.to_string(),
+                embedding: embedding.vector.clone(),
+                bounding_box,
+                confidence,
+            },
+        )?;
+        loaded.index.insert(&stored.face_id, &embedding.vector)?;
+        Ok(stored)
+    }
+
+    /// Stores a face (committed before returning) and makes it searchable.
+    pub fn index(
+        &self,
+        account: &str,
+        id: &str,
+        embedding: &Embedding,
+        bounding_box: [u32; 4],
+        confidence: f32,
+    ) -> Result<StoredFace, Error> {
+        self.check_model(embedding)?;
+        let shared = self
+            .collection(account, id)?
+            .ok_or_else(|| Self::not_found(id))?;
+        let mut loaded = shared.write().map_err(poisoned)?;
+        self.insert_locked(
+            &mut loaded,
+            account,
+            id,
+            embedding,
+            bounding_box,
+            confidence,
+        )
+    }
+
+    /// Searches, and stores the face when nothing matches, atomically for
+    /// this collection.
+    pub fn search_or_index(
+        &self,
+        account: &str,
+        id: &str,
+        embedding: &Embedding,
+        min_similarity: i32,
+        bounding_box: [u32; 4],
+        confidence: f32,
+    ) -> Result<SearchOrIndex, Error> {
+        self.check_model(embedding)?;
+        let shared = self
+            .collection(account, id)?
+            .ok_or_else(|| Self::not_found(id))?;
+        let mut loaded = shared.write().map_err(poisoned)?;
+        if let Some(found) = self.best(loaded.index.as_ref(), embedding, min_similarity)? {
+            return Ok(SearchOrIndex {
+                face_id: found.face_id.clone(),
+                source: ResultSource::Search,
+                matched: Some(found),
+            });
+        }
+        let stored = self.insert_locked(
+            &mut loaded,
+            account,
+            id,
+            embedding,
+            bounding_box,
+            confidence,
+        )?;
+        Ok(SearchOrIndex {
+            face_id: stored.face_id,
+            source: ResultSource::Index,
+            matched: None,
+        })
+    }
+
+    /// Deletes one face (committed before returning).
+    pub fn delete_face(&self, account: &str, id: &str, face_id: &str) -> Result<(), Error> {
+        let shared = self
+            .collection(account, id)?
+            .ok_or_else(|| Self::not_found(id))?;
+        let mut loaded = shared.write().map_err(poisoned)?;
+        self.store.delete_face(account, id, face_id)?;
+        loaded.index.remove(face_id);
+        Ok(())
+    }
+
+    /// Deletes a collection and its faces; returns whether it existed.
+    pub fn delete_collection(&self, account: &str, id: &str) -> Result<bool, Error> {
+        let mut loaded = self.loaded.lock().map_err(poisoned)?;
+        let existed = self.store.delete_collection(account, id)?;
+        loaded.remove(&(account.to_string(), id.to_string()));
+        Ok(existed)
+    }
+}
