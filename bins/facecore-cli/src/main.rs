@@ -4,6 +4,7 @@
 
 mod admin;
 mod calibrate;
+mod collections;
 mod eval;
 
 use std::path::{Path, PathBuf};
@@ -99,6 +100,52 @@ enum Command {
         #[arg(long, value_name = "FILE")]
         write_manifest: Option<PathBuf>,
     },
+    /// Manage face collections in the server's data file (not while a server holds it).
+    Collections {
+        /// What to do.
+        #[command(subcommand)]
+        action: collections::CollectionsAction,
+        /// The account that owns the collections.
+        #[arg(long, default_value = "default", global = true)]
+        account: String,
+        /// The server's data directory.
+        #[arg(long, env = "FACECORE_DATA_DIR", default_value = "data", global = true)]
+        data_dir: PathBuf,
+    },
+    /// Index the dominant face of each image (files or directories) into a
+    /// collection: parallel, with progress, and resumable (files already
+    /// indexed are skipped by content hash).
+    Index {
+        /// The collection.
+        #[arg(long)]
+        collection: String,
+        /// The account that owns it.
+        #[arg(long, default_value = "default")]
+        account: String,
+        /// The server's data directory.
+        #[arg(long, env = "FACECORE_DATA_DIR", default_value = "data")]
+        data_dir: PathBuf,
+        /// Image files and directories.
+        #[arg(required = true)]
+        paths: Vec<PathBuf>,
+    },
+    /// Search a collection for the dominant face of an image.
+    Search {
+        /// The collection.
+        #[arg(long)]
+        collection: String,
+        /// The account that owns it.
+        #[arg(long, default_value = "default")]
+        account: String,
+        /// The server's data directory.
+        #[arg(long, env = "FACECORE_DATA_DIR", default_value = "data")]
+        data_dir: PathBuf,
+        /// Minimum similarity, 0..=100 (80 = FPR 1e-4).
+        #[arg(long, default_value_t = 80, value_parser = clap::value_parser!(i32).range(0..=100))]
+        threshold: i32,
+        /// The image.
+        image: PathBuf,
+    },
     /// Manage API keys (works while the server runs, through its admin socket).
     Keys {
         /// What to do.
@@ -150,6 +197,13 @@ fn run(cli: Cli) -> Result<ExitCode> {
         }
         Command::Accounts { action, data_dir } => {
             return admin::accounts(action, data_dir).map(|()| ExitCode::SUCCESS);
+        }
+        Command::Collections {
+            action,
+            account,
+            data_dir,
+        } => {
+            return collections::collections(action, account, data_dir).map(|()| ExitCode::SUCCESS);
         }
         _ => {}
     }
@@ -252,8 +306,40 @@ fn run(cli: Cli) -> Result<ExitCode> {
             }
             Ok(ExitCode::SUCCESS)
         }
-        Command::Keys { .. } | Command::Accounts { .. } => {
+        Command::Keys { .. } | Command::Accounts { .. } | Command::Collections { .. } => {
             unreachable!("administration is handled before the engine is loaded")
+        }
+        Command::Index {
+            collection,
+            account,
+            data_dir,
+            paths,
+        } => {
+            collections::index(
+                std::sync::Arc::new(engine),
+                account,
+                collection,
+                data_dir,
+                paths,
+            )?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Search {
+            collection,
+            account,
+            data_dir,
+            threshold,
+            image,
+        } => {
+            collections::search(
+                std::sync::Arc::new(engine),
+                account,
+                collection,
+                data_dir,
+                image,
+                *threshold,
+            )?;
+            Ok(ExitCode::SUCCESS)
         }
         Command::Compare { image1, image2 } => {
             let a = engine

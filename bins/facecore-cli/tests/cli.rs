@@ -289,3 +289,95 @@ fn keys_go_through_the_admin_socket_while_the_data_file_is_held() {
     assert_eq!(store.list_keys(Some("acme")).unwrap().len(), 1);
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[test]
+fn collections_index_and_search_on_the_data_file() {
+    let dir = std::env::temp_dir().join(format!("facecore-cli-collections-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    let data = dir.join("data");
+    let run = |args: &[&std::ffi::OsStr]| {
+        let mut all: Vec<&std::ffi::OsStr> = args.to_vec();
+        all.extend([os("--data-dir"), os(&data)]);
+        facecore(&all)
+    };
+    let out = run(&[
+        os("collections"),
+        os("create"),
+        os("staff"),
+        os("--description"),
+        os("people"),
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(json(&out)["collectionId"], "staff");
+    let out = run(&[os("collections"), os("create"), os("staff")]);
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("already exists"));
+
+    // Index the fixtures directory: two faces, a cat; README.md is not an image.
+    let fixtures = fixture("astronaut.png").parent().unwrap().to_path_buf();
+    let out = run(&[os("index"), os("--collection"), os("staff"), os(&fixtures)]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let summary = json(&out);
+    assert_eq!(summary["files"], 3, "{summary}");
+    assert_eq!(summary["indexed"], 2, "{summary}");
+    assert_eq!(summary["noFace"], 1, "{summary}");
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("files/s"),
+        "progress is shown"
+    );
+    // Re-running resumes: nothing is indexed twice.
+    let out = run(&[os("index"), os("--collection"), os("staff"), os(&fixtures)]);
+    let summary = json(&out);
+    assert_eq!(summary["indexed"], 0, "{summary}");
+    assert_eq!(summary["alreadyIndexed"], 2, "{summary}");
+    let out = run(&[os("collections"), os("get"), os("staff")]);
+    assert_eq!(json(&out)["faceCount"], 2);
+
+    let out = run(&[
+        os("search"),
+        os("--collection"),
+        os("staff"),
+        os(&fixture("astronaut.png")),
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let found = json(&out);
+    assert_eq!(found["similarity"], 100, "{found}");
+    assert!(found["faceId"].as_str().unwrap().starts_with("face_"));
+    let out = run(&[
+        os("search"),
+        os("--collection"),
+        os("nobody"),
+        os(&fixture("astronaut.png")),
+    ]);
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("does not exist"));
+
+    // While another process holds the data file, the CLI says what to do.
+    {
+        let _held = facecore::store::Store::open(data.join("facecore.redb")).unwrap();
+        let out = run(&[os("collections"), os("list")]);
+        assert!(!out.status.success());
+        assert!(
+            String::from_utf8_lossy(&out.stderr).contains("server is running"),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    let out = run(&[os("collections"), os("delete"), os("staff")]);
+    assert_eq!(json(&out)["deleted"], true);
+    let out = run(&[os("collections"), os("list")]);
+    assert_eq!(json(&out)["collections"], serde_json::json!([]));
+    let _ = std::fs::remove_dir_all(&dir);
+}

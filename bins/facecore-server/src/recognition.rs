@@ -1,7 +1,7 @@
 //! The Face Recognition API: collections and faces of the calling account.
 
 use facecore::api::DetectedFace;
-use facecore::collections::ResultSource;
+use facecore::collections::{FaceDetail, ResultSource};
 use facecore::store::collections::{validate_collection_id, validate_description};
 use facecore::store::{Collection, time::format_utc};
 use hyper::StatusCode;
@@ -288,13 +288,16 @@ impl App {
         };
         let face = DetectedFace::from_face(&found.face, embeddings.width, embeddings.height, false);
         let bb = face.bounding_box;
-        let bbox = [bb.x, bb.y, bb.width, bb.height];
-        let confidence = face.confidence;
+        let detail = FaceDetail {
+            bounding_box: [bb.x, bb.y, bb.width, bb.height],
+            confidence: face.confidence,
+            source: None,
+        };
         let embedding = found.embedding;
         let (face_id, similarity, source) = blocking(move || {
             Ok(match op {
                 FaceOp::Index => {
-                    let stored = collections.index(&account, &id, &embedding, bbox, confidence)?;
+                    let stored = collections.index(&account, &id, &embedding, detail)?;
                     (Some(stored.face_id), None, None)
                 }
                 FaceOp::Search => {
@@ -304,7 +307,7 @@ impl App {
                 }
                 FaceOp::SearchOrIndex => {
                     let outcome = collections
-                        .search_or_index(&account, &id, &embedding, threshold, bbox, confidence)?;
+                        .search_or_index(&account, &id, &embedding, threshold, detail)?;
                     let source = match outcome.source {
                         ResultSource::None => "None",
                         ResultSource::Search => "Search",

@@ -14,6 +14,9 @@ use crate::{Store, StoreError, random_base32, storage, time};
 pub(crate) const COLLECTIONS: TableDefinition<'_, &str, &[u8]> =
     TableDefinition::new("collections");
 pub(crate) const FACES: TableDefinition<'_, &str, &[u8]> = TableDefinition::new("faces");
+/// `account \0 collection \0 source` -> face id: which file a face came from,
+/// so that re-running an import does not store the same file twice.
+pub(crate) const SOURCES: TableDefinition<'_, &str, &str> = TableDefinition::new("face_sources");
 
 /// Longest collection id, in characters.
 pub const MAX_COLLECTION_ID_LEN: usize = 512;
@@ -51,6 +54,9 @@ pub struct NewFace {
     pub bounding_box: [u32; 4],
     /// Detection confidence.
     pub confidence: f32,
+    /// Where the face came from (e.g. the SHA-256 of an imported file); a
+    /// collection stores at most one face per source.
+    pub source: Option<String>,
 }
 
 /// A stored face.
@@ -66,6 +72,9 @@ pub struct StoredFace {
     pub confidence: f32,
     /// Creation time, Unix seconds.
     pub created_at: u64,
+    /// Where the face came from, if the writer said.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub source: Option<String>,
     /// The embedding.
     #[serde(skip)]
     pub embedding: Vec<f32>,
@@ -268,6 +277,15 @@ impl Store {
             for key in keys {
                 faces.remove(key.as_str()).map_err(storage)?;
             }
+            let mut sources = tx.open_table(SOURCES).map_err(storage)?;
+            let keys: Vec<String> = sources
+                .range(prefix.as_str()..end.as_str())
+                .map_err(storage)?
+                .map(|entry| entry.map(|(k, _)| k.value().to_string()).map_err(storage))
+                .collect::<Result<_, _>>()?;
+            for key in keys {
+                sources.remove(key.as_str()).map_err(storage)?;
+            }
             existed
         };
         self.commit(tx)?;
@@ -276,7 +294,10 @@ impl Store {
 
     /// Stores a face in a collection, committed before returning. Fails with
     /// [`StoreError::CollectionNotFound`] when the collection does not exist,
-    /// or no longer is the `incarnation` the caller looked at.
+    /// or no longer is the `incarnation` the caller looked at. When the face
+    /// has a `source` the collection already holds a face of, nothing is
+    /// written and that face's id is returned in the result (with the
+    /// embedding given).
     pub fn insert_face(
         &self,
         account: &str,
@@ -284,31 +305,67 @@ impl Store {
         incarnation: Option<&str>,
         face: NewFace,
     ) -> Result<StoredFace, StoreError> {
-        let stored = StoredFace {
-            face_id: format!("{FACE_ID_PREFIX}{}", random_base32(20)?),
-            model: face.model,
-            bounding_box: face.bounding_box,
-            confidence: face.confidence,
-            created_at: time::now_unix(),
-            embedding: face.embedding,
-        };
-        let value = encode_face(&stored)?;
+        self.insert_faces(account, id, incarnation, vec![face])?
+            .into_iter()
+            .next()
+            .ok_or_else(|| StoreError::Storage("no face was stored".into()))
+    }
+
+    /// Stores several faces in one transaction (one durable commit), with the
+    /// same checks as [`Store::insert_face`]; returns them in order.
+    pub fn insert_faces(
+        &self,
+        account: &str,
+        id: &str,
+        incarnation: Option<&str>,
+        faces: Vec<NewFace>,
+    ) -> Result<Vec<StoredFace>, StoreError> {
+        let prefix = face_prefix(account, id);
         let tx = self.db.begin_write().map_err(storage)?;
+        let mut out = Vec::with_capacity(faces.len());
         {
             let mut collections = tx.open_table(COLLECTIONS).map_err(storage)?;
             let mut collection = read_collection(&collections, &collection_key(account, id))?
                 .filter(|c| incarnation.is_none_or(|i| i == c.incarnation))
                 .ok_or_else(|| StoreError::CollectionNotFound(id.to_string()))?;
-            collection.face_count += 1;
+            let mut table = tx.open_table(FACES).map_err(storage)?;
+            let mut sources = tx.open_table(SOURCES).map_err(storage)?;
+            for face in faces {
+                let mut stored = StoredFace {
+                    face_id: format!("{FACE_ID_PREFIX}{}", random_base32(20)?),
+                    model: face.model,
+                    bounding_box: face.bounding_box,
+                    confidence: face.confidence,
+                    created_at: time::now_unix(),
+                    source: face.source,
+                    embedding: face.embedding,
+                };
+                if let Some(source) = &stored.source {
+                    let key = format!("{prefix}{source}");
+                    let existing = sources
+                        .get(key.as_str())
+                        .map_err(storage)?
+                        .map(|v| v.value().to_string());
+                    if let Some(face_id) = existing {
+                        stored.face_id = face_id;
+                        out.push(stored);
+                        continue;
+                    }
+                    sources
+                        .insert(key.as_str(), stored.face_id.as_str())
+                        .map_err(storage)?;
+                }
+                let key = format!("{prefix}{}", stored.face_id);
+                table
+                    .insert(key.as_str(), encode_face(&stored)?.as_slice())
+                    .map_err(storage)?;
+                collection.face_count += 1;
+                out.push(stored);
+            }
             write_collection(&mut collections, account, &collection)?;
-            let mut faces = tx.open_table(FACES).map_err(storage)?;
-            let key = format!("{}{}", face_prefix(account, id), stored.face_id);
-            faces
-                .insert(key.as_str(), value.as_slice())
-                .map_err(storage)?;
         }
         self.commit(tx)?;
-        Ok(stored)
+        Ok(out)
     }
 
     /// Deletes one face; [`StoreError::CollectionNotFound`] or
@@ -321,14 +378,36 @@ impl Store {
                 .ok_or_else(|| StoreError::CollectionNotFound(id.to_string()))?;
             let mut faces = tx.open_table(FACES).map_err(storage)?;
             let key = format!("{}{face_id}", face_prefix(account, id));
-            if faces.remove(key.as_str()).map_err(storage)?.is_none() {
-                return Err(StoreError::FaceNotFound(face_id.to_string()));
+            let source = match faces.remove(key.as_str()).map_err(storage)? {
+                Some(old) => decode_face(old.value())?.source,
+                None => return Err(StoreError::FaceNotFound(face_id.to_string())),
+            };
+            if let Some(source) = source {
+                let mut sources = tx.open_table(SOURCES).map_err(storage)?;
+                let key = format!("{}{source}", face_prefix(account, id));
+                sources.remove(key.as_str()).map_err(storage)?;
             }
             collection.face_count = collection.face_count.saturating_sub(1);
             write_collection(&mut collections, account, &collection)?;
         }
         self.commit(tx)?;
         Ok(())
+    }
+
+    /// The id of the face stored from `source` in the collection, if any.
+    pub fn face_by_source(
+        &self,
+        account: &str,
+        id: &str,
+        source: &str,
+    ) -> Result<Option<String>, StoreError> {
+        let tx = self.db.begin_read().map_err(storage)?;
+        let sources = tx.open_table(SOURCES).map_err(storage)?;
+        let key = format!("{}{source}", face_prefix(account, id));
+        Ok(sources
+            .get(key.as_str())
+            .map_err(storage)?
+            .map(|v| v.value().to_string()))
     }
 
     /// The collection (with its incarnation) and all its faces, read in one

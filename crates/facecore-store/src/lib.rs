@@ -221,6 +221,7 @@ impl Store {
         tx.open_table(KEYS).map_err(storage)?;
         tx.open_table(collections::COLLECTIONS).map_err(storage)?;
         tx.open_table(collections::FACES).map_err(storage)?;
+        tx.open_table(collections::SOURCES).map_err(storage)?;
         tx.commit().map_err(storage)?;
         Ok(Self {
             db,

@@ -187,6 +187,7 @@ fn face(v: f32) -> NewFace {
         embedding: vec![v, 1.0, 0.5],
         bounding_box: [1, 2, 3, 4],
         confidence: 0.9,
+        source: None,
     }
 }
 
@@ -298,4 +299,56 @@ fn faces_round_trip_and_go_with_their_collection() {
         .expect("new incarnation");
     // The other collection was untouched.
     assert!(store.collection("a", "other").expect("get").is_some());
+}
+
+#[test]
+fn one_face_per_source_until_it_is_deleted() {
+    let (_dir, store) = temp_store();
+    store.create_collection("a", "c", None).expect("create");
+    let sourced = |v| NewFace {
+        source: Some("sha256:abc".into()),
+        ..face(v)
+    };
+    let first = store
+        .insert_face("a", "c", None, sourced(0.1))
+        .expect("first");
+    let again = store
+        .insert_face("a", "c", None, sourced(0.2))
+        .expect("again");
+    assert_eq!(first.face_id, again.face_id);
+    assert_eq!(
+        store
+            .collection("a", "c")
+            .expect("get")
+            .expect("exists")
+            .face_count,
+        1
+    );
+    assert_eq!(
+        store
+            .face_by_source("a", "c", "sha256:abc")
+            .expect("lookup"),
+        Some(first.face_id.clone())
+    );
+    store.delete_face("a", "c", &first.face_id).expect("delete");
+    assert_eq!(
+        store
+            .face_by_source("a", "c", "sha256:abc")
+            .expect("lookup"),
+        None
+    );
+    let third = store
+        .insert_face("a", "c", None, sourced(0.3))
+        .expect("third");
+    assert_ne!(third.face_id, first.face_id);
+    store
+        .delete_collection("a", "c")
+        .expect("delete collection");
+    store.create_collection("a", "c", None).expect("re-create");
+    assert_eq!(
+        store
+            .face_by_source("a", "c", "sha256:abc")
+            .expect("lookup"),
+        None
+    );
 }

@@ -26,6 +26,18 @@ pub struct FaceMatch {
     pub similarity: i32,
 }
 
+/// What is stored with a face besides its embedding.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct FaceDetail {
+    /// Bounding box in the source image: x, y, width, height.
+    pub bounding_box: [u32; 4],
+    /// Detection confidence.
+    pub confidence: f32,
+    /// Where the face came from (e.g. `sha256:<hex>` of a file), so that a
+    /// re-run import does not store it twice.
+    pub source: Option<String>,
+}
+
 /// Where the face id of a search-or-index came from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ResultSource {
@@ -173,8 +185,7 @@ impl Collections {
         account: &str,
         id: &str,
         embedding: &Embedding,
-        bounding_box: [u32; 4],
-        confidence: f32,
+        detail: FaceDetail,
     ) -> Result<StoredFace, Error> {
         let stored = self.store.insert_face(
             account,
@@ -183,8 +194,9 @@ impl Collections {
             NewFace {
                 model: embedding.model.to_string(),
                 embedding: embedding.vector.clone(),
-                bounding_box,
-                confidence,
+                bounding_box: detail.bounding_box,
+                confidence: detail.confidence,
+                source: detail.source,
             },
         )?;
         loaded.index.insert(&stored.face_id, &embedding.vector)?;
@@ -192,27 +204,22 @@ impl Collections {
     }
 
     /// Stores a face (committed before returning) and makes it searchable.
+    /// With a `source` in `detail` (say, a file's hash) the collection keeps
+    /// at most one face per source: indexing the same source again returns
+    /// the face stored the first time.
     pub fn index(
         &self,
         account: &str,
         id: &str,
         embedding: &Embedding,
-        bounding_box: [u32; 4],
-        confidence: f32,
+        detail: FaceDetail,
     ) -> Result<StoredFace, Error> {
         self.check_model(embedding)?;
         let shared = self
             .collection(account, id)?
             .ok_or_else(|| Self::not_found(id))?;
         let mut loaded = shared.write().map_err(poisoned)?;
-        self.insert_locked(
-            &mut loaded,
-            account,
-            id,
-            embedding,
-            bounding_box,
-            confidence,
-        )
+        self.insert_locked(&mut loaded, account, id, embedding, detail)
     }
 
     /// Searches, and stores the face when nothing matches, atomically for
@@ -223,8 +230,7 @@ impl Collections {
         id: &str,
         embedding: &Embedding,
         min_similarity: i32,
-        bounding_box: [u32; 4],
-        confidence: f32,
+        detail: FaceDetail,
     ) -> Result<SearchOrIndex, Error> {
         self.check_model(embedding)?;
         let shared = self
@@ -238,14 +244,7 @@ impl Collections {
                 matched: Some(found),
             });
         }
-        let stored = self.insert_locked(
-            &mut loaded,
-            account,
-            id,
-            embedding,
-            bounding_box,
-            confidence,
-        )?;
+        let stored = self.insert_locked(&mut loaded, account, id, embedding, detail)?;
         Ok(SearchOrIndex {
             face_id: stored.face_id,
             source: ResultSource::Index,
