@@ -483,3 +483,79 @@ async fn same_person_found_at_80_and_a_stranger_not() {
         .await;
     assert_eq!(other["faceId"], Value::Null, "{other}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn deleting_a_collection_while_indexing_leaves_no_orphans() {
+    let server = TestServer::default().await;
+    server
+        .post("/v1/collection/create", &json!({"collectionId": "busy"}))
+        .await;
+    let body = json!({"image": image("astronaut.png"), "collectionId": "busy"});
+    let writers: Vec<_> = (0..12)
+        .map(|_| {
+            let (client, base, key, body) = (
+                server.client.clone(),
+                server.base.clone(),
+                server.key.clone(),
+                body.clone(),
+            );
+            tokio::spawn(async move {
+                client
+                    .post(format!("{base}/v1/face/index"))
+                    .header("Authorization", format!("ApiKey {key}"))
+                    .json(&body)
+                    .send()
+                    .await
+                    .expect("send")
+                    .status()
+                    .as_u16()
+            })
+        })
+        .collect();
+    // Delete as soon as the first face has landed, with the rest in flight.
+    let started = std::time::Instant::now();
+    while server
+        .store
+        .collection("tester", "busy")
+        .expect("read")
+        .is_some_and(|c| c.face_count == 0)
+    {
+        assert!(started.elapsed().as_secs() < 60, "no face was indexed");
+        tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+    }
+    assert_eq!(
+        server
+            .call(Method::DELETE, "/v1/collection/delete?collectionId=busy")
+            .await,
+        (200, json!({}))
+    );
+    let mut statuses = Vec::new();
+    for writer in writers {
+        statuses.push(writer.await.expect("task"));
+    }
+    eprintln!("index answers around the delete: {statuses:?}");
+    // Every write either landed before the delete (200) or found no
+    // collection (404); nothing else.
+    assert!(
+        statuses.iter().all(|s| *s == 200 || *s == 404),
+        "{statuses:?}"
+    );
+    // A collection re-created under the same id holds none of those faces,
+    // in the store or in the search index.
+    server
+        .post("/v1/collection/create", &json!({"collectionId": "busy"}))
+        .await;
+    let (_, faces) = server
+        .store
+        .collection_faces("tester", "busy")
+        .expect("read")
+        .expect("exists");
+    assert!(faces.is_empty(), "{} orphan faces", faces.len());
+    let (_, found) = server
+        .post(
+            "/v1/face/search",
+            &json!({"image": image("astronaut.png"), "collectionId": "busy"}),
+        )
+        .await;
+    assert_eq!(found["faceId"], Value::Null);
+}
