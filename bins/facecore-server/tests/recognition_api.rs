@@ -203,30 +203,13 @@ async fn search_or_index_is_atomic_per_collection() {
         .await;
     let body = json!({"image": image("astronaut.png"), "collectionId": "race"});
     let tasks: Vec<_> = (0..20)
-        .map(|_| {
-            let (client, base, key, body) = (
-                server.client.clone(),
-                server.base.clone(),
-                server.key.clone(),
-                body.clone(),
-            );
-            tokio::spawn(async move {
-                let response = client
-                    .post(format!("{base}/v1/face/search-or-index"))
-                    .header("Authorization", format!("ApiKey {key}"))
-                    .json(&body)
-                    .send()
-                    .await
-                    .expect("send");
-                assert_eq!(response.status(), 200);
-                response.json::<Value>().await.expect("json")
-            })
-        })
+        .map(|_| server.spawn_post("/v1/face/search-or-index", &body))
         .collect();
     let mut sources = BTreeMap::new();
     let mut ids = std::collections::BTreeSet::new();
     for task in tasks {
-        let answer = task.await.expect("task");
+        let (status, answer) = task.await.expect("task");
+        assert_eq!(status, 200, "{answer}");
         *sources
             .entry(answer["resultSource"].as_str().expect("source").to_string())
             .or_insert(0) += 1;
@@ -492,25 +475,7 @@ async fn deleting_a_collection_while_indexing_leaves_no_orphans() {
         .await;
     let body = json!({"image": image("astronaut.png"), "collectionId": "busy"});
     let writers: Vec<_> = (0..12)
-        .map(|_| {
-            let (client, base, key, body) = (
-                server.client.clone(),
-                server.base.clone(),
-                server.key.clone(),
-                body.clone(),
-            );
-            tokio::spawn(async move {
-                client
-                    .post(format!("{base}/v1/face/index"))
-                    .header("Authorization", format!("ApiKey {key}"))
-                    .json(&body)
-                    .send()
-                    .await
-                    .expect("send")
-                    .status()
-                    .as_u16()
-            })
-        })
+        .map(|_| server.spawn_post("/v1/face/index", &body))
         .collect();
     // Delete as soon as the first face has landed, with the rest in flight.
     let started = std::time::Instant::now();
@@ -531,7 +496,7 @@ async fn deleting_a_collection_while_indexing_leaves_no_orphans() {
     );
     let mut statuses = Vec::new();
     for writer in writers {
-        statuses.push(writer.await.expect("task"));
+        statuses.push(writer.await.expect("task").0);
     }
     eprintln!("index answers around the delete: {statuses:?}");
     // Every write either landed before the delete (200) or found no

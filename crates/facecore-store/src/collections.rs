@@ -179,6 +179,23 @@ fn write_collection(
     Ok(())
 }
 
+/// Removes every key in `start..end` of a table keyed by strings.
+fn remove_range<V: redb::Value + 'static>(
+    table: &mut redb::Table<'_, &'static str, V>,
+    start: &str,
+    end: &str,
+) -> Result<(), StoreError> {
+    let keys: Vec<String> = table
+        .range(start..end)
+        .map_err(storage)?
+        .map(|entry| entry.map(|(k, _)| k.value().to_string()).map_err(storage))
+        .collect::<Result<_, _>>()?;
+    for key in keys {
+        table.remove(key.as_str()).map_err(storage)?;
+    }
+    Ok(())
+}
+
 impl Store {
     /// Creates a collection; [`StoreError::CollectionExists`] when the
     /// account already has one with this id.
@@ -269,23 +286,9 @@ impl Store {
             let mut faces = tx.open_table(FACES).map_err(storage)?;
             let prefix = face_prefix(account, id);
             let end = format!("{account}\0{id}\u{1}");
-            let keys: Vec<String> = faces
-                .range(prefix.as_str()..end.as_str())
-                .map_err(storage)?
-                .map(|entry| entry.map(|(k, _)| k.value().to_string()).map_err(storage))
-                .collect::<Result<_, _>>()?;
-            for key in keys {
-                faces.remove(key.as_str()).map_err(storage)?;
-            }
+            remove_range(&mut faces, &prefix, &end)?;
             let mut sources = tx.open_table(SOURCES).map_err(storage)?;
-            let keys: Vec<String> = sources
-                .range(prefix.as_str()..end.as_str())
-                .map_err(storage)?
-                .map(|entry| entry.map(|(k, _)| k.value().to_string()).map_err(storage))
-                .collect::<Result<_, _>>()?;
-            for key in keys {
-                sources.remove(key.as_str()).map_err(storage)?;
-            }
+            remove_range(&mut sources, &prefix, &end)?;
             existed
         };
         self.commit(tx)?;

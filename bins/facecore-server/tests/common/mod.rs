@@ -177,6 +177,25 @@ impl TestServer {
         (status, value)
     }
 
+    /// Starts POSTing `body` to `path` with this server's key in a task;
+    /// the task yields the status and the JSON answer.
+    pub fn spawn_post(
+        &self,
+        path: &str,
+        body: &serde_json::Value,
+    ) -> tokio::task::JoinHandle<(u16, serde_json::Value)> {
+        let request = self
+            .client
+            .post(format!("{}{path}", self.base))
+            .header("Authorization", format!("ApiKey {}", self.key))
+            .json(body);
+        tokio::spawn(async move {
+            let response = request.send().await.expect("send");
+            let status = response.status().as_u16();
+            (status, response.json().await.expect("json"))
+        })
+    }
+
     /// PUTs JSON with this server's key.
     pub async fn put(&self, path: &str, body: &serde_json::Value) -> (u16, serde_json::Value) {
         let response = self
