@@ -146,6 +146,13 @@ enum Command {
         /// The image.
         image: PathBuf,
     },
+    /// Run the HTTP server (the `facecore-server` binary installed beside this
+    /// one); arguments after `serve` are passed to it (see `serve --help`).
+    Serve {
+        /// Arguments for facecore-server.
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+        args: Vec<std::ffi::OsString>,
+    },
     /// Manage API keys (works while the server runs, through its admin socket).
     Keys {
         /// What to do.
@@ -185,6 +192,41 @@ fn engine(cli: &Cli) -> Result<Engine> {
     })?)
 }
 
+/// Replaces this process with `facecore-server` from the same directory.
+fn serve(cli: &Cli, args: &[std::ffi::OsString]) -> Result<ExitCode> {
+    let exe = std::env::current_exe().context("cannot find this executable")?;
+    let server = exe.with_file_name("facecore-server");
+    if !server.exists() {
+        return Err(anyhow!(
+            "{} is missing: build it with `cargo build --release -p facecore-server`, \
+             or run `cargo xtask serve` from the repository",
+            server.display()
+        ));
+    }
+    let mut command = std::process::Command::new(&server);
+    command.args(args);
+    if let Some(models) = &cli.models {
+        command.env("FACECORE_MODELS", models);
+    }
+    #[cfg(unix)]
+    {
+        use std::os::unix::process::CommandExt as _;
+        let error = command.exec();
+        Err(anyhow!("cannot start {}: {error}", server.display()))
+    }
+    #[cfg(not(unix))]
+    {
+        let status = command
+            .status()
+            .with_context(|| format!("cannot start {}", server.display()))?;
+        Ok(if status.success() {
+            ExitCode::SUCCESS
+        } else {
+            ExitCode::FAILURE
+        })
+    }
+}
+
 fn read(path: &Path) -> Result<Vec<u8>> {
     std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))
 }
@@ -198,6 +240,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
         Command::Accounts { action, data_dir } => {
             return admin::accounts(action, data_dir).map(|()| ExitCode::SUCCESS);
         }
+        Command::Serve { args } => return serve(&cli, args),
         Command::Collections {
             action,
             account,
@@ -306,7 +349,10 @@ fn run(cli: Cli) -> Result<ExitCode> {
             }
             Ok(ExitCode::SUCCESS)
         }
-        Command::Keys { .. } | Command::Accounts { .. } | Command::Collections { .. } => {
+        Command::Keys { .. }
+        | Command::Accounts { .. }
+        | Command::Collections { .. }
+        | Command::Serve { .. } => {
             unreachable!("administration is handled before the engine is loaded")
         }
         Command::Index {

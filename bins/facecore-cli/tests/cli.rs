@@ -381,3 +381,28 @@ fn collections_index_and_search_on_the_data_file() {
     assert_eq!(json(&out)["collections"], serde_json::json!([]));
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[test]
+fn serve_runs_the_server_binary_beside_it_or_says_how_to_build_it() {
+    let server = Path::new(env!("CARGO_BIN_EXE_facecore")).with_file_name("facecore-server");
+    let out = facecore(&[
+        os("serve"),
+        os("--print-config"),
+        os("--bind"),
+        os("0.0.0.0:9876"),
+    ]);
+    if server.exists() {
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert!(String::from_utf8_lossy(&out.stdout).contains("0.0.0.0:9876"));
+    } else {
+        assert!(!out.status.success());
+        assert!(
+            String::from_utf8_lossy(&out.stderr)
+                .contains("cargo build --release -p facecore-server")
+        );
+    }
+}

@@ -180,7 +180,7 @@ fn write_collection(
 }
 
 /// Removes every key in `start..end` of a table keyed by strings.
-fn remove_range<V: redb::Value + 'static>(
+pub(crate) fn remove_range<V: redb::Value + 'static>(
     table: &mut redb::Table<'_, &'static str, V>,
     start: &str,
     end: &str,

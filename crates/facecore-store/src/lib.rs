@@ -302,14 +302,36 @@ impl Store {
         self.update_account(name, |account| account.disabled = disabled)
     }
 
-    /// Deletes an account: its name stays as a tombstone (never reused) and its
-    /// keys are refused with "forbidden" from the next request on.
+    /// Deletes an account: its name stays as a tombstone (never reused), its
+    /// keys are refused with "forbidden" from the next request on, and its
+    /// collections and faces are deleted in the same transaction.
     pub fn delete_account(&self, name: &str) -> Result<Account, StoreError> {
-        self.update_account(name, |account| {
+        let tx = self.db.begin_write().map_err(storage)?;
+        let account = {
+            let mut accounts = tx.open_table(ACCOUNTS).map_err(storage)?;
+            let mut account = read_account(&accounts, name)?
+                .ok_or_else(|| StoreError::AccountNotFound(name.to_string()))?;
             if account.deleted_at.is_none() {
                 account.deleted_at = Some(time::now_unix());
             }
-        })
+            write_account(&mut accounts, &account)?;
+            let (start, end) = (format!("{name}\0"), format!("{name}\u{1}"));
+            for table in [collections::COLLECTIONS, collections::FACES] {
+                collections::remove_range(
+                    &mut tx.open_table(table).map_err(storage)?,
+                    &start,
+                    &end,
+                )?;
+            }
+            collections::remove_range(
+                &mut tx.open_table(collections::SOURCES).map_err(storage)?,
+                &start,
+                &end,
+            )?;
+            account
+        };
+        self.commit(tx)?;
+        Ok(account)
     }
 
     fn update_account(

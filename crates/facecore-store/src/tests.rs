@@ -352,3 +352,35 @@ fn one_face_per_source_until_it_is_deleted() {
         None
     );
 }
+
+#[test]
+fn deleting_an_account_deletes_its_collections_only() {
+    let (_dir, store) = temp_store();
+    store.create_key("gone", None).expect("key");
+    store.create_key("gone2", None).expect("key");
+    for account in ["gone", "gone2"] {
+        store.create_collection(account, "c", None).expect("create");
+        let sourced = NewFace {
+            source: Some("s".into()),
+            ..face(0.5)
+        };
+        store
+            .insert_face(account, "c", None, sourced)
+            .expect("face");
+    }
+    store.delete_account("gone").expect("delete");
+    assert!(store.list_collections("gone").expect("list").is_empty());
+    assert!(store.collection_faces("gone", "c").expect("read").is_none());
+    assert_eq!(
+        store.face_by_source("gone", "c", "s").expect("lookup"),
+        None
+    );
+    // "gone2" starts with "gone" but is another account: untouched.
+    assert_eq!(store.list_collections("gone2").expect("list").len(), 1);
+    assert!(
+        store
+            .face_by_source("gone2", "c", "s")
+            .expect("lookup")
+            .is_some()
+    );
+}
