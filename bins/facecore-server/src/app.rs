@@ -182,6 +182,31 @@ pub const ROUTES: &[Route] = &[
 /// Swagger UI lives under this prefix (`/swagger/index.html`).
 pub const SWAGGER_PREFIX: &str = "/swagger/";
 
+/// What the access log records about a request besides its method and status.
+#[derive(Debug, Default)]
+struct RequestContext {
+    /// The matched route (empty when none matched; never the raw path).
+    route: &'static str,
+    /// The authenticated account.
+    account: Option<String>,
+}
+
+/// The client's `X-Request-Id` when it is 1..=64 of `A-Z a-z 0-9 . _ -`,
+/// else a fresh random one.
+fn request_id(headers: &hyper::HeaderMap) -> String {
+    headers
+        .get("x-request-id")
+        .and_then(|v| v.to_str().ok())
+        .filter(|v| {
+            !v.is_empty()
+                && v.len() <= 64
+                && v.bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'))
+        })
+        .map(str::to_string)
+        .unwrap_or_else(|| facecore::store::random_base32(20).unwrap_or_else(|_| "-".into()))
+}
+
 /// Response type of every handler.
 pub type HttpResponse = Response<Full<Bytes>>;
 
@@ -254,29 +279,59 @@ impl App {
     }
 
     /// Answers one request. Never fails: every error becomes its JSON error
-    /// response, and a panicking handler becomes a 500.
+    /// response, and a panicking handler becomes a 500. Every response carries
+    /// `X-Request-Id` (the client's, when it sent a sane one), and one log line
+    /// per request records method, route, status, latency and account (never
+    /// keys or bodies).
     pub async fn handle<B>(self: Arc<Self>, request: Request<B>) -> HttpResponse
     where
         B: hyper::body::Body + Send + 'static,
         B::Data: Send,
         B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
     {
+        let started = std::time::Instant::now();
         let retry_after = self.config.retry_after_secs;
-        let task = tokio::spawn(async move { self.route(request).await });
-        match task.await {
-            Ok(Ok(response)) => response,
-            Ok(Err(error)) => error_response(&error, retry_after),
-            Err(join) => error_response(
-                &ApiError::new(
-                    error::INTERNAL,
-                    format!("the request handler failed: {join}"),
+        let request_id = request_id(request.headers());
+        let method = request.method().clone();
+        let task = tokio::spawn(async move {
+            let mut context = RequestContext::default();
+            let result = self.route(request, &mut context).await;
+            (result, context)
+        });
+        let (mut response, context) = match task.await {
+            Ok((Ok(response), context)) => (response, context),
+            Ok((Err(error), context)) => (error_response(&error, retry_after), context),
+            Err(join) => (
+                error_response(
+                    &ApiError::new(
+                        error::INTERNAL,
+                        format!("the request handler failed: {join}"),
+                    ),
+                    retry_after,
                 ),
-                retry_after,
+                RequestContext::default(),
             ),
+        };
+        if let Ok(value) = HeaderValue::from_str(&request_id) {
+            response.headers_mut().insert("x-request-id", value);
         }
+        tracing::info!(
+            request_id = %request_id,
+            method = %method,
+            route = if context.route.is_empty() { "-" } else { context.route },
+            status = response.status().as_u16(),
+            latency_ms = started.elapsed().as_secs_f64() * 1e3,
+            account = context.account.as_deref().unwrap_or("-"),
+            "request"
+        );
+        response
     }
 
-    async fn route<B>(self: Arc<Self>, request: Request<B>) -> Result<HttpResponse, ApiError>
+    async fn route<B>(
+        self: Arc<Self>,
+        request: Request<B>,
+        context: &mut RequestContext,
+    ) -> Result<HttpResponse, ApiError>
     where
         B: hyper::body::Body + Send + 'static,
         B::Data: Send,
@@ -284,6 +339,7 @@ impl App {
     {
         let path = request.uri().path();
         if let Some(tail) = path.strip_prefix(SWAGGER_PREFIX) {
+            context.route = SWAGGER_PREFIX;
             return self.swagger_file(request.method(), tail);
         }
         if path == "/swagger" {
@@ -292,6 +348,7 @@ impl App {
         let mut allowed = Vec::new();
         let mut found = None;
         for route in ROUTES.iter().filter(|r| r.path == path) {
+            context.route = route.path;
             if route.method == request.method()
                 || (route.method == Method::GET && request.method() == Method::HEAD)
             {
@@ -334,6 +391,7 @@ impl App {
                     self.config.jwt.as_ref(),
                 )?;
                 let account = account.name;
+                context.account = Some(account.clone());
                 let query = request.uri().query().map(str::to_string);
                 let query = query.as_deref();
                 let body = self.read_body(request).await?;

@@ -94,6 +94,9 @@ pub struct Settings {
     /// Required `aud` of bearer tokens.
     #[arg(long, env = "FACECORE_JWT_AUDIENCE")]
     pub jwt_audience: Option<String>,
+    /// Log format: human or json (one JSON object per line) [default: human].
+    #[arg(long, env = "FACECORE_LOG_FORMAT")]
+    pub log_format: Option<String>,
 }
 
 impl Settings {
@@ -126,6 +129,7 @@ impl Settings {
             jwt_key_file: self.jwt_key_file.or(lower.jwt_key_file),
             jwt_issuer: self.jwt_issuer.or(lower.jwt_issuer),
             jwt_audience: self.jwt_audience.or(lower.jwt_audience),
+            log_format: self.log_format.or(lower.log_format),
         }
     }
 }
@@ -145,6 +149,8 @@ pub struct ServerConfig {
     pub app: AppConfig,
     /// Socket settings.
     pub serve: ServeOptions,
+    /// Log lines as JSON objects instead of human-readable text.
+    pub log_json: bool,
     /// The merged settings, for `--print-config`.
     pub settings: Settings,
 }
@@ -199,6 +205,11 @@ impl ServerConfig {
             fetch.max_bytes = positive("url_max_bytes", bytes)?;
         }
         let jwt = jwt_from(&s)?;
+        let log_json = match s.log_format.as_deref().unwrap_or("human") {
+            "human" => false,
+            "json" => true,
+            other => return Err(format!("log_format: '{other}' is not human or json")),
+        };
         let app = AppConfig {
             max_body_bytes: positive(
                 "max_body_bytes",
@@ -238,6 +249,7 @@ impl ServerConfig {
             threads: s.threads.unwrap_or(0),
             app,
             serve,
+            log_json,
             settings: s,
         })
     }
@@ -265,6 +277,7 @@ impl ServerConfig {
         );
         shown.url_timeout_secs = Some(self.app.fetch.total_timeout.as_secs());
         shown.url_max_bytes = Some(self.app.fetch.max_bytes);
+        shown.log_format = Some(if self.log_json { "json" } else { "human" }.to_string());
         if shown.jwt_secret.is_some() {
             shown.jwt_secret = Some("<redacted>".to_string());
         }
@@ -358,6 +371,8 @@ mod tests {
         let err = ServerConfig::from_args(&args(&["--url-allow-networks", "10.0.0.0/33"]))
             .expect_err("cidr");
         assert!(err.contains("url_allow_networks"), "{err}");
+        let err = ServerConfig::from_args(&args(&["--log-format", "xml"])).expect_err("log");
+        assert!(err.contains("log_format"), "{err}");
         let err = ServerConfig::from_args(&args(&["--jwt-secret", "short"])).expect_err("short");
         assert!(err.contains("32 bytes"), "{err}");
     }

@@ -33,7 +33,13 @@ impl Drop for Running {
 #[allow(clippy::zombie_processes)]
 fn start(data_dir: &Path) -> Running {
     let mut child = Command::new(env!("CARGO_BIN_EXE_facecore-server"))
-        .args(["--bind", "127.0.0.1:0", "--data-dir"])
+        .args([
+            "--bind",
+            "127.0.0.1:0",
+            "--log-format",
+            "json",
+            "--data-dir",
+        ])
         .arg(data_dir)
         .env_remove("FACECORE_CONFIG")
         .env_remove("FACECORE_BIND")
@@ -163,9 +169,28 @@ async fn first_start_key_admin_socket_cli_and_graceful_shutdown() {
         !data.join("admin.sock").exists(),
         "socket removed at shutdown"
     );
+    // One JSON log line per request, with the account, never a key.
+    let mut logged = Vec::new();
     while let Ok(line) = server.lines.try_recv() {
-        assert!(!line.contains(&secret), "keys made later are never logged");
+        assert!(
+            !line.contains(&secret) && !line.contains(&key),
+            "keys are never logged: {line}"
+        );
+        if let Ok(entry) = serde_json::from_str::<serde_json::Value>(&line) {
+            logged.push(entry);
+        }
     }
+    let compare_ok = logged.iter().find(|e| {
+        e["route"] == "/v1/face-verification/compare-face-embeddings" && e["status"] == 200
+    });
+    let entry = compare_ok.unwrap_or_else(|| panic!("no access log line in {logged:?}"));
+    assert_eq!(entry["method"], "POST");
+    assert_eq!(entry["account"], "default");
+    assert!(entry["latency_ms"].as_f64().is_some() && entry["request_id"].is_string());
+    assert!(
+        logged.iter().any(|e| e["status"] == 401),
+        "refused requests are logged too"
+    );
 
     // A second start does not make another key, and the old one still works.
     let mut again = start(&data);

@@ -709,3 +709,36 @@ async fn slow_bodies_get_408_and_slow_headers_are_cut() {
         started.elapsed()
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_response_has_a_request_id() {
+    let server = TestServer::default().await;
+    let get = |id: Option<&str>| {
+        let mut request = server.client.get(format!("{}/v1/healthz", server.base));
+        if let Some(id) = id {
+            request = request.header("X-Request-Id", id);
+        }
+        request.send()
+    };
+    let fresh = get(None).await.expect("send");
+    let id = fresh.headers()["x-request-id"]
+        .to_str()
+        .expect("ascii")
+        .to_string();
+    assert_eq!(id.len(), 20, "{id}");
+    let again = get(None).await.expect("send");
+    assert_ne!(again.headers()["x-request-id"].to_str().expect("ascii"), id);
+    let echoed = get(Some("client-id.42")).await.expect("send");
+    assert_eq!(echoed.headers()["x-request-id"], "client-id.42");
+    let replaced = get(Some("bad id with spaces")).await.expect("send");
+    assert_ne!(replaced.headers()["x-request-id"], "bad id with spaces");
+    // Errors carry it too.
+    let error = server
+        .client
+        .post(format!("{}{COMPARE}", server.base))
+        .send()
+        .await
+        .expect("send");
+    assert_eq!(error.status(), 401);
+    assert!(error.headers().contains_key("x-request-id"));
+}
