@@ -2,6 +2,7 @@
 //! independent of the socket loop so that tests can drive it in process.
 
 use std::sync::Arc;
+use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -63,6 +64,8 @@ pub enum Endpoint {
     Healthz,
     /// `GET /openapi.json`
     OpenApi,
+    /// `GET /metrics`
+    Metrics,
 }
 
 /// The authenticated API calls.
@@ -177,6 +180,12 @@ pub const ROUTES: &[Route] = &[
         endpoint: Endpoint::OpenApi,
         documented: false,
     },
+    Route {
+        method: Method::GET,
+        path: "/metrics",
+        endpoint: Endpoint::Metrics,
+        documented: false,
+    },
 ];
 
 /// Swagger UI lives under this prefix (`/swagger/index.html`).
@@ -207,6 +216,33 @@ fn request_id(headers: &hyper::HeaderMap) -> String {
         .unwrap_or_else(|| facecore::store::random_base32(20).unwrap_or_else(|_| "-".into()))
 }
 
+/// Results that carry the pipeline's stage timings (for the metrics).
+pub trait Timed {
+    /// Time spent per stage.
+    fn timings(&self) -> facecore::StageTimings;
+}
+
+impl Timed for facecore::Detection {
+    fn timings(&self) -> facecore::StageTimings {
+        self.timings
+    }
+}
+
+impl Timed for facecore::Embeddings {
+    fn timings(&self) -> facecore::StageTimings {
+        self.timings
+    }
+}
+
+/// Counts a request in the inference queue until dropped.
+struct QueueSlot<'a>(&'a std::sync::atomic::AtomicU64);
+
+impl Drop for QueueSlot<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::Relaxed);
+    }
+}
+
 /// Response type of every handler.
 pub type HttpResponse = Response<Full<Bytes>>;
 
@@ -216,6 +252,7 @@ pub struct App {
     store: Arc<Store>,
     pub(crate) collections: Arc<facecore::collections::Collections>,
     keys: auth::KeyCache,
+    pub(crate) metrics: crate::metrics::Metrics,
     config: AppConfig,
     fetcher: Fetcher,
     /// Permits for requests admitted to inference (running or queued).
@@ -253,6 +290,7 @@ pub fn create_app(
         collections,
         store,
         keys: auth::KeyCache::default(),
+        metrics: crate::metrics::Metrics::default(),
         fetcher,
         admission: Arc::new(Semaphore::new(workers + config.queue_capacity)),
         workers: Arc::new(Semaphore::new(workers)),
@@ -293,6 +331,7 @@ impl App {
         let retry_after = self.config.retry_after_secs;
         let request_id = request_id(request.headers());
         let method = request.method().clone();
+        let app = Arc::clone(&self);
         let task = tokio::spawn(async move {
             let mut context = RequestContext::default();
             let result = self.route(request, &mut context).await;
@@ -315,10 +354,17 @@ impl App {
         if let Ok(value) = HeaderValue::from_str(&request_id) {
             response.headers_mut().insert("x-request-id", value);
         }
+        let route = if context.route.is_empty() {
+            "-"
+        } else {
+            context.route
+        };
+        app.metrics
+            .observe_request(route, response.status().as_u16(), started.elapsed());
         tracing::info!(
             request_id = %request_id,
             method = %method,
-            route = if context.route.is_empty() { "-" } else { context.route },
+            route = route,
             status = response.status().as_u16(),
             latency_ms = started.elapsed().as_secs_f64() * 1e3,
             account = context.account.as_deref().unwrap_or("-"),
@@ -383,6 +429,16 @@ impl App {
                 self.openapi_json.clone(),
                 "application/json",
             )),
+            Endpoint::Metrics => {
+                let app = Arc::clone(&self);
+                let text = tokio::task::spawn_blocking(move || app.metrics.render(&app.store))
+                    .await
+                    .map_err(|e| ApiError::new(error::INTERNAL, format!("metrics: {e}")))?;
+                Ok(bytes_response(
+                    Bytes::from(text),
+                    "text/plain; version=0.0.4; charset=utf-8",
+                ))
+            }
             Endpoint::Api(call) => {
                 let account = auth::authenticate(
                     request.headers(),
@@ -487,10 +543,11 @@ impl App {
     /// answers 503 at once when the queue is full.
     pub(crate) async fn infer<T, F>(&self, work: F) -> Result<T, ApiError>
     where
-        T: Send + 'static,
+        T: Timed + Send + 'static,
         F: FnOnce(&Engine) -> Result<T, facecore::Error> + Send + 'static,
     {
         let Ok(_admitted) = self.admission.clone().try_acquire_owned() else {
+            self.metrics.rejections.fetch_add(1, Ordering::Relaxed);
             return Err(ApiError::new(
                 error::OVERLOADED,
                 format!(
@@ -499,6 +556,8 @@ impl App {
                 ),
             ));
         };
+        self.metrics.queue_depth.fetch_add(1, Ordering::Relaxed);
+        let depth = QueueSlot(&self.metrics.queue_depth);
         let _worker = self
             .workers
             .clone()
@@ -506,10 +565,13 @@ impl App {
             .await
             .map_err(|e| ApiError::new(error::INTERNAL, e.to_string()))?;
         let engine = Arc::clone(&self.engine);
-        tokio::task::spawn_blocking(move || work(&engine))
+        let result = tokio::task::spawn_blocking(move || work(&engine))
             .await
             .map_err(|e| ApiError::new(error::INTERNAL, format!("inference failed: {e}")))?
-            .map_err(|e| ApiError::from_engine(&e))
+            .map_err(|e| ApiError::from_engine(&e))?;
+        drop(depth);
+        self.metrics.observe_stages(&result.timings());
+        Ok(result)
     }
 
     /// detect-faces and get-face-embeddings: parse, fetch or decode the
@@ -521,7 +583,7 @@ impl App {
         respond: fn(&T) -> R,
     ) -> Result<HttpResponse, ApiError>
     where
-        T: Send + 'static,
+        T: Timed + Send + 'static,
         R: Serialize,
     {
         let mut request: ImageRequest = input::parse_json(body)?;

@@ -12,6 +12,7 @@ pub mod config;
 pub mod error;
 pub mod fetch;
 pub mod input;
+pub mod metrics;
 pub mod openapi;
 pub mod recognition;
 pub mod server;

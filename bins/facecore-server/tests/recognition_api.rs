@@ -524,3 +524,87 @@ async fn deleting_a_collection_while_indexing_leaves_no_orphans() {
         .await;
     assert_eq!(found["faceId"], Value::Null);
 }
+
+/// The value of the first metric line starting with `prefix`.
+fn metric(text: &str, prefix: &str) -> Option<f64> {
+    text.lines()
+        .find(|l| l.starts_with(prefix))
+        .and_then(|l| l.rsplit(' ').next())
+        .and_then(|v| v.parse().ok())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn metrics_count_requests_stages_and_faces() {
+    let server = TestServer::default().await;
+    let scrape = || async {
+        let response = server
+            .client
+            .get(format!("{}/metrics", server.base))
+            .send()
+            .await
+            .expect("send");
+        assert_eq!(response.status(), 200);
+        assert!(
+            response.headers()["content-type"]
+                .to_str()
+                .expect("ascii")
+                .starts_with("text/plain")
+        );
+        response.text().await.expect("text")
+    };
+    let before = scrape().await;
+    let detect =
+        "facecore_requests_total{route=\"/v1/face-verification/detect-faces\",status=\"200\"}";
+    assert_eq!(metric(&before, detect), None);
+    server
+        .post("/v1/collection/create", &json!({"collectionId": "m"}))
+        .await;
+    server
+        .post(
+            "/v1/face/index",
+            &json!({"image": image("astronaut.png"), "collectionId": "m"}),
+        )
+        .await;
+    for _ in 0..2 {
+        server
+            .post(
+                "/v1/face-verification/detect-faces",
+                &json!({"image": image("astronaut.png")}),
+            )
+            .await;
+    }
+    server
+        .post_as("/v1/face-verification/detect-faces", &json!({}), None)
+        .await;
+    let after = scrape().await;
+    assert_eq!(metric(&after, detect), Some(2.0), "{after}");
+    let refused =
+        "facecore_requests_total{route=\"/v1/face-verification/detect-faces\",status=\"401\"}";
+    assert_eq!(metric(&after, refused), Some(1.0));
+    let count =
+        "facecore_request_duration_seconds_count{route=\"/v1/face-verification/detect-faces\"}";
+    assert_eq!(metric(&after, count), Some(3.0));
+    assert_eq!(
+        metric(&after, "facecore_inference_calls_total{stage=\"detect\"}"),
+        Some(3.0)
+    );
+    assert!(
+        metric(
+            &after,
+            "facecore_inference_stage_seconds_total{stage=\"embed\"}"
+        )
+        .expect("embed")
+            > 0.0
+    );
+    assert_eq!(
+        metric(&after, "facecore_faces{account=\"tester\"}"),
+        Some(1.0)
+    );
+    assert_eq!(
+        metric(&after, "facecore_collections{account=\"tester\"}"),
+        Some(1.0)
+    );
+    assert_eq!(metric(&after, "facecore_inference_queue_depth"), Some(0.0));
+    assert!(metric(&after, "process_resident_memory_bytes").expect("rss") > 1e6);
+    assert!(!after.contains(&server.key), "no secrets in metrics");
+}
