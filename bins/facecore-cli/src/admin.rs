@@ -2,15 +2,12 @@
 //! server's admin socket when there is one, else directly on the data file.
 
 use std::io::{BufRead, BufReader, Write};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
-use anyhow::{Context, Result, anyhow, bail};
+use anyhow::{Context, Result, anyhow};
 use clap::Subcommand;
 use facecore::store::admin::{self, AdminRequest, AdminResponse};
-use facecore::store::{Account, KeyInfo, NewKey, Store, time::format_utc};
-
-/// Data file name inside the data directory (as the server uses it).
-const DATA_FILE: &str = "facecore.redb";
+use facecore::store::{Account, KeyInfo, NewKey, time::format_utc};
 
 /// Key management.
 #[derive(Debug, Subcommand)]
@@ -163,19 +160,11 @@ fn execute(request: &AdminRequest, data_dir: &Path) -> Result<serde_json::Value>
     match std::os::unix::net::UnixStream::connect(&socket) {
         Ok(stream) => via_socket(stream, request, &socket),
         Err(_) => {
-            let path: PathBuf = data_dir.join(DATA_FILE);
-            if !path.exists()
-                && !matches!(
-                    request,
-                    AdminRequest::CreateKey { .. } | AdminRequest::CreateAccount { .. }
-                )
-            {
-                bail!(
-                    "no data file at {} (is --data-dir right? the server's default is ./data)",
-                    path.display()
-                );
-            }
-            let store = Store::open(&path)?;
+            let creates = matches!(
+                request,
+                AdminRequest::CreateKey { .. } | AdminRequest::CreateAccount { .. }
+            );
+            let store = crate::collections::open_store(data_dir, creates)?;
             Ok(admin::execute(&store, request)?)
         }
     }

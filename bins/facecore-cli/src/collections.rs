@@ -16,12 +16,9 @@ use anyhow::{Context, Result, bail};
 use clap::Subcommand;
 use facecore::Engine;
 use facecore::collections::{Collections, FaceDetail};
-use facecore::store::{Collection, Store, StoreError, time::format_utc};
+use facecore::store::{Collection, DATA_FILE, Store, StoreError, time::format_utc};
 use serde_json::json;
 use sha2::Digest as _;
-
-/// Data file name inside the data directory (as the server uses it).
-pub const DATA_FILE: &str = "facecore.redb";
 
 /// File extensions `facecore index` picks up in directories.
 const IMAGE_EXTENSIONS: &[&str] = &["jpg", "jpeg", "png", "webp", "bmp", "gif", "tif", "tiff"];

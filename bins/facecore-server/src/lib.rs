@@ -24,8 +24,7 @@ use anyhow::Context as _;
 pub use app::{App, AppConfig, create_app};
 pub use config::{Args, ServerConfig};
 
-/// File name of the data file inside the data directory.
-pub const DATA_FILE: &str = "facecore.redb";
+pub use facecore::store::DATA_FILE;
 
 /// Account that receives the key made on first start.
 pub const FIRST_ACCOUNT: &str = "default";

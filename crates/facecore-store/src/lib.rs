@@ -38,6 +38,10 @@ use subtle::ConstantTimeEq;
 const ACCOUNTS: TableDefinition<'_, &str, &[u8]> = TableDefinition::new("accounts");
 const KEYS: TableDefinition<'_, &str, &[u8]> = TableDefinition::new("api_keys");
 
+/// File name of the data file inside a data directory, as the server and the
+/// CLI both use it.
+pub const DATA_FILE: &str = "facecore.redb";
+
 /// Prefix of every API key this store issues.
 pub const KEY_PREFIX: &str = "fc_";
 /// Length of the public key id (base32 characters, 60 bits).
