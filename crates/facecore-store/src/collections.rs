@@ -179,14 +179,23 @@ fn write_collection(
     Ok(())
 }
 
-/// Removes every key in `start..end` of a table keyed by strings.
-pub(crate) fn remove_range<V: redb::Value + 'static>(
+/// The first key after every key that starts with `prefix`. All our key
+/// prefixes end with the `\0` separator, the smallest character, so that
+/// bound is the prefix with its last `\0` raised to `\u{1}`.
+pub(crate) fn prefix_end(prefix: &str) -> String {
+    let stem = prefix.strip_suffix('\0').unwrap_or(prefix);
+    format!("{stem}\u{1}")
+}
+
+/// Removes every key that starts with `prefix` (which ends with `\0`) from
+/// a table keyed by strings.
+pub(crate) fn remove_prefix<V: redb::Value + 'static>(
     table: &mut redb::Table<'_, &'static str, V>,
-    start: &str,
-    end: &str,
+    prefix: &str,
 ) -> Result<(), StoreError> {
+    let end = prefix_end(prefix);
     let keys: Vec<String> = table
-        .range(start..end)
+        .range(prefix..end.as_str())
         .map_err(storage)?
         .map(|entry| entry.map(|(k, _)| k.value().to_string()).map_err(storage))
         .collect::<Result<_, _>>()?;
@@ -240,7 +249,7 @@ impl Store {
         let tx = self.db.begin_read().map_err(storage)?;
         let table = tx.open_table(COLLECTIONS).map_err(storage)?;
         let start = format!("{account}\0");
-        let end = format!("{account}\u{1}");
+        let end = prefix_end(&start);
         let mut out = Vec::new();
         for entry in table.range(start.as_str()..end.as_str()).map_err(storage)? {
             let (_, value) = entry.map_err(storage)?;
@@ -285,10 +294,9 @@ impl Store {
                 .is_some();
             let mut faces = tx.open_table(FACES).map_err(storage)?;
             let prefix = face_prefix(account, id);
-            let end = format!("{account}\0{id}\u{1}");
-            remove_range(&mut faces, &prefix, &end)?;
+            remove_prefix(&mut faces, &prefix)?;
             let mut sources = tx.open_table(SOURCES).map_err(storage)?;
-            remove_range(&mut sources, &prefix, &end)?;
+            remove_prefix(&mut sources, &prefix)?;
             existed
         };
         self.commit(tx)?;
@@ -427,7 +435,7 @@ impl Store {
         };
         let faces = tx.open_table(FACES).map_err(storage)?;
         let prefix = face_prefix(account, id);
-        let end = format!("{account}\0{id}\u{1}");
+        let end = prefix_end(&prefix);
         let mut out = Vec::with_capacity(usize::try_from(collection.face_count).unwrap_or(0));
         for entry in faces
             .range(prefix.as_str()..end.as_str())

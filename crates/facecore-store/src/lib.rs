@@ -319,18 +319,13 @@ impl Store {
                 account.deleted_at = Some(time::now_unix());
             }
             write_account(&mut accounts, &account)?;
-            let (start, end) = (format!("{name}\0"), format!("{name}\u{1}"));
+            let prefix = format!("{name}\0");
             for table in [collections::COLLECTIONS, collections::FACES] {
-                collections::remove_range(
-                    &mut tx.open_table(table).map_err(storage)?,
-                    &start,
-                    &end,
-                )?;
+                collections::remove_prefix(&mut tx.open_table(table).map_err(storage)?, &prefix)?;
             }
-            collections::remove_range(
+            collections::remove_prefix(
                 &mut tx.open_table(collections::SOURCES).map_err(storage)?,
-                &start,
-                &end,
+                &prefix,
             )?;
             account
         };
