@@ -175,30 +175,24 @@ pub fn decode_base64(text: &str) -> Result<Vec<u8>, ApiError> {
 /// Checks an embedding from a request: present, the model's length, finite,
 /// not all zeros. Returns it as f32.
 pub fn embedding(field: &str, value: Option<&Vec<f64>>, dim: usize) -> Result<Vec<f32>, ApiError> {
+    use facecore::score::ScoreError;
     let invalid = |message: String| ApiError::new(error::INVALID_EMBEDDING, message);
     let values = value.ok_or_else(|| invalid(format!("{field} is required")))?;
-    if values.len() != dim {
-        return Err(invalid(format!(
+    #[allow(clippy::cast_possible_truncation)]
+    let out: Vec<f32> = values.iter().map(|&v| v as f32).collect();
+    // The scoring core's own check, with messages that name the field.
+    facecore::score::validate(&out, Some(dim)).map_err(|e| match e {
+        ScoreError::Empty | ScoreError::WrongDimension { .. } => invalid(format!(
             "{field} must have {dim} numbers (an embedding from get-face-embeddings), got {}",
             values.len()
-        )));
-    }
-    let mut out = Vec::with_capacity(dim);
-    for (i, &v) in values.iter().enumerate() {
-        #[allow(clippy::cast_possible_truncation)]
-        let f = v as f32;
-        if !f.is_finite() {
-            return Err(invalid(format!(
-                "{field}[{i}] is not a finite 32-bit number: {v}"
-            )));
-        }
-        out.push(f);
-    }
-    if out.iter().all(|&v| v == 0.0) {
-        return Err(invalid(format!(
-            "{field} is all zeros and has no direction"
-        )));
-    }
+        )),
+        ScoreError::NonFinite { index } => invalid(format!(
+            "{field}[{index}] is not a finite 32-bit number: {}",
+            values[index]
+        )),
+        ScoreError::ZeroNorm => invalid(format!("{field} has zero length and no direction")),
+        other => invalid(format!("{field}: {other}")),
+    })?;
     Ok(out)
 }
 
