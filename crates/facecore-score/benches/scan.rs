@@ -4,7 +4,7 @@ use std::hint::black_box;
 use std::time::Duration;
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
-use facecore_score::{EMBEDDING_DIM, VectorSet, dot_many};
+use facecore_score::{EMBEDDING_DIM, QuantizedVectorSet, VectorSet, dot_many};
 
 /// Tiny xorshift64 PRNG for deterministic data.
 struct XorShift(u64);
@@ -49,6 +49,21 @@ fn bench_scan(c: &mut Criterion) {
         });
         group.bench_function(format!("scan_top10_{name}_512"), |b| {
             b.iter(|| set.top_k(black_box(&query), 10))
+        });
+        // The same vectors with the 8-bit companion: identical answers.
+        let mut quantized = QuantizedVectorSet::with_capacity(EMBEDDING_DIM, n);
+        for i in 0..n {
+            if let Some(row) = set.get(i)
+                && quantized.push(row).is_err()
+            {
+                panic!("stored rows are valid");
+            }
+        }
+        group.bench_function(format!("sq8_best_{name}_512"), |b| {
+            b.iter(|| quantized.best_match(black_box(&query)))
+        });
+        group.bench_function(format!("sq8_top10_{name}_512"), |b| {
+            b.iter(|| quantized.top_k(black_box(&query), 10))
         });
         let mut out = vec![0.0f32; n];
         group.bench_function(format!("dot_many_{name}_512"), |b| {

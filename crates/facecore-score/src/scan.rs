@@ -246,7 +246,7 @@ impl VectorSet {
 /// A scan hit `(index, dot)`, ordered so that better is greater: higher dot,
 /// then lower index. Dots are never NaN (validated unit vectors).
 #[derive(Debug, Clone, Copy)]
-struct Hit(usize, f32);
+pub(crate) struct Hit(pub(crate) usize, pub(crate) f32);
 
 impl PartialEq for Hit {
     fn eq(&self, other: &Self) -> bool {
