@@ -927,3 +927,76 @@ mod tests {
         }
     }
 }
+
+/// Property tests with shrinking (proptest): the same three promises as the
+/// sweeps above, on maps built the way calibration builds them.
+#[cfg(test)]
+mod properties {
+    use proptest::prelude::*;
+
+    use super::*;
+
+    /// Calibrated maps: four strictly increasing thresholds in (0, 1), the
+    /// last one (FPR 1e-6) sometimes absent.
+    fn calibrated_map() -> impl Strategy<Value = ScoreMap> {
+        (
+            proptest::collection::vec(1e-6f32..0.999_999, 4),
+            any::<bool>(),
+        )
+            .prop_filter_map("thresholds must be distinct", |(mut t, with_1e6)| {
+                t.sort_by(f32::total_cmp);
+                t.dedup();
+                if t.len() < 4 {
+                    return None;
+                }
+                ScoreMap::from_fpr_thresholds(t[0], t[1], t[2], with_1e6.then_some(t[3])).ok()
+            })
+    }
+
+    /// Cosines in [-1, 1], with extra weight on the ends and on zero.
+    fn cosine() -> impl Strategy<Value = f32> {
+        prop_oneof![
+            8 => -1.0f32..=1.0,
+            1 => Just(-1.0f32),
+            1 => Just(0.0f32),
+            1 => Just(1.0f32),
+        ]
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(2000))]
+
+        /// A higher cosine never gets a lower score.
+        #[test]
+        fn score_is_monotone(map in calibrated_map(), a in cosine(), b in cosine()) {
+            let (lo, hi) = if a <= b { (a, b) } else { (b, a) };
+            prop_assert!(map.score_f(lo) <= map.score_f(hi));
+            prop_assert!(map.score(lo) <= map.score(hi));
+            prop_assert!((MIN_SCORE..=MAX_SCORE).contains(&map.score(a)));
+        }
+
+        /// Every anchor maps to its own score, exactly.
+        #[test]
+        fn anchors_are_exact(map in calibrated_map()) {
+            for &(c, s) in map.anchors() {
+                prop_assert_eq!(map.score_f(c), s);
+                prop_assert_eq!(map.score(c), s as i32);
+                prop_assert_eq!(map.threshold(s as i32), c);
+            }
+        }
+
+        /// `score(c) >= T` exactly when `c >= threshold(T)`, for every T in
+        /// 0..=100, at random cosines and at the f32 neighbours of every
+        /// threshold.
+        #[test]
+        fn threshold_is_exact(map in calibrated_map(), c in cosine()) {
+            for t in 0..=MAX_SCORE {
+                let th = map.threshold(t);
+                prop_assert_eq!(map.score(c) >= t, c >= th, "c={} T={} threshold={}", c, t, th);
+                for near in [th.next_down(), th, th.next_up()] {
+                    prop_assert_eq!(map.score(near) >= t, near >= th, "c={} T={}", near, t);
+                }
+            }
+        }
+    }
+}
