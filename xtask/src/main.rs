@@ -61,6 +61,13 @@ commands:
       target/calibration/, so reruns are fast), scores all genuine and impostor
       pairs, and writes the cosine thresholds at FPR 1e-3..1e-6 into
       models/manifest.json, where the engine picks them up.
+  eval --data DIR [--pairs FILE] [--out DIR]
+      Evaluate the model and its current calibration on DIR/labels.csv (and a
+      pairs file `a,b,same[,fold]`, default DIR/pairs.csv when present) with the
+      release CLI: detection failures, ROC AUC, TAR at FAR 1e-3..1e-6, 10-fold
+      accuracy, and the measured FPR/TPR at scores 70/80/90/95. Shares the
+      embedding cache with `calibrate`. Writes <name>.md and <name>.png into
+      --out (default docs/eval).
   help
       Print this message.
 
@@ -199,13 +206,7 @@ fn run(args: &[OsString]) -> Result<ExitCode, RunError> {
             };
             let dir = resolve_models_dir(None, &root);
             models::fetch_models(&manifest_path, &dir, false)?;
-            let name = data
-                .file_name()
-                .map(|n| n.to_string_lossy().to_string())
-                .unwrap_or_else(|| "data".into());
-            let cache = root
-                .join("target/calibration")
-                .join(format!("{name}.jsonl"));
+            let cache = calibration_cache(&root, &data);
             let mut args: Vec<OsString> = vec!["calibrate".into(), "--data".into()];
             args.extend([
                 data.into_os_string(),
@@ -213,6 +214,28 @@ fn run(args: &[OsString]) -> Result<ExitCode, RunError> {
                 cache.into_os_string(),
             ]);
             args.extend(["--write-manifest".into(), manifest_path.into_os_string()]);
+            run_release(&root, "facecore-cli", &args, &dir)
+        }
+        "eval" => {
+            let opts = parse_eval_args(rest)?;
+            let dir = resolve_models_dir(None, &root);
+            models::fetch_models(&manifest_path, &dir, false)?;
+            let cache = calibration_cache(&root, &opts.data);
+            let mut args: Vec<OsString> = vec!["eval".into(), "--data".into()];
+            args.extend([
+                opts.data.into_os_string(),
+                "--cache".into(),
+                cache.into_os_string(),
+                "--format".into(),
+                "table".into(),
+                "--out".into(),
+                opts.out
+                    .unwrap_or_else(|| root.join("docs/eval"))
+                    .into_os_string(),
+            ]);
+            if let Some(pairs) = opts.pairs {
+                args.extend(["--pairs".into(), pairs.into_os_string()]);
+            }
             run_release(&root, "facecore-cli", &args, &dir)
         }
         "serve" => {
@@ -240,6 +263,56 @@ fn run(args: &[OsString]) -> Result<ExitCode, RunError> {
         }
         other => Err(UsageError(format!("unknown command `{other}`")).into()),
     }
+}
+
+/// The embedding cache of a data directory, shared by `calibrate` and `eval`:
+/// `target/calibration/<dir name>.jsonl`.
+fn calibration_cache(root: &Path, data: &Path) -> PathBuf {
+    let name = data
+        .file_name()
+        .map(|n| n.to_string_lossy().to_string())
+        .unwrap_or_else(|| "data".into());
+    root.join("target/calibration")
+        .join(format!("{name}.jsonl"))
+}
+
+/// Options of `eval`.
+#[derive(Debug)]
+struct EvalArgs {
+    /// `--data DIR` (required).
+    data: PathBuf,
+    /// `--pairs FILE`.
+    pairs: Option<PathBuf>,
+    /// `--out DIR`.
+    out: Option<PathBuf>,
+}
+
+/// Parses `eval --data DIR [--pairs FILE] [--out DIR]`.
+fn parse_eval_args(args: &[OsString]) -> Result<EvalArgs, UsageError> {
+    const USAGE: &str = "usage: eval --data DIR [--pairs FILE] [--out DIR]";
+    let (mut data, mut pairs, mut out) = (None, None, None);
+    let mut iter = args.iter();
+    while let Some(flag) = iter.next() {
+        let slot = match flag.to_string_lossy().as_ref() {
+            "--data" => &mut data,
+            "--pairs" => &mut pairs,
+            "--out" => &mut out,
+            other => {
+                return Err(UsageError(format!(
+                    "unexpected argument `{other}`; {USAGE}"
+                )));
+            }
+        };
+        let value = iter.next().ok_or_else(|| {
+            UsageError(format!("{} needs a value; {USAGE}", flag.to_string_lossy()))
+        })?;
+        *slot = Some(PathBuf::from(value));
+    }
+    Ok(EvalArgs {
+        data: data.ok_or_else(|| UsageError(USAGE.into()))?,
+        pairs,
+        out,
+    })
 }
 
 /// Runs `cargo run --release -p PACKAGE -- ARGS` with the models directory
@@ -353,6 +426,24 @@ mod tests {
         assert!(parse_model_args(&os(&["--force"]), false).is_err());
         assert!(parse_model_args(&os(&["--models-dir"]), true).is_err());
         assert!(parse_model_args(&os(&["--bogus"]), true).is_err());
+    }
+
+    #[test]
+    fn parses_eval_args() {
+        let a = parse_eval_args(&os(&["--data", "/d", "--pairs", "/p.csv"])).expect("valid");
+        assert_eq!(a.data, PathBuf::from("/d"));
+        assert_eq!(a.pairs, Some(PathBuf::from("/p.csv")));
+        assert_eq!(a.out, None);
+        let a = parse_eval_args(&os(&["--out", "/o", "--data", "/d"])).expect("valid");
+        assert_eq!(a.out, Some(PathBuf::from("/o")));
+        assert!(parse_eval_args(&os(&[])).is_err());
+        assert!(parse_eval_args(&os(&["--data"])).is_err());
+        assert!(parse_eval_args(&os(&["--pairs", "/p"])).is_err());
+        assert!(parse_eval_args(&os(&["--data", "/d", "--bogus"])).is_err());
+        assert_eq!(
+            calibration_cache(Path::new("/r"), Path::new("/x/faces-dev")),
+            PathBuf::from("/r/target/calibration/faces-dev.jsonl")
+        );
     }
 
     #[test]
