@@ -61,9 +61,13 @@
 //!   [`Limits::max_pixels`]), plus the decoder's own scratch space (capped at
 //!   `max_pixels * 4` bytes + 64 MiB), plus the final RGB buffer
 //!   (`3 * width * height`).
-//! * A truncated file may either fail with [`ImageError::Corrupt`] or decode
-//!   to a partially filled image, depending on the format's decoder (the JPEG
-//!   decoder, for example, is lenient and fills missing data).
+//! * A truncated JPEG (no end-of-image marker after its scan data) is refused
+//!   as [`ImageError::Corrupt`] before decoding, although the JPEG decoder
+//!   would fill the missing part with grey: a half-grey photo gives a
+//!   misleading embedding. Data after the end-of-image marker is ignored. For
+//!   other formats a truncated file may either fail with
+//!   [`ImageError::Corrupt`] or decode to a partially filled image, depending
+//!   on the format's decoder.
 
 use std::fmt;
 use std::io::Cursor;
@@ -396,6 +400,12 @@ fn open<'a>(
 }
 
 fn decode_inner(bytes: &[u8], format: Format, limits: &Limits) -> Result<Decoded, ImageError> {
+    if format == Format::Jpeg && !jpeg_is_complete(bytes) {
+        return Err(ImageError::Corrupt {
+            format,
+            detail: "truncated: no end-of-image marker after the scan data".into(),
+        });
+    }
     let mut decoder = open(bytes, format, limits)?;
     // A malformed EXIF block is not worth refusing the image for.
     let orientation = decoder.orientation().unwrap_or(Orientation::NoTransforms);
@@ -407,6 +417,64 @@ fn decode_inner(bytes: &[u8], format: Format, limits: &Limits) -> Result<Decoded
         format,
         orientation: orientation.to_exif(),
     })
+}
+
+/// Whether a JPEG's marker structure runs to an end-of-image marker (EOI)
+/// after at least one scan.
+///
+/// Walks the segments by their lengths (so an EOI inside an EXIF thumbnail
+/// does not count) and the entropy-coded data of each scan, where `FF` is
+/// always followed by a stuffed `00` or a restart marker `D0`..`D7` until the
+/// next real marker.
+fn jpeg_is_complete(bytes: &[u8]) -> bool {
+    const SOS: u8 = 0xDA;
+    const EOI: u8 = 0xD9;
+    let mut i = 2; // after SOI
+    let mut scanned = false;
+    loop {
+        // Expect a marker, allowing fill bytes (repeated FF).
+        if bytes.get(i) != Some(&0xFF) {
+            return false;
+        }
+        while bytes.get(i) == Some(&0xFF) {
+            i += 1;
+        }
+        let Some(&marker) = bytes.get(i) else {
+            return false;
+        };
+        i += 1;
+        match marker {
+            EOI => return scanned,
+            // Standalone markers: no length.
+            0x01 | 0xD0..=0xD7 => continue,
+            _ => {}
+        }
+        let Some(len) = bytes
+            .get(i..i + 2)
+            .map(|b| usize::from(u16::from_be_bytes([b[0], b[1]])))
+        else {
+            return false;
+        };
+        if len < 2 {
+            return false;
+        }
+        i += len;
+        if marker == SOS {
+            scanned = true;
+            // Entropy-coded data up to the next marker that is not a stuffed
+            // zero or a restart marker.
+            loop {
+                match (bytes.get(i), bytes.get(i + 1)) {
+                    (Some(&0xFF), Some(&next)) if next == 0x00 || (0xD0..=0xD7).contains(&next) => {
+                        i += 2;
+                    }
+                    (Some(&0xFF), Some(_)) => break,
+                    (Some(_), _) => i += 1,
+                    (None, _) => return false,
+                }
+            }
+        }
+    }
 }
 
 fn swaps_axes(orientation: Orientation) -> bool {

@@ -865,3 +865,42 @@ fn crop_is_clamped() {
     assert_eq!(crop(&g, 30, 30, 5, 5).dimensions(), (0, 0));
     assert_eq!(crop(&g, 0, 0, u32::MAX, u32::MAX), g);
 }
+
+#[test]
+fn truncated_jpeg_is_corrupt_but_trailing_data_is_ignored() {
+    let img = DynamicImage::ImageRgb8(gradient(64, 48));
+    let jpeg = encode(&img, ImageFormat::Jpeg);
+    assert!(decode(&jpeg, &Limits::default()).is_ok());
+    // Cut anywhere after the headers, even one byte short: refused, where
+    // the decoder alone would fill the rest with grey.
+    for cut in [jpeg.len() / 2, jpeg.len() - 1, 200, 3] {
+        match decode(&jpeg[..cut], &Limits::default()) {
+            Err(ImageError::Corrupt { format, detail }) => {
+                assert_eq!(format, Format::Jpeg);
+                assert!(detail.contains("truncated"), "{detail}");
+            }
+            other => panic!("cut at {cut}: {other:?}"),
+        }
+    }
+    // Data after the end-of-image marker (a PNG appended, say) is ignored.
+    let mut polyglot = jpeg.clone();
+    polyglot.extend_from_slice(&encode(&img, ImageFormat::Png));
+    assert_eq!(
+        decode(&polyglot, &Limits::default())
+            .unwrap()
+            .image
+            .dimensions(),
+        (64, 48)
+    );
+    // End-of-image markers inside an application segment do not count.
+    let app15 = [0xFF, 0xD8, 0xFF, 0xEF, 0x00, 0x06, 0xFF, 0xD9, 0xFF, 0xD9];
+    let mut whole = app15.to_vec();
+    whole.extend_from_slice(&jpeg[2..]);
+    assert!(decode(&whole, &Limits::default()).is_ok());
+    let mut cut = app15.to_vec();
+    cut.extend_from_slice(&jpeg[2..jpeg.len() / 2]);
+    assert!(matches!(
+        decode(&cut, &Limits::default()),
+        Err(ImageError::Corrupt { .. })
+    ));
+}
