@@ -143,6 +143,41 @@ fn release_build(root: &Path, args: &[&str], what: &str) -> Result<()> {
     Ok(())
 }
 
+/// Builds the release server and runs the crash-safety test against it
+/// `runs` times (kill -9 under concurrent writes, then reopen and check).
+pub fn crash_test(root: &Path, models_dir: &Path, runs: u32) -> Result<()> {
+    release_build(
+        root,
+        &["-p", "facecore-server", "--bin", "facecore-server"],
+        "the server",
+    )?;
+    let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+    let status = Command::new(&cargo)
+        .current_dir(root)
+        .args([
+            "test",
+            "--quiet",
+            "-p",
+            "facecore-server",
+            "--test",
+            "crash_safety",
+            "--",
+            "--nocapture",
+        ])
+        .env("FACECORE_MODELS", models_dir)
+        .env("FACECORE_CRASH_RUNS", runs.to_string())
+        .env(
+            "FACECORE_SERVER_BIN",
+            root.join("target/release/facecore-server"),
+        )
+        .status()
+        .context("cannot run cargo test")?;
+    if !status.success() {
+        bail!("the crash-safety test failed (its output above says which write was lost)");
+    }
+    Ok(())
+}
+
 /// Builds the release server and `server-bench`, runs the load test and
 /// writes `target/server-bench.md`.
 pub fn bench_server(root: &Path, models_dir: &Path, args: &[String]) -> Result<()> {

@@ -51,6 +51,12 @@ commands:
       generator): compare-face-embeddings requests/s and get-face-embeddings
       faces/s with p50/p99 latency, beside the in-process engine measured in the
       same run, as ratios. Writes target/server-bench.md.
+  crash-test [--runs N]
+      Crash safety (default 20 runs): the release server on one data dir, 8
+      clients indexing faces, kill -9 at a random moment, then the redb file
+      must open and hold every face whose index request was answered 200, and
+      the restarted server must count and search them. Prints per run the writes
+      acknowledged and lost (must be 0). CI runs 3 cycles on the test build.
   serve [SERVER ARGS...]
       Fetch the models if missing, then run the release server
       (`facecore-server --help` lists its settings; default 127.0.0.1:8080,
@@ -237,6 +243,26 @@ fn run(args: &[OsString]) -> Result<ExitCode, RunError> {
                 args.extend(["--pairs".into(), pairs.into_os_string()]);
             }
             run_release(&root, "facecore-cli", &args, &dir)
+        }
+        "crash-test" => {
+            let runs = match rest
+                .iter()
+                .map(|a| a.to_string_lossy())
+                .collect::<Vec<_>>()
+                .as_slice()
+            {
+                [] => 20,
+                [flag, n] if flag == "--runs" => {
+                    n.parse().ok().filter(|&n: &u32| n > 0).ok_or_else(|| {
+                        UsageError(format!("--runs needs a positive number, got `{n}`"))
+                    })?
+                }
+                _ => return Err(UsageError("usage: crash-test [--runs N]".into()).into()),
+            };
+            let dir = resolve_models_dir(None, &root);
+            models::fetch_models(&manifest_path, &dir, false)?;
+            bench::crash_test(&root, &dir, runs)?;
+            Ok(ExitCode::SUCCESS)
         }
         "serve" => {
             let dir = resolve_models_dir(None, &root);

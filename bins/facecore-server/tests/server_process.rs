@@ -4,95 +4,12 @@
 
 mod common;
 
-use std::io::{BufRead, BufReader, Write};
-use std::path::Path;
-use std::process::{Child, Command, Stdio};
-use std::sync::mpsc;
+use std::process::Command;
 use std::time::Duration;
 
+use common::process::{admin, sigterm, start};
 use common::{b64, fixture};
 use serde_json::json;
-
-struct Running {
-    child: Child,
-    base: String,
-    lines: mpsc::Receiver<String>,
-    first_key: Option<String>,
-}
-
-impl Drop for Running {
-    fn drop(&mut self) {
-        // Never leave a server behind when a test fails.
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-/// Starts the binary on 127.0.0.1:0 with `data_dir`, waits for "listening".
-/// The returned guard kills and waits for the child when dropped.
-#[allow(clippy::zombie_processes)]
-fn start(data_dir: &Path) -> Running {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_facecore-server"))
-        .args([
-            "--bind",
-            "127.0.0.1:0",
-            "--log-format",
-            "json",
-            "--data-dir",
-        ])
-        .arg(data_dir)
-        .env_remove("FACECORE_CONFIG")
-        .env_remove("FACECORE_BIND")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .expect("spawn facecore-server");
-    let stdout = child.stdout.take().expect("stdout");
-    let (tx, lines) = mpsc::channel();
-    std::thread::spawn(move || {
-        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-            if tx.send(line).is_err() {
-                break;
-            }
-        }
-    });
-    let mut first_key = None;
-    loop {
-        let line = lines
-            .recv_timeout(Duration::from_secs(120))
-            .expect("server did not say it was listening");
-        let trimmed = line.trim();
-        if trimmed.starts_with("fc_") {
-            first_key = Some(trimmed.to_string());
-        }
-        if let Some(rest) = line.strip_prefix("facecore-server: listening on ") {
-            let base = rest.split_whitespace().next().expect("address").to_string();
-            return Running {
-                child,
-                base,
-                lines,
-                first_key,
-            };
-        }
-    }
-}
-
-fn sigterm(child: &Child) {
-    let status = Command::new("kill")
-        .args(["-TERM", &child.id().to_string()])
-        .status()
-        .expect("kill");
-    assert!(status.success());
-}
-
-fn admin(data_dir: &Path, request: &serde_json::Value) -> serde_json::Value {
-    let mut stream =
-        std::os::unix::net::UnixStream::connect(data_dir.join("admin.sock")).expect("admin socket");
-    writeln!(stream, "{request}").expect("write");
-    let mut line = String::new();
-    BufReader::new(stream).read_line(&mut line).expect("read");
-    serde_json::from_str(&line).expect("json")
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn first_start_key_admin_socket_cli_and_graceful_shutdown() {

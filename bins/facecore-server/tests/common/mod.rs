@@ -1,6 +1,8 @@
 //! A real server on a loopback port, driven over HTTP.
 #![allow(dead_code)]
 
+pub mod process;
+
 use std::path::PathBuf;
 use std::sync::{Arc, OnceLock};
 
