@@ -30,6 +30,12 @@ pub struct Args {
     /// Print the effective configuration (secrets redacted) and exit.
     #[arg(long)]
     pub print_config: bool,
+    /// Ask the server at the configured bind address for `GET /v1/healthz`
+    /// and exit 0 when it answers 200, 1 otherwise (for a container
+    /// `HEALTHCHECK`; an unspecified address like 0.0.0.0 is probed on
+    /// loopback).
+    #[arg(long)]
+    pub healthcheck: bool,
 }
 
 /// Every setting, optional: as flags and env vars, or as keys of the TOML

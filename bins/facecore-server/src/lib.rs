@@ -11,6 +11,7 @@ pub mod auth;
 pub mod config;
 pub mod error;
 pub mod fetch;
+pub mod healthcheck;
 pub mod input;
 pub mod metrics;
 pub mod openapi;

@@ -11,6 +11,16 @@ fn main() -> std::process::ExitCode {
             return std::process::ExitCode::from(2);
         }
     };
+    if args.healthcheck {
+        let addr = facecore_server::healthcheck::probe_address(config.bind);
+        return match facecore_server::healthcheck::check(addr, std::time::Duration::from_secs(3)) {
+            Ok(()) => std::process::ExitCode::SUCCESS,
+            Err(e) => {
+                eprintln!("facecore-server: unhealthy: {e}");
+                std::process::ExitCode::FAILURE
+            }
+        };
+    }
     if args.print_config {
         print!("{}", config.to_toml());
         return std::process::ExitCode::SUCCESS;

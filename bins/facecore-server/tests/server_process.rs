@@ -160,3 +160,33 @@ fn invalid_configuration_fails_at_start_with_a_clear_message() {
         "{text}"
     );
 }
+
+/// `--healthcheck` (the container's HEALTHCHECK) exits 0 while the server
+/// answers and 1 once it is gone.
+#[test]
+fn healthcheck_flag_reports_the_running_server() {
+    let dir = tempfile::tempdir().expect("temp");
+    let server = start(&dir.path().join("data"));
+    let bind = server.base.trim_start_matches("http://").to_string();
+    let probe = || {
+        Command::new(common::process::server_exe())
+            .args(["--healthcheck", "--bind", &bind])
+            .env_remove("FACECORE_CONFIG")
+            .output()
+            .expect("run --healthcheck")
+    };
+    let up = probe();
+    assert!(
+        up.status.success(),
+        "{}",
+        String::from_utf8_lossy(&up.stderr)
+    );
+    drop(server); // kills and reaps it
+    let down = probe();
+    assert_eq!(down.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&down.stderr);
+    assert!(
+        stderr.contains("unhealthy") && stderr.contains(&bind),
+        "{stderr}"
+    );
+}
