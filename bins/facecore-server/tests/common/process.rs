@@ -39,9 +39,9 @@ pub fn server_exe() -> std::path::PathBuf {
 
 /// Starts the binary on 127.0.0.1:0 with `data_dir`, waits for "listening".
 /// The returned guard kills and waits for the child when dropped.
-#[allow(clippy::zombie_processes)]
 pub fn start(data_dir: &Path) -> Running {
-    let mut child = Command::new(server_exe())
+    let mut command = Command::new(server_exe());
+    command
         .args([
             "--bind",
             "127.0.0.1:0",
@@ -51,7 +51,15 @@ pub fn start(data_dir: &Path) -> Running {
         ])
         .arg(data_dir)
         .env_remove("FACECORE_CONFIG")
-        .env_remove("FACECORE_BIND")
+        .env_remove("FACECORE_BIND");
+    spawn(command)
+}
+
+/// Spawns `command` (which runs the server, perhaps through a wrapper),
+/// reads its stdout and waits for "listening"; picks up a first-start key.
+#[allow(clippy::zombie_processes)]
+pub fn spawn(mut command: Command) -> Running {
+    let mut child = command
         .stdout(Stdio::piped())
         .stderr(Stdio::inherit())
         .spawn()
