@@ -16,7 +16,10 @@ pub const MAX_FACE_COUNT_LIMIT: i64 = 10;
 pub struct ImageInput {
     /// Base64 of a JPEG, PNG, WebP, BMP, GIF or TIFF file. Padding may be
     /// missing; whitespace and a `data:image/...;base64,` prefix are ignored.
-    #[schema(example = "/9j/4AAQSkZJRgABAQEAYABgAAD...")]
+    /// (The example is a whole 8 × 8 grey PNG: valid, with no face in it.)
+    #[schema(
+        example = "iVBORw0KGgoAAAANSUhEUgAAAAgAAAAICAAAAADhZOFXAAAADklEQVR42mNogAIGyhgAgIQgARDoahcAAAAASUVORK5CYII="
+    )]
     pub bytes: Option<String>,
     /// An http(s) URL of the image. Loopback, private, link-local and metadata
     /// addresses are refused unless the operator allows them.
@@ -29,6 +32,7 @@ pub struct ImageInput {
 #[serde(rename_all = "camelCase")]
 pub struct ImageRequest {
     /// The image to process.
+    #[schema(required = true, nullable = false)]
     pub image: Option<ImageInput>,
     /// How many faces to return, most dominant first: 1 to 10, default 1.
     #[schema(minimum = 1, maximum = 10, default = 1, example = 1)]
@@ -39,8 +43,10 @@ pub struct ImageRequest {
 #[derive(Debug, Default, Deserialize, utoipa::ToSchema)]
 pub struct CompareRequest {
     /// Embedding to compare (512 numbers from get-face-embeddings).
+    #[schema(required = true, nullable = false, min_items = 512, max_items = 512)]
     pub embedding1: Option<Vec<f64>>,
     /// Embedding to compare with.
+    #[schema(required = true, nullable = false, min_items = 512, max_items = 512)]
     pub embedding2: Option<Vec<f64>>,
 }
 

@@ -31,7 +31,7 @@ pub struct CompareResponse {
     post,
     path = "/v1/face-verification/detect-faces",
     tag = "Face Verification",
-    request_body(content = ImageRequest, example = json!({"image": {"bytes": "/9j/4AAQSkZJRgABAQEAYABgAAD...", "url": null}, "maxFaceCount": 10})),
+    request_body(content = ImageRequest, example = json!({"image": {"bytes": "iVBORw0KGgoAAAANSUhEUgAAAAgAAAAICAAAAADhZOFXAAAADklEQVR42mNogAIGyhgAgIQgARDoahcAAAAASUVORK5CYII=", "url": null}, "maxFaceCount": 10})),
     responses(
         (status = 200, description = "The faces found (the array is empty when there is none)", body = DetectFacesResponse,
             example = json!({"faces": [{"confidence": 0.9876, "boundingBox": {"x": 120, "y": 80, "width": 200, "height": 250}}], "unprocessedFaceCount": 0})),
@@ -47,7 +47,7 @@ fn detect_faces() {}
     post,
     path = "/v1/face-verification/get-face-embeddings",
     tag = "Face Verification",
-    request_body(content = ImageRequest, example = json!({"image": {"bytes": "/9j/4AAQSkZJRgABAQEAYABgAAD...", "url": null}, "maxFaceCount": 1})),
+    request_body(content = ImageRequest, example = json!({"image": {"bytes": "iVBORw0KGgoAAAANSUhEUgAAAAgAAAAICAAAAADhZOFXAAAADklEQVR42mNogAIGyhgAgIQgARDoahcAAAAASUVORK5CYII=", "url": null}, "maxFaceCount": 1})),
     responses(
         (status = 200, description = "Faces with their embeddings (the array is empty when there is none)", body = FaceEmbeddingsResponse,
             example = json!({"faces": [{"face": {"confidence": 0.9876, "boundingBox": {"x": 120, "y": 80, "width": 200, "height": 250}}, "embedding": [0.123, -0.456, 0.789]}], "unprocessedFaceCount": 0})),
@@ -75,7 +75,7 @@ fn compare_face_embeddings() {}
 
 /// Get one collection of the calling account.
 #[utoipa::path(get, path = "/v1/collection/get", tag = "Face Recognition",
-    params(("collectionId" = String, Query, description = "The collection identifier")),
+    params(("collectionId" = String, Query, description = "The collection identifier", min_length = 1, max_length = 512, pattern = "^[^\\u0000-\\u001F\\u007F-\\u009F]+$")),
     responses(
         (status = 200, description = "The collection", body = GetCollectionResponse),
         (status = 400, description = "collectionId missing or invalid", body = ErrorBody),
@@ -121,7 +121,7 @@ fn collection_update() {}
 
 /// Delete a collection and its faces (idempotent).
 #[utoipa::path(delete, path = "/v1/collection/delete", tag = "Face Recognition",
-    params(("collectionId" = String, Query, description = "The collection identifier")),
+    params(("collectionId" = String, Query, description = "The collection identifier", min_length = 1, max_length = 512, pattern = "^[^\\u0000-\\u001F\\u007F-\\u009F]+$")),
     responses(
         (status = 200, description = "Deleted, or did not exist", body = Object, example = json!({})),
         (status = 400, description = "collectionId missing or invalid", body = ErrorBody),
@@ -132,7 +132,7 @@ fn collection_delete() {}
 
 /// Index the dominant face of an image into a collection.
 #[utoipa::path(post, path = "/v1/face/index", tag = "Face Recognition",
-    request_body(content = FaceRequest, example = json!({"image": {"bytes": "/9j/4AAQSkZJRgABAQEAYABgAAD..."}, "collectionId": "my-collection"})),
+    request_body(content = FaceRequest, example = json!({"image": {"bytes": "iVBORw0KGgoAAAANSUhEUgAAAAgAAAAICAAAAADhZOFXAAAADklEQVR42mNogAIGyhgAgIQgARDoahcAAAAASUVORK5CYII="}, "collectionId": "my-collection"})),
     responses(
         (status = 200, description = "Indexed (or hasFace false: nothing stored)", body = FaceResponse),
         (status = 400, description = "Invalid request or image", body = ErrorBody),
@@ -144,7 +144,7 @@ fn face_index() {}
 
 /// Search a collection for the dominant face of an image.
 #[utoipa::path(post, path = "/v1/face/search", tag = "Face Recognition",
-    request_body(content = FaceRequest, example = json!({"image": {"bytes": "/9j/4AAQSkZJRgABAQEAYABgAAD..."}, "collectionId": "my-collection", "faceMatchThreshold": 80})),
+    request_body(content = FaceRequest, example = json!({"image": {"bytes": "iVBORw0KGgoAAAANSUhEUgAAAAgAAAAICAAAAADhZOFXAAAADklEQVR42mNogAIGyhgAgIQgARDoahcAAAAASUVORK5CYII="}, "collectionId": "my-collection", "faceMatchThreshold": 80})),
     responses(
         (status = 200, description = "The best match at or above the threshold (faceId null when none)", body = FaceResponse),
         (status = 400, description = "Invalid request, image or threshold", body = ErrorBody),
@@ -156,7 +156,7 @@ fn face_search() {}
 
 /// Search, and index the face when nothing matches: atomic per collection.
 #[utoipa::path(post, path = "/v1/face/search-or-index", tag = "Face Recognition",
-    request_body(content = FaceRequest, example = json!({"image": {"bytes": "/9j/4AAQSkZJRgABAQEAYABgAAD..."}, "collectionId": "my-collection", "faceMatchThreshold": 80})),
+    request_body(content = FaceRequest, example = json!({"image": {"bytes": "iVBORw0KGgoAAAANSUhEUgAAAAgAAAAICAAAAADhZOFXAAAADklEQVR42mNogAIGyhgAgIQgARDoahcAAAAASUVORK5CYII="}, "collectionId": "my-collection", "faceMatchThreshold": 80})),
     responses(
         (status = 200, description = "resultSource says whether the id was found (Search) or stored (Index)", body = FaceResponse),
         (status = 400, description = "Invalid request, image or threshold", body = ErrorBody),
@@ -168,7 +168,7 @@ fn face_search_or_index() {}
 
 /// Delete a face from a collection.
 #[utoipa::path(delete, path = "/v1/face/delete", tag = "Face Recognition",
-    params(("collectionId" = String, Query, description = "The collection"), ("faceId" = String, Query, description = "The face")),
+    params(("collectionId" = String, Query, description = "The collection", min_length = 1, max_length = 512, pattern = "^[^\\u0000-\\u001F\\u007F-\\u009F]+$"), ("faceId" = String, Query, description = "The face")),
     responses(
         (status = 200, description = "Deleted", body = Object, example = json!({})),
         (status = 400, description = "Missing parameters", body = ErrorBody),
@@ -320,4 +320,65 @@ pub fn document_json(engine: &Engine) -> Vec<u8> {
     serde_json::to_vec(&document(engine)).unwrap_or_else(|e| {
         format!(r#"{{"error": "the OpenAPI document could not be serialised: {e}"}}"#).into_bytes()
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::recognition::COLLECTION_ID_PATTERN;
+
+    /// Every `pattern` in `value`, with the name it belongs to.
+    fn patterns(value: &serde_json::Value, name: &str, out: &mut Vec<(String, String)>) {
+        match value {
+            serde_json::Value::Object(map) => {
+                let here = map
+                    .get("name")
+                    .and_then(|n| n.as_str())
+                    .unwrap_or(name)
+                    .to_string();
+                for (key, child) in map {
+                    if key == "pattern" {
+                        out.push((here.clone(), child.as_str().unwrap_or_default().into()));
+                    } else {
+                        let inherit = key == "properties" || key == "schema";
+                        patterns(child, if inherit { &here } else { key }, out);
+                    }
+                }
+            }
+            serde_json::Value::Array(items) => {
+                for item in items {
+                    patterns(item, name, out);
+                }
+            }
+            _ => {}
+        }
+    }
+
+    #[test]
+    fn every_collection_id_has_the_pattern_the_store_enforces() {
+        let doc = serde_json::to_value(ApiDoc::openapi()).expect("json");
+        let mut found = Vec::new();
+        patterns(&doc, "", &mut found);
+        // Two bodies (create/update and the face requests) and three
+        // query parameters (get, delete collection, delete face).
+        assert_eq!(found.len(), 5, "{found:?}");
+        for (name, pattern) in &found {
+            assert_eq!(name, "collectionId");
+            assert_eq!(pattern, COLLECTION_ID_PATTERN);
+        }
+    }
+
+    /// The pattern's class is exactly what `char::is_control` (the store's
+    /// rule) refuses: C0 controls, DEL and the C1 controls.
+    #[test]
+    fn the_pattern_class_is_the_control_characters() {
+        assert_eq!(
+            COLLECTION_ID_PATTERN,
+            "^[^\\u0000-\\u001F\\u007F-\\u009F]+$"
+        );
+        for c in (0..=0x10FFFFu32).filter_map(char::from_u32) {
+            let in_class = matches!(u32::from(c), 0x00..=0x1F | 0x7F..=0x9F);
+            assert_eq!(c.is_control(), in_class, "{:#x}", u32::from(c));
+        }
+    }
 }

@@ -65,13 +65,26 @@ pub struct CollectionIdResponse {
     pub collection_id: String,
 }
 
+/// What the OpenAPI document says a collection id matches: 1 or more
+/// characters, none of them a control character (Unicode `Cc`).
+pub const COLLECTION_ID_PATTERN: &str = "^[^\\u0000-\\u001F\\u007F-\\u009F]+$";
+
 /// Body of create and update.
 #[derive(Debug, Default, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct CollectionRequest {
-    /// Identifier of the collection, 1 to 512 characters.
+    /// Identifier of the collection: 1 to 512 characters, no control
+    /// characters; any other text is fine (it is never a path or a query).
+    #[schema(
+        required = true,
+        nullable = false,
+        min_length = 1,
+        max_length = 512,
+        pattern = "^[^\\u0000-\\u001F\\u007F-\\u009F]+$"
+    )]
     pub collection_id: Option<String>,
     /// Optional description, at most 1024 characters.
+    #[schema(max_length = 1024)]
     pub description: Option<String>,
 }
 
@@ -80,8 +93,16 @@ pub struct CollectionRequest {
 #[serde(rename_all = "camelCase")]
 pub struct FaceRequest {
     /// The image; only its dominant face is used.
+    #[schema(required = true, nullable = false)]
     pub image: Option<ImageInput>,
     /// The collection.
+    #[schema(
+        required = true,
+        nullable = false,
+        min_length = 1,
+        max_length = 512,
+        pattern = "^[^\\u0000-\\u001F\\u007F-\\u009F]+$"
+    )]
     pub collection_id: Option<String>,
     /// Minimum similarity of a match, 0 to 100 (default 80 = FPR 1e-4).
     #[schema(minimum = 0, maximum = 100, default = 80)]
