@@ -4,7 +4,7 @@
 //! `target/`; it is a measuring stick, never part of the product.
 
 use std::fmt::Write as _;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use anyhow::{Context, Result, bail};
@@ -24,29 +24,12 @@ pub fn bench_report(root: &Path, models_dir: &Path, runs: usize) -> Result<()> {
         "stage-report",
     )?;
 
-    let venv = root.join("target/ort-venv");
-    let python = venv.join("bin/python");
-    if !python.exists() {
-        println!("creating {} with onnxruntime from PyPI...", venv.display());
-        let ok = Command::new("python3")
-            .args(["-m", "venv"])
-            .arg(&venv)
-            .status()
-            .context("python3 is needed for the onnxruntime reference")?
-            .success()
-            && Command::new(venv.join("bin/pip"))
-                .args(["install", "--quiet", "onnxruntime", "numpy"])
-                .status()
-                .context("cannot run pip")?
-                .success();
-        if !ok {
-            let _ = std::fs::remove_dir_all(&venv);
-            bail!(
-                "cannot install onnxruntime into {}: check access to PyPI",
-                venv.display()
-            );
-        }
-    }
+    let python = python_venv(
+        &root.join("target/ort-venv"),
+        &["onnxruntime", "numpy"],
+        "the onnxruntime reference",
+    )?
+    .join("bin/python");
     let theirs = run_json(
         Command::new(&python)
             .arg(root.join("benches/reference/ort_stages.py"))
@@ -141,6 +124,39 @@ fn release_build(root: &Path, args: &[&str], what: &str) -> Result<()> {
         bail!("building {what} failed");
     }
     Ok(())
+}
+
+/// A Python virtual environment at `venv` with `packages` from PyPI,
+/// created on first use; returns `venv`. On failure nothing half-made is
+/// left behind and the error says what needed it.
+pub fn python_venv(venv: &Path, packages: &[&str], purpose: &str) -> Result<PathBuf> {
+    let marker = venv.join(".facecore-packages");
+    let wanted = packages.join(" ");
+    if std::fs::read_to_string(&marker).is_ok_and(|have| have == wanted) {
+        return Ok(venv.to_path_buf());
+    }
+    println!("creating {} with {wanted} from PyPI...", venv.display());
+    let _ = std::fs::remove_dir_all(venv);
+    let ok = Command::new("python3")
+        .args(["-m", "venv"])
+        .arg(venv)
+        .status()
+        .with_context(|| format!("python3 is needed for {purpose}"))?
+        .success()
+        && Command::new(venv.join("bin/pip"))
+            .args(["install", "--quiet"])
+            .args(packages)
+            .status()
+            .context("cannot run pip")?
+            .success();
+    if !ok || std::fs::write(&marker, &wanted).is_err() {
+        let _ = std::fs::remove_dir_all(venv);
+        bail!(
+            "cannot install {wanted} into {} for {purpose}: check access to PyPI",
+            venv.display()
+        );
+    }
+    Ok(venv.to_path_buf())
 }
 
 /// Builds the release server and runs the crash-safety test against it

@@ -40,7 +40,9 @@ commands:
   test [ARGS...]
       The whole test suite: fetch-models, then `cargo test --workspace ARGS...`.
       Sets FACECORE_EVAL_DATA to ../shared/data when it is unset and that
-      directory exists (the tests on labelled data skip themselves without it).
+      directory exists (the tests on labelled data skip themselves without it),
+      and FACECORE_SCHEMATHESIS to schemathesis from PyPI, installed once into
+      target/schemathesis-venv (the schema-fuzzing test skips itself without it).
   bench-report [--runs N]
       Per-stage timings of facecore (release build, 1 thread) beside onnxruntime
       on the same models in the same run, as ratios, plus end-to-end faces/s on
@@ -364,7 +366,12 @@ fn run_release(
     })
 }
 
-/// Runs `cargo test --workspace` with the evaluation data wired in.
+/// The schemathesis release the schema-fuzzing test runs (pinned, so that a
+/// new release cannot change what CI checks).
+const SCHEMATHESIS: &str = "schemathesis==4.32.5";
+
+/// Runs `cargo test --workspace` with the evaluation data and schemathesis
+/// wired in.
 fn run_tests(root: &Path, extra: &[OsString]) -> Result<ExitCode, RunError> {
     let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
     let mut cmd = std::process::Command::new(cargo);
@@ -384,6 +391,15 @@ fn run_tests(root: &Path, extra: &[OsString]) -> Result<ExitCode, RunError> {
         _ => println!(
             "evaluation data: none (set FACECORE_EVAL_DATA to run the tests on labelled data)"
         ),
+    }
+    // Schema fuzzing of the server's OpenAPI document (tests/schema_fuzz.rs).
+    if std::env::var_os("FACECORE_SCHEMATHESIS").is_none() {
+        let venv = bench::python_venv(
+            &root.join("target/schemathesis-venv"),
+            &[SCHEMATHESIS],
+            "the schema-fuzzing test",
+        )?;
+        cmd.env("FACECORE_SCHEMATHESIS", venv.join("bin/schemathesis"));
     }
     let status = cmd
         .status()
