@@ -159,9 +159,16 @@ pub fn python_venv(venv: &Path, packages: &[&str], purpose: &str) -> Result<Path
     Ok(venv.to_path_buf())
 }
 
-/// Builds the release server and runs the crash-safety test against it
-/// `runs` times (kill -9 under concurrent writes, then reopen and check).
-pub fn crash_test(root: &Path, models_dir: &Path, runs: u32) -> Result<()> {
+/// Builds the release server and runs one of the server's process tests
+/// (`tests/<test>.rs`) against it, with `env` set; `failure` says what a
+/// failure means.
+pub fn release_server_test(
+    root: &Path,
+    models_dir: &Path,
+    test: &str,
+    env: &[(&str, String)],
+    failure: &str,
+) -> Result<()> {
     release_build(
         root,
         &["-p", "facecore-server", "--bin", "facecore-server"],
@@ -170,26 +177,18 @@ pub fn crash_test(root: &Path, models_dir: &Path, runs: u32) -> Result<()> {
     let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
     let status = Command::new(&cargo)
         .current_dir(root)
-        .args([
-            "test",
-            "--quiet",
-            "-p",
-            "facecore-server",
-            "--test",
-            "crash_safety",
-            "--",
-            "--nocapture",
-        ])
+        .args(["test", "--quiet", "-p", "facecore-server", "--test", test])
+        .args(["--", "--nocapture"])
         .env("FACECORE_MODELS", models_dir)
-        .env("FACECORE_CRASH_RUNS", runs.to_string())
         .env(
             "FACECORE_SERVER_BIN",
             root.join("target/release/facecore-server"),
         )
+        .envs(env.iter().map(|(k, v)| (k, v)))
         .status()
         .context("cannot run cargo test")?;
     if !status.success() {
-        bail!("the crash-safety test failed (its output above says which write was lost)");
+        bail!("{failure}");
     }
     Ok(())
 }

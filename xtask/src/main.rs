@@ -41,8 +41,9 @@ commands:
       The whole test suite: fetch-models, then `cargo test --workspace ARGS...`.
       Sets FACECORE_EVAL_DATA to ../shared/data when it is unset and that
       directory exists (the tests on labelled data skip themselves without it),
-      and FACECORE_SCHEMATHESIS to schemathesis from PyPI, installed once into
-      target/schemathesis-venv (the schema-fuzzing test skips itself without it).
+      FACECORE_SCHEMATHESIS to schemathesis from PyPI, installed once into
+      target/schemathesis-venv (the schema-fuzzing test skips itself without it),
+      and FACECORE_SOAK_SECONDS to 180 (a three-minute soak).
   bench-report [--runs N]
       Per-stage timings of facecore (release build, 1 thread) beside onnxruntime
       on the same models in the same run, as ratios, plus end-to-end faces/s on
@@ -59,6 +60,12 @@ commands:
       must open and hold every face whose index request was answered 200, and
       the restarted server must count and search them. Prints per run the writes
       acknowledged and lost (must be 0). CI runs 3 cycles on the test build.
+  soak [--minutes N]
+      Mixed traffic at saturation against the release server for N minutes
+      (default 30): 24 clients, an 8-place inference queue, every operation.
+      Fails on any error but 503 backpressure, or server RSS growth of 10% or
+      more after warm-up; prints p50/p99 per operation and the RSS curve. The
+      test suite runs 3 minutes of it on the test build.
   serve [SERVER ARGS...]
       Fetch the models if missing, then run the release server
       (`facecore-server --help` lists its settings; default 127.0.0.1:8080,
@@ -246,6 +253,36 @@ fn run(args: &[OsString]) -> Result<ExitCode, RunError> {
             }
             run_release(&root, "facecore-cli", &args, &dir)
         }
+        "soak" => {
+            let minutes = match rest
+                .iter()
+                .map(|a| a.to_string_lossy())
+                .collect::<Vec<_>>()
+                .as_slice()
+            {
+                [] => 30,
+                [flag, n] if flag == "--minutes" => n
+                    .parse()
+                    .ok()
+                    .filter(|&n: &u64| (2..=24 * 60).contains(&n))
+                    .ok_or_else(|| {
+                        UsageError(format!(
+                            "--minutes needs a number from 2 to 1440, got `{n}`"
+                        ))
+                    })?,
+                _ => return Err(UsageError("usage: soak [--minutes N]".into()).into()),
+            };
+            let dir = resolve_models_dir(None, &root);
+            models::fetch_models(&manifest_path, &dir, false)?;
+            bench::release_server_test(
+                &root,
+                &dir,
+                "soak",
+                &[("FACECORE_SOAK_SECONDS", (minutes * 60).to_string())],
+                "the soak test failed (its report above says what)",
+            )?;
+            Ok(ExitCode::SUCCESS)
+        }
         "crash-test" => {
             let runs = match rest
                 .iter()
@@ -263,7 +300,13 @@ fn run(args: &[OsString]) -> Result<ExitCode, RunError> {
             };
             let dir = resolve_models_dir(None, &root);
             models::fetch_models(&manifest_path, &dir, false)?;
-            bench::crash_test(&root, &dir, runs)?;
+            bench::release_server_test(
+                &root,
+                &dir,
+                "crash_safety",
+                &[("FACECORE_CRASH_RUNS", runs.to_string())],
+                "the crash-safety test failed (its output above says which write was lost)",
+            )?;
             Ok(ExitCode::SUCCESS)
         }
         "serve" => {
@@ -391,6 +434,10 @@ fn run_tests(root: &Path, extra: &[OsString]) -> Result<ExitCode, RunError> {
         _ => println!(
             "evaluation data: none (set FACECORE_EVAL_DATA to run the tests on labelled data)"
         ),
+    }
+    // Three minutes of soak (tests/soak.rs; its own default is shorter).
+    if std::env::var_os("FACECORE_SOAK_SECONDS").is_none() {
+        cmd.env("FACECORE_SOAK_SECONDS", "180");
     }
     // Schema fuzzing of the server's OpenAPI document (tests/schema_fuzz.rs).
     if std::env::var_os("FACECORE_SCHEMATHESIS").is_none() {

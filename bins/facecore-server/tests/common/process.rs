@@ -40,6 +40,11 @@ pub fn server_exe() -> std::path::PathBuf {
 /// Starts the binary on 127.0.0.1:0 with `data_dir`, waits for "listening".
 /// The returned guard kills and waits for the child when dropped.
 pub fn start(data_dir: &Path) -> Running {
+    start_with_args(data_dir, &[])
+}
+
+/// As [`start`], with more command-line settings.
+pub fn start_with_args(data_dir: &Path, extra: &[&str]) -> Running {
     let mut command = Command::new(server_exe());
     command
         .args([
@@ -50,6 +55,7 @@ pub fn start(data_dir: &Path) -> Running {
             "--data-dir",
         ])
         .arg(data_dir)
+        .args(extra)
         .env_remove("FACECORE_CONFIG")
         .env_remove("FACECORE_BIND");
     spawn(command)
