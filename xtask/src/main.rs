@@ -192,18 +192,7 @@ fn run(args: &[OsString]) -> Result<ExitCode, RunError> {
             })
         }
         "bench-report" => {
-            let runs = match rest
-                .iter()
-                .map(|a| a.to_string_lossy())
-                .collect::<Vec<_>>()
-                .as_slice()
-            {
-                [] => 30,
-                [flag, n] if flag == "--runs" => n
-                    .parse()
-                    .map_err(|_| UsageError(format!("--runs needs a number, got `{n}`")))?,
-                _ => return Err(UsageError("usage: bench-report [--runs N]".into()).into()),
-            };
+            let runs: usize = number_option(rest, "bench-report", "--runs", 30, 1..=1_000_000)?;
             let dir = resolve_models_dir(None, &root);
             models::fetch_models(&manifest_path, &dir, false)?;
             bench::bench_report(&root, &dir, runs)?;
@@ -254,24 +243,7 @@ fn run(args: &[OsString]) -> Result<ExitCode, RunError> {
             run_release(&root, "facecore-cli", &args, &dir)
         }
         "soak" => {
-            let minutes = match rest
-                .iter()
-                .map(|a| a.to_string_lossy())
-                .collect::<Vec<_>>()
-                .as_slice()
-            {
-                [] => 30,
-                [flag, n] if flag == "--minutes" => n
-                    .parse()
-                    .ok()
-                    .filter(|&n: &u64| (2..=24 * 60).contains(&n))
-                    .ok_or_else(|| {
-                        UsageError(format!(
-                            "--minutes needs a number from 2 to 1440, got `{n}`"
-                        ))
-                    })?,
-                _ => return Err(UsageError("usage: soak [--minutes N]".into()).into()),
-            };
+            let minutes: u64 = number_option(rest, "soak", "--minutes", 30, 2..=24 * 60)?;
             let dir = resolve_models_dir(None, &root);
             models::fetch_models(&manifest_path, &dir, false)?;
             bench::release_server_test(
@@ -284,20 +256,7 @@ fn run(args: &[OsString]) -> Result<ExitCode, RunError> {
             Ok(ExitCode::SUCCESS)
         }
         "crash-test" => {
-            let runs = match rest
-                .iter()
-                .map(|a| a.to_string_lossy())
-                .collect::<Vec<_>>()
-                .as_slice()
-            {
-                [] => 20,
-                [flag, n] if flag == "--runs" => {
-                    n.parse().ok().filter(|&n: &u32| n > 0).ok_or_else(|| {
-                        UsageError(format!("--runs needs a positive number, got `{n}`"))
-                    })?
-                }
-                _ => return Err(UsageError("usage: crash-test [--runs N]".into()).into()),
-            };
+            let runs: u32 = number_option(rest, "crash-test", "--runs", 20, 1..=10_000)?;
             let dir = resolve_models_dir(None, &root);
             models::fetch_models(&manifest_path, &dir, false)?;
             bench::release_server_test(
@@ -345,6 +304,32 @@ fn calibration_cache(root: &Path, data: &Path) -> PathBuf {
         .unwrap_or_else(|| "data".into());
     root.join("target/calibration")
         .join(format!("{name}.jsonl"))
+}
+
+/// Parses a command whose only option is `FLAG N`: `default` without it,
+/// else N, which must lie in `range`.
+fn number_option<T>(
+    args: &[OsString],
+    command: &str,
+    flag: &str,
+    default: T,
+    range: std::ops::RangeInclusive<T>,
+) -> Result<T, UsageError>
+where
+    T: std::str::FromStr + PartialOrd + std::fmt::Display,
+{
+    let args: Vec<_> = args.iter().map(|a| a.to_string_lossy()).collect();
+    match args.as_slice() {
+        [] => Ok(default),
+        [f, n] if f == flag => n.parse().ok().filter(|n| range.contains(n)).ok_or_else(|| {
+            UsageError(format!(
+                "{flag} needs a number from {} to {}, got `{n}`",
+                range.start(),
+                range.end()
+            ))
+        }),
+        _ => Err(UsageError(format!("usage: {command} [{flag} N]"))),
+    }
 }
 
 /// Options of `eval`.
@@ -515,6 +500,17 @@ mod tests {
         assert!(parse_model_args(&os(&["--force"]), false).is_err());
         assert!(parse_model_args(&os(&["--models-dir"]), true).is_err());
         assert!(parse_model_args(&os(&["--bogus"]), true).is_err());
+    }
+
+    #[test]
+    fn parses_number_options() {
+        let parse = |a: &[&str]| number_option::<u32>(&os(a), "soak", "--minutes", 30, 2..=1440);
+        assert_eq!(parse(&[]).expect("default"), 30);
+        assert_eq!(parse(&["--minutes", "5"]).expect("valid"), 5);
+        assert!(parse(&["--minutes", "1"]).is_err());
+        assert!(parse(&["--minutes", "x"]).is_err());
+        assert!(parse(&["--minutes"]).is_err());
+        assert!(parse(&["--runs", "5"]).is_err());
     }
 
     #[test]
