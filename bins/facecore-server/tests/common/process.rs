@@ -40,11 +40,11 @@ pub fn server_exe() -> std::path::PathBuf {
 /// Starts the binary on 127.0.0.1:0 with `data_dir`, waits for "listening".
 /// The returned guard kills and waits for the child when dropped.
 pub fn start(data_dir: &Path) -> Running {
-    start_with_args(data_dir, &[])
+    start_with(data_dir, &[], &[])
 }
 
-/// As [`start`], with more command-line settings.
-pub fn start_with_args(data_dir: &Path, extra: &[&str]) -> Running {
+/// As [`start`], with more command-line settings and environment variables.
+pub fn start_with(data_dir: &Path, extra: &[&str], env: &[(&str, &str)]) -> Running {
     let mut command = Command::new(server_exe());
     command
         .args([
@@ -56,6 +56,7 @@ pub fn start_with_args(data_dir: &Path, extra: &[&str]) -> Running {
         ])
         .arg(data_dir)
         .args(extra)
+        .envs(env.iter().copied())
         .env_remove("FACECORE_CONFIG")
         .env_remove("FACECORE_BIND");
     spawn(command)
