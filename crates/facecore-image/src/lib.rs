@@ -425,16 +425,18 @@ fn decode_inner(bytes: &[u8], format: Format, limits: &Limits) -> Result<Decoded
 /// Walks the segments by their lengths (so an EOI inside an EXIF thumbnail
 /// does not count) and the entropy-coded data of each scan, where `FF` is
 /// always followed by a stuffed `00` or a restart marker `D0`..`D7` until the
-/// next real marker.
+/// next real marker. Stray bytes between segments are skipped, as libjpeg
+/// does, so only a file that really ends early is refused.
 fn jpeg_is_complete(bytes: &[u8]) -> bool {
     const SOS: u8 = 0xDA;
     const EOI: u8 = 0xD9;
     let mut i = 2; // after SOI
     let mut scanned = false;
     loop {
-        // Expect a marker, allowing fill bytes (repeated FF).
-        if bytes.get(i) != Some(&0xFF) {
-            return false;
+        // The next marker. Like libjpeg, skip stray bytes before it (some
+        // encoders write them), then fill bytes (repeated FF).
+        while bytes.get(i).is_some_and(|&b| b != 0xFF) {
+            i += 1;
         }
         while bytes.get(i) == Some(&0xFF) {
             i += 1;

@@ -892,6 +892,19 @@ fn truncated_jpeg_is_corrupt_but_trailing_data_is_ignored() {
             .dimensions(),
         (64, 48)
     );
+    // Stray bytes between segments (some encoders write them; libjpeg skips
+    // them with a warning) do not make a whole JPEG look truncated.
+    let first_end = 4 + usize::from(u16::from_be_bytes([jpeg[4], jpeg[5]]));
+    let mut stray = jpeg[..first_end].to_vec();
+    stray.extend_from_slice(&[0x00, 0x13, 0x37]);
+    stray.extend_from_slice(&jpeg[first_end..]);
+    assert_eq!(
+        decode(&stray, &Limits::default())
+            .unwrap()
+            .image
+            .dimensions(),
+        (64, 48)
+    );
     // End-of-image markers inside an application segment do not count.
     let app15 = [0xFF, 0xD8, 0xFF, 0xEF, 0x00, 0x06, 0xFF, 0xD9, 0xFF, 0xD9];
     let mut whole = app15.to_vec();
