@@ -12,6 +12,7 @@ mod common;
 use std::io::Cursor;
 use std::time::{Duration, Instant};
 
+use common::process::proc_status_bytes;
 use common::{TestServer, assert_error, b64, fixture};
 use serde_json::{Value, json};
 
@@ -19,13 +20,7 @@ const DETECT: &str = "/v1/face-verification/detect-faces";
 
 /// Peak resident memory of this process so far (`VmHWM`), in bytes.
 fn peak_rss() -> u64 {
-    let status = std::fs::read_to_string("/proc/self/status").expect("/proc/self/status");
-    status
-        .lines()
-        .find_map(|l| l.strip_prefix("VmHWM:"))
-        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
-        .expect("VmHWM")
-        * 1024
+    proc_status_bytes("self", "VmHWM").expect("VmHWM in /proc/self/status")
 }
 
 /// A real PNG bomb: all-zero 8-bit gray, 9000 × 9000 (81 MP, 81 MB decoded)

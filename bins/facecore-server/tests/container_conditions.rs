@@ -20,7 +20,7 @@ use std::path::Path;
 use std::process::Command;
 use std::time::{Duration, SystemTime};
 
-use common::process::{server_exe, sigterm, spawn};
+use common::process::{proc_status, server_exe, sigterm, spawn};
 use common::{b64, fixture};
 use serde_json::{Value, json};
 
@@ -125,7 +125,6 @@ async fn runs_with_read_only_models_fresh_data_env_port_and_few_files() {
         .take()
         .expect("a fresh data dir prints a key");
     let pid = server.child.id();
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).expect("status");
     let limits = std::fs::read_to_string(format!("/proc/{pid}/limits")).expect("limits");
     assert!(
         limits
@@ -134,10 +133,7 @@ async fn runs_with_read_only_models_fresh_data_env_port_and_few_files() {
         "{limits}"
     );
     if as_root {
-        let uid = status
-            .lines()
-            .find(|l| l.starts_with("Uid:"))
-            .expect("Uid line");
+        let uid = proc_status(&pid.to_string(), "Uid").expect("Uid line");
         assert!(uid.contains(&NOBODY.to_string()), "{uid}");
     }
 
@@ -260,13 +256,7 @@ async fn runs_with_read_only_models_fresh_data_env_port_and_few_files() {
 
 /// The effective uid of this process (from /proc, no libc needed).
 fn nix_uid() -> u32 {
-    std::fs::read_to_string("/proc/self/status")
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find_map(|l| l.strip_prefix("Uid:"))
-                .and_then(|v| v.split_whitespace().nth(1))
-                .and_then(|v| v.parse().ok())
-        })
+    proc_status("self", "Uid")
+        .and_then(|v| v.split_whitespace().nth(1)?.parse().ok())
         .expect("uid")
 }

@@ -24,7 +24,7 @@ use std::fmt::Write as _;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use common::process::{sigterm, start_with};
+use common::process::{proc_status_bytes, sigterm, start_with};
 use common::{b64, fixture};
 use serde_json::{Value, json};
 
@@ -56,16 +56,7 @@ struct Seen {
 }
 
 fn resident_bytes(pid: u32) -> Option<u64> {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
-    let kb: u64 = status
-        .lines()
-        .find_map(|l| l.strip_prefix("VmRSS:"))?
-        .trim()
-        .trim_end_matches("kB")
-        .trim()
-        .parse()
-        .ok()?;
-    Some(kb * 1024)
+    proc_status_bytes(&pid.to_string(), "VmRSS")
 }
 
 fn percentile_ms(sorted: &[u32], p: f64) -> f64 {

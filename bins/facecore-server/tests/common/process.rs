@@ -119,3 +119,23 @@ pub fn admin(data_dir: &Path, request: &serde_json::Value) -> serde_json::Value 
     BufReader::new(stream).read_line(&mut line).expect("read");
     serde_json::from_str(&line).expect("json")
 }
+
+/// The value of `field` (`VmRSS`, `Uid`, ...) in `/proc/<pid>/status`, where
+/// `pid` is a number or `self`; `None` when the process or field is not there.
+pub fn proc_status(pid: &str, field: &str) -> Option<String> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix(field)?.strip_prefix(':'))
+        .map(|v| v.trim().to_string())
+}
+
+/// A memory field of `/proc/<pid>/status` (given there in kB), in bytes.
+pub fn proc_status_bytes(pid: &str, field: &str) -> Option<u64> {
+    let kb: u64 = proc_status(pid, field)?
+        .trim_end_matches("kB")
+        .trim()
+        .parse()
+        .ok()?;
+    Some(kb * 1024)
+}
