@@ -13,7 +13,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Instant;
 
 use anyhow::{Context, Result, bail};
-use clap::Subcommand;
+use clap::{Args, Subcommand};
 use facecore::Engine;
 use facecore::collections::{Collections, FaceDetail};
 use facecore::store::{Collection, DATA_FILE, Store, StoreError, time::format_utc};
@@ -22,6 +22,20 @@ use sha2::Digest as _;
 
 /// File extensions `facecore index` picks up in directories.
 const IMAGE_EXTENSIONS: &[&str] = &["jpg", "jpeg", "png", "webp", "bmp", "gif", "tif", "tiff"];
+
+/// The collection `facecore index` and `facecore search` work on.
+#[derive(Debug, Args)]
+pub struct Target {
+    /// The collection.
+    #[arg(long)]
+    pub collection: String,
+    /// The account that owns it.
+    #[arg(long, default_value = "default")]
+    pub account: String,
+    /// The server's data directory.
+    #[arg(long, env = "FACECORE_DATA_DIR", default_value = "data")]
+    pub data_dir: PathBuf,
+}
 
 /// Collection management.
 #[derive(Debug, Subcommand)]
@@ -160,14 +174,9 @@ struct Tally {
 /// `facecore index`: the dominant face of every image into a collection, in
 /// parallel, resumable (a file already indexed, by content hash, is skipped
 /// without running the models).
-pub fn index(
-    engine: Arc<Engine>,
-    account: &str,
-    collection: &str,
-    data_dir: &Path,
-    paths: &[PathBuf],
-) -> Result<()> {
-    let store = Arc::new(open_store(data_dir, false)?);
+pub fn index(engine: Arc<Engine>, target: &Target, paths: &[PathBuf]) -> Result<()> {
+    let (account, collection) = (target.account.as_str(), target.collection.as_str());
+    let store = Arc::new(open_store(&target.data_dir, false)?);
     if store.collection(account, collection)?.is_none() {
         bail!(
             "collection '{collection}' does not exist; create it with `facecore collections create {collection}`"
@@ -290,22 +299,20 @@ fn report(tally: &Tally, total: usize, started: Instant, last: &Mutex<Instant>, 
 }
 
 /// `facecore search`: the best match of an image's dominant face.
-pub fn search(
-    engine: Arc<Engine>,
-    account: &str,
-    collection: &str,
-    data_dir: &Path,
-    image: &Path,
-    threshold: i32,
-) -> Result<()> {
-    let store = Arc::new(open_store(data_dir, false)?);
+pub fn search(engine: Arc<Engine>, target: &Target, image: &Path, threshold: i32) -> Result<()> {
+    let store = Arc::new(open_store(&target.data_dir, false)?);
     let collections = Collections::new(store, Arc::clone(&engine));
     let embeddings = engine.embed(&read_file(image)?, 1)?;
     let Some(face) = embeddings.faces.into_iter().next() else {
         println!("{}", json!({"hasFace": false, "faceId": null}));
         return Ok(());
     };
-    let found = collections.search(account, collection, &face.embedding, threshold)?;
+    let found = collections.search(
+        &target.account,
+        &target.collection,
+        &face.embedding,
+        threshold,
+    )?;
     println!(
         "{}",
         json!({

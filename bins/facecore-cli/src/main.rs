@@ -116,30 +116,18 @@ enum Command {
     /// collection: parallel, with progress, and resumable (files already
     /// indexed are skipped by content hash).
     Index {
-        /// The collection.
-        #[arg(long)]
-        collection: String,
-        /// The account that owns it.
-        #[arg(long, default_value = "default")]
-        account: String,
-        /// The server's data directory.
-        #[arg(long, env = "FACECORE_DATA_DIR", default_value = "data")]
-        data_dir: PathBuf,
+        /// Which collection, of which account, in which data directory.
+        #[command(flatten)]
+        target: collections::Target,
         /// Image files and directories.
         #[arg(required = true)]
         paths: Vec<PathBuf>,
     },
     /// Search a collection for the dominant face of an image.
     Search {
-        /// The collection.
-        #[arg(long)]
-        collection: String,
-        /// The account that owns it.
-        #[arg(long, default_value = "default")]
-        account: String,
-        /// The server's data directory.
-        #[arg(long, env = "FACECORE_DATA_DIR", default_value = "data")]
-        data_dir: PathBuf,
+        /// Which collection, of which account, in which data directory.
+        #[command(flatten)]
+        target: collections::Target,
         /// Minimum similarity, 0..=100 (80 = FPR 1e-4).
         #[arg(long, default_value_t = 80, value_parser = clap::value_parser!(i32).range(0..=100))]
         threshold: i32,
@@ -355,36 +343,16 @@ fn run(cli: Cli) -> Result<ExitCode> {
         | Command::Serve { .. } => {
             unreachable!("administration is handled before the engine is loaded")
         }
-        Command::Index {
-            collection,
-            account,
-            data_dir,
-            paths,
-        } => {
-            collections::index(
-                std::sync::Arc::new(engine),
-                account,
-                collection,
-                data_dir,
-                paths,
-            )?;
+        Command::Index { target, paths } => {
+            collections::index(std::sync::Arc::new(engine), target, paths)?;
             Ok(ExitCode::SUCCESS)
         }
         Command::Search {
-            collection,
-            account,
-            data_dir,
+            target,
             threshold,
             image,
         } => {
-            collections::search(
-                std::sync::Arc::new(engine),
-                account,
-                collection,
-                data_dir,
-                image,
-                *threshold,
-            )?;
+            collections::search(std::sync::Arc::new(engine), target, image, *threshold)?;
             Ok(ExitCode::SUCCESS)
         }
         Command::Compare { image1, image2 } => {
