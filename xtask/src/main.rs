@@ -65,7 +65,8 @@ commands:
       (default 30): 24 clients, an 8-place inference queue, every operation.
       Fails on any error but 503 backpressure, or server RSS growth of 10% or
       more after warm-up; prints p50/p99 per operation and the RSS curve. The
-      test suite runs 3 minutes of it on the test build.
+      test suite runs 3 minutes of it on the test build, which checks errors
+      only (too short to tell warm-up from a leak).
   serve [SERVER ARGS...]
       Fetch the models if missing, then run the release server
       (`facecore-server --help` lists its settings; default 127.0.0.1:8080,
