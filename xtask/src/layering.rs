@@ -16,17 +16,19 @@ const LIBRARY_CRATES: &[&str] = &[
     "facecore-embed",
     "facecore-score",
     "facecore-store",
+    "facecore-wire",
     "facecore",
 ];
 /// Library crates that may be absent from the workspace.
-const OPTIONAL_CRATES: &[&str] = &["facecore-store"];
-/// The crates below the facade.
+const OPTIONAL_CRATES: &[&str] = &["facecore-store", "facecore-wire"];
+/// The crates below the facade (and `facecore-wire`, beside it).
 const LOWER_CRATES: &[&str] = &[
     "facecore-image",
     "facecore-detect",
     "facecore-align",
     "facecore-embed",
     "facecore-store",
+    "facecore-wire",
 ];
 /// Binary (and tooling) crates.
 const BINARY_CRATES: &[&str] = &["facecore-cli", "facecore-server", "xtask"];
@@ -354,6 +356,20 @@ pub fn check_rules(graph: &Graph) -> Vec<RuleResult> {
         LIBRARY_CRATES,
         FORBIDDEN_IN_LIBRARIES,
         ALLOWED_THIRD_PARTY_EDGES,
+    ));
+
+    results.push(forbid(
+        graph,
+        "facecore-wire (request parsing, fuzzed on its own) depends on no model runtime or pipeline crate"
+            .into(),
+        &["facecore-wire"],
+        &[
+            "tract-onnx",
+            "facecore-image",
+            "facecore-detect",
+            "facecore-align",
+            "facecore-embed",
+        ],
     ));
 
     results.push(forbid(

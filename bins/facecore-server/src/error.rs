@@ -168,6 +168,19 @@ impl ApiError {
     }
 }
 
+impl From<facecore_wire::WireError> for ApiError {
+    /// Maps a refused request body to its one code.
+    fn from(error: facecore_wire::WireError) -> Self {
+        use facecore_wire::WireError as W;
+        match error {
+            W::MalformedJson(m) => Self::new(MALFORMED_JSON, m),
+            W::Invalid(m) => Self::new(VALIDATION, m),
+            W::Base64(m) => Self::new(BASE64, m),
+            W::Embedding(m) => Self::new(INVALID_EMBEDDING, m),
+        }
+    }
+}
+
 impl std::fmt::Display for ApiError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(
@@ -194,6 +207,29 @@ mod tests {
             assert!(code.code.starts_with("ERR_"));
             assert!(!code.status.is_success());
         }
+    }
+
+    #[test]
+    fn request_errors_map_to_their_codes() {
+        use facecore_wire::{ImageRequest, decode_base64, embedding, parse_json};
+        let code = |e: facecore_wire::WireError| ApiError::from(e).code;
+        assert_eq!(
+            code(parse_json::<ImageRequest>(b"{").expect_err("refused 1")),
+            MALFORMED_JSON
+        );
+        assert_eq!(
+            code(parse_json::<ImageRequest>(br#"{"maxFaceCount": "x"}"#).expect_err("refused 2")),
+            VALIDATION
+        );
+        assert_eq!(code(decode_base64("@@").expect_err("refused 3")), BASE64);
+        assert_eq!(
+            code(embedding("e", Some(&vec![0.0; 4]), 4).expect_err("refused 4")),
+            INVALID_EMBEDDING
+        );
+        let err = ApiError::from(
+            parse_json::<ImageRequest>(br#"{"maxFaceCount": "x"}"#).expect_err("refused 5"),
+        );
+        assert!(err.message.starts_with("maxFaceCount:"), "{}", err.message);
     }
 
     #[test]

@@ -11,10 +11,10 @@ use utoipa::openapi::{ContentBuilder, Ref, ResponseBuilder};
 use utoipa::{Modify, OpenApi};
 
 use crate::error::{CODES, ErrorBody};
-use crate::input::{CompareRequest, ImageInput, ImageRequest};
+use crate::input::{CollectionRequest, CompareRequest, FaceRequest, ImageInput, ImageRequest};
 use crate::recognition::{
-    CollectionIdResponse, CollectionRequest, CollectionView, FaceRequest, FaceResponse,
-    GetAllCollectionsResponse, GetCollectionResponse,
+    CollectionIdResponse, CollectionView, FaceResponse, GetAllCollectionsResponse,
+    GetCollectionResponse,
 };
 
 /// Body of a compare-face-embeddings answer.

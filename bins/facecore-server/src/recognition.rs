@@ -5,14 +5,13 @@ use facecore::collections::{FaceDetail, ResultSource};
 use facecore::store::collections::{validate_collection_id, validate_description};
 use facecore::store::{Collection, time::format_utc};
 use hyper::StatusCode;
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 
 use crate::app::{App, HttpResponse, json_response};
 use crate::error::{self, ApiError};
-use crate::input::{self, ImageInput};
+use crate::input::{self, CollectionRequest, FaceRequest};
 
-/// Default `faceMatchThreshold`.
-pub const DEFAULT_THRESHOLD: i64 = 80;
+pub use crate::input::{COLLECTION_ID_PATTERN, DEFAULT_THRESHOLD, query_param};
 
 /// A collection as the API shows it.
 #[derive(Debug, Serialize, utoipa::ToSchema)]
@@ -65,50 +64,6 @@ pub struct CollectionIdResponse {
     pub collection_id: String,
 }
 
-/// What the OpenAPI document says a collection id matches: 1 or more
-/// characters, none of them a control character (Unicode `Cc`).
-pub const COLLECTION_ID_PATTERN: &str = "^[^\\u0000-\\u001F\\u007F-\\u009F]+$";
-
-/// Body of create and update.
-#[derive(Debug, Default, Deserialize, utoipa::ToSchema)]
-#[serde(rename_all = "camelCase")]
-pub struct CollectionRequest {
-    /// Identifier of the collection: 1 to 512 characters, no control
-    /// characters; any other text is fine (it is never a path or a query).
-    #[schema(
-        required = true,
-        nullable = false,
-        min_length = 1,
-        max_length = 512,
-        pattern = "^[^\\u0000-\\u001F\\u007F-\\u009F]+$"
-    )]
-    pub collection_id: Option<String>,
-    /// Optional description, at most 1024 characters.
-    #[schema(max_length = 1024)]
-    pub description: Option<String>,
-}
-
-/// Body of index, search and search-or-index.
-#[derive(Debug, Default, Deserialize, utoipa::ToSchema)]
-#[serde(rename_all = "camelCase")]
-pub struct FaceRequest {
-    /// The image; only its dominant face is used.
-    #[schema(required = true, nullable = false)]
-    pub image: Option<ImageInput>,
-    /// The collection.
-    #[schema(
-        required = true,
-        nullable = false,
-        min_length = 1,
-        max_length = 512,
-        pattern = "^[^\\u0000-\\u001F\\u007F-\\u009F]+$"
-    )]
-    pub collection_id: Option<String>,
-    /// Minimum similarity of a match, 0 to 100 (default 80 = FPR 1e-4).
-    #[schema(minimum = 0, maximum = 100, default = 80)]
-    pub face_match_threshold: Option<i64>,
-}
-
 /// Answer of index, search and search-or-index.
 #[derive(Debug, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
@@ -142,25 +97,13 @@ pub enum FaceOp {
 }
 
 fn collection_id(value: Option<String>) -> Result<String, ApiError> {
-    let id = value.ok_or_else(|| ApiError::new(error::VALIDATION, "collectionId is required"))?;
+    let id = input::required_collection_id(value)?;
     validate_collection_id(&id).map_err(|e| ApiError::from_store(&e))?;
     Ok(id)
 }
 
-/// The value of query parameter `name`, percent-decoded.
-pub fn query_param(query: Option<&str>, name: &str) -> Option<String> {
-    url::form_urlencoded::parse(query.unwrap_or("").as_bytes())
-        .find(|(k, _)| k == name)
-        .map(|(_, v)| v.into_owned())
-}
-
 fn required_query(query: Option<&str>, name: &str) -> Result<String, ApiError> {
-    query_param(query, name).ok_or_else(|| {
-        ApiError::new(
-            error::VALIDATION,
-            format!("query parameter {name} is required"),
-        )
-    })
+    Ok(input::required_query(query, name)?)
 }
 
 fn empty() -> HttpResponse {
@@ -277,15 +220,8 @@ impl App {
         op: FaceOp,
     ) -> Result<HttpResponse, ApiError> {
         let request: FaceRequest = input::parse_json(body)?;
+        let threshold = request.threshold()?;
         let id = collection_id(request.collection_id)?;
-        let threshold = request.face_match_threshold.unwrap_or(DEFAULT_THRESHOLD);
-        if !(0..=100).contains(&threshold) {
-            return Err(ApiError::new(
-                error::VALIDATION,
-                format!("faceMatchThreshold must be between 0 and 100, got {threshold}"),
-            ));
-        }
-        let threshold = i32::try_from(threshold).unwrap_or(DEFAULT_THRESHOLD as i32);
         // A missing collection is 404 before any inference is spent.
         let (collections, account) = (self.collections.clone(), account.to_string());
         let (c, a, i) = (collections.clone(), account.clone(), id.clone());

@@ -1,0 +1,467 @@
+//! The request bodies of facecore's HTTP APIs, parsed and validated with no
+//! I/O: JSON parsing that names the offending field, the image input
+//! (`bytes` or `url`), lenient base64, `maxFaceCount`, `faceMatchThreshold`,
+//! query parameters and embedding validation.
+//!
+//! It is its own crate, free of the models and the HTTP stack, so that
+//! everything a client can send reaches the same code in the server and in
+//! the fuzz targets (`fuzz/`). The server maps each [`WireError`] variant to
+//! one stable error code.
+//!
+//! ```
+//! use facecore_wire::{parse_json, ImageRequest, ImageSource};
+//!
+//! let mut request: ImageRequest =
+//!     parse_json(br#"{"image": {"bytes": "aGk="}, "maxFaceCount": 3}"#).unwrap();
+//! assert_eq!(request.max_faces().unwrap(), 3);
+//! assert_eq!(request.source().unwrap(), ImageSource::Bytes(b"hi".to_vec()));
+//!
+//! let err = parse_json::<ImageRequest>(br#"{"maxFaceCount": "3"}"#).unwrap_err();
+//! assert!(err.to_string().starts_with("maxFaceCount: invalid type"));
+//! ```
+
+use base64::Engine as _;
+use serde::Deserialize;
+
+/// Default `maxFaceCount`.
+pub const MAX_FACE_COUNT_DEFAULT: i64 = 1;
+/// Largest `maxFaceCount` accepted.
+pub const MAX_FACE_COUNT_LIMIT: i64 = 10;
+/// Default `faceMatchThreshold`: score 80, a false-positive rate of 1e-4.
+pub const DEFAULT_THRESHOLD: i64 = 80;
+/// What the OpenAPI document says a collection id matches: 1 or more
+/// characters, none of them a control character (Unicode `Cc`).
+pub const COLLECTION_ID_PATTERN: &str = "^[^\\u0000-\\u001F\\u007F-\\u009F]+$";
+
+/// Why a request body was refused. Every message names the field.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum WireError {
+    /// The body is empty, not JSON, or has data after the JSON value.
+    #[error("{0}")]
+    MalformedJson(String),
+    /// A field is missing, has the wrong type or is out of range.
+    #[error("{0}")]
+    Invalid(String),
+    /// `image.bytes` is not base64 (or a base64 data URL).
+    #[error("{0}")]
+    Base64(String),
+    /// An embedding is missing, has the wrong length, or holds non-finite
+    /// values or only zeros.
+    #[error("{0}")]
+    Embedding(String),
+}
+
+/// The image to process: exactly one of `bytes` and `url`.
+#[derive(Debug, Default, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct ImageInput {
+    /// Base64 of a JPEG, PNG, WebP, BMP, GIF or TIFF file. Padding may be
+    /// missing; whitespace and a `data:image/...;base64,` prefix are ignored.
+    /// (The example is a whole 8 × 8 grey PNG: valid, with no face in it.)
+    #[cfg_attr(
+        feature = "openapi",
+        schema(
+            example = "iVBORw0KGgoAAAANSUhEUgAAAAgAAAAICAAAAADhZOFXAAAADklEQVR42mNogAIGyhgAgIQgARDoahcAAAAASUVORK5CYII="
+        )
+    )]
+    pub bytes: Option<String>,
+    /// An http(s) URL of the image. Loopback, private, link-local and metadata
+    /// addresses are refused unless the operator allows them.
+    #[cfg_attr(feature = "openapi", schema(example = json!(null)))]
+    pub url: Option<String>,
+}
+
+/// Body of detect-faces and get-face-embeddings.
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "camelCase")]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct ImageRequest {
+    /// The image to process.
+    #[cfg_attr(feature = "openapi", schema(required = true, nullable = false))]
+    pub image: Option<ImageInput>,
+    /// How many faces to return, most dominant first: 1 to 10, default 1.
+    #[cfg_attr(
+        feature = "openapi",
+        schema(minimum = 1, maximum = 10, default = 1, example = 1)
+    )]
+    pub max_face_count: Option<i64>,
+}
+
+/// Body of compare-face-embeddings.
+#[derive(Debug, Default, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct CompareRequest {
+    /// Embedding to compare (512 numbers from get-face-embeddings).
+    #[cfg_attr(
+        feature = "openapi",
+        schema(required = true, nullable = false, min_items = 512, max_items = 512)
+    )]
+    pub embedding1: Option<Vec<f64>>,
+    /// Embedding to compare with.
+    #[cfg_attr(
+        feature = "openapi",
+        schema(required = true, nullable = false, min_items = 512, max_items = 512)
+    )]
+    pub embedding2: Option<Vec<f64>>,
+}
+
+/// Body of collection create and update.
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "camelCase")]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct CollectionRequest {
+    /// Identifier of the collection: 1 to 512 characters, no control
+    /// characters; any other text is fine (it is never a path or a query).
+    #[cfg_attr(
+        feature = "openapi",
+        schema(
+            required = true,
+            nullable = false,
+            min_length = 1,
+            max_length = 512,
+            pattern = "^[^\\u0000-\\u001F\\u007F-\\u009F]+$"
+        )
+    )]
+    pub collection_id: Option<String>,
+    /// Optional description, at most 1024 characters.
+    #[cfg_attr(feature = "openapi", schema(max_length = 1024))]
+    pub description: Option<String>,
+}
+
+/// Body of face index, search and search-or-index.
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "camelCase")]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct FaceRequest {
+    /// The image; only its dominant face is used.
+    #[cfg_attr(feature = "openapi", schema(required = true, nullable = false))]
+    pub image: Option<ImageInput>,
+    /// The collection.
+    #[cfg_attr(
+        feature = "openapi",
+        schema(
+            required = true,
+            nullable = false,
+            min_length = 1,
+            max_length = 512,
+            pattern = "^[^\\u0000-\\u001F\\u007F-\\u009F]+$"
+        )
+    )]
+    pub collection_id: Option<String>,
+    /// Minimum similarity of a match, 0 to 100 (default 80 = FPR 1e-4).
+    #[cfg_attr(feature = "openapi", schema(minimum = 0, maximum = 100, default = 80))]
+    pub face_match_threshold: Option<i64>,
+}
+
+/// Where the image comes from, once validated.
+#[derive(Debug, PartialEq, Eq)]
+pub enum ImageSource {
+    /// Decoded base64 bytes.
+    Bytes(Vec<u8>),
+    /// A URL to fetch.
+    Url(String),
+}
+
+/// Parses a JSON body into `T`; syntax errors and wrong types become errors
+/// that name the field (`image.bytes: invalid type: ...`). Unknown fields are
+/// ignored.
+pub fn parse_json<T: for<'de> Deserialize<'de>>(body: &[u8]) -> Result<T, WireError> {
+    if body.iter().all(u8::is_ascii_whitespace) {
+        return Err(WireError::MalformedJson(
+            "the request body is empty; send a JSON object".into(),
+        ));
+    }
+    // The fast path parses directly; only a failure is parsed again to name
+    // the field (path tracking costs as much as the parse itself).
+    if let Ok(value) = serde_json::from_slice(body) {
+        return Ok(value);
+    }
+    let mut de = serde_json::Deserializer::from_slice(body);
+    let value: T = serde_path_to_error::deserialize(&mut de).map_err(|e| {
+        let path = e.path().to_string();
+        let inner = e.into_inner();
+        if inner.is_data() {
+            let field = if path == "." { "body" } else { &path };
+            WireError::Invalid(format!("{field}: {inner}"))
+        } else {
+            WireError::MalformedJson(format!("the request body is not valid JSON: {inner}"))
+        }
+    })?;
+    de.end().map_err(|e| {
+        WireError::MalformedJson(format!("unexpected data after the JSON value: {e}"))
+    })?;
+    Ok(value)
+}
+
+impl ImageRequest {
+    /// `maxFaceCount`, defaulted and range-checked.
+    pub fn max_faces(&self) -> Result<usize, WireError> {
+        let n = self.max_face_count.unwrap_or(MAX_FACE_COUNT_DEFAULT);
+        if !(1..=MAX_FACE_COUNT_LIMIT).contains(&n) {
+            return Err(WireError::Invalid(format!(
+                "maxFaceCount must be between 1 and {MAX_FACE_COUNT_LIMIT}, got {n}"
+            )));
+        }
+        usize::try_from(n).map_err(|_| WireError::Invalid("maxFaceCount".into()))
+    }
+
+    /// The image source: exactly one of `image.bytes` and `image.url`.
+    pub fn source(&mut self) -> Result<ImageSource, WireError> {
+        image_source(self.image.take())
+    }
+}
+
+impl FaceRequest {
+    /// `faceMatchThreshold`, defaulted and range-checked.
+    pub fn threshold(&self) -> Result<i32, WireError> {
+        let t = self.face_match_threshold.unwrap_or(DEFAULT_THRESHOLD);
+        i32::try_from(t)
+            .ok()
+            .filter(|t| (0..=100).contains(t))
+            .ok_or_else(|| {
+                WireError::Invalid(format!(
+                    "faceMatchThreshold must be between 0 and 100, got {t}"
+                ))
+            })
+    }
+}
+
+/// `collectionId` of a body, which must be there.
+pub fn required_collection_id(value: Option<String>) -> Result<String, WireError> {
+    value.ok_or_else(|| WireError::Invalid("collectionId is required".into()))
+}
+
+/// The image source of a request: exactly one of `image.bytes` and
+/// `image.url` (an empty or blank one counts as absent).
+pub fn image_source(image: Option<ImageInput>) -> Result<ImageSource, WireError> {
+    let image = image.ok_or_else(|| {
+        WireError::Invalid("image is required: give image.bytes or image.url".into())
+    })?;
+    let bytes = image.bytes.filter(|b| !b.trim().is_empty());
+    let url = image.url.filter(|u| !u.trim().is_empty());
+    match (bytes, url) {
+        (Some(b), None) => Ok(ImageSource::Bytes(decode_base64(&b)?)),
+        (None, Some(u)) => Ok(ImageSource::Url(u.trim().to_string())),
+        (Some(_), Some(_)) => Err(WireError::Invalid(
+            "give exactly one of image.bytes and image.url, not both".into(),
+        )),
+        (None, None) => Err(WireError::Invalid(
+            "image needs image.bytes (base64) or image.url".into(),
+        )),
+    }
+}
+
+/// Decodes standard base64, tolerating missing padding, ASCII whitespace
+/// (line breaks of MIME-style encoders) and a `data:<type>;base64,` prefix.
+pub fn decode_base64(text: &str) -> Result<Vec<u8>, WireError> {
+    let mut text = text.trim();
+    if let Some(rest) = text.strip_prefix("data:") {
+        let Some((meta, data)) = rest.split_once(',') else {
+            return Err(WireError::Base64(
+                "image.bytes starts like a data URL but has no ','".into(),
+            ));
+        };
+        if !meta.ends_with(";base64") {
+            return Err(WireError::Base64(
+                "image.bytes is a data URL that is not base64-encoded".into(),
+            ));
+        }
+        text = data;
+    }
+    let compact: Vec<u8> = text.bytes().filter(|b| !b.is_ascii_whitespace()).collect();
+    const LENIENT: base64::engine::GeneralPurpose = base64::engine::GeneralPurpose::new(
+        &base64::alphabet::STANDARD,
+        base64::engine::GeneralPurposeConfig::new()
+            .with_decode_padding_mode(base64::engine::DecodePaddingMode::Indifferent)
+            .with_decode_allow_trailing_bits(true),
+    );
+    LENIENT
+        .decode(&compact)
+        .map_err(|e| WireError::Base64(format!("image.bytes is not valid base64: {e}")))
+}
+
+/// Checks an embedding from a request: present, `dim` numbers, finite as
+/// 32-bit floats, not all zeros. Returns it as `f32`.
+pub fn embedding(field: &str, value: Option<&Vec<f64>>, dim: usize) -> Result<Vec<f32>, WireError> {
+    use facecore_score::ScoreError;
+    let invalid = WireError::Embedding;
+    let values = value.ok_or_else(|| invalid(format!("{field} is required")))?;
+    #[allow(clippy::cast_possible_truncation)]
+    let out: Vec<f32> = values.iter().map(|&v| v as f32).collect();
+    // The scoring core's own check, with messages that name the field.
+    facecore_score::validate(&out, Some(dim)).map_err(|e| match e {
+        ScoreError::Empty | ScoreError::WrongDimension { .. } => invalid(format!(
+            "{field} must have {dim} numbers (an embedding from get-face-embeddings), got {}",
+            values.len()
+        )),
+        ScoreError::NonFinite { index } => invalid(format!(
+            "{field}[{index}] is not a finite 32-bit number: {}",
+            values[index]
+        )),
+        ScoreError::ZeroNorm => invalid(format!("{field} has zero length and no direction")),
+        other => invalid(format!("{field}: {other}")),
+    })?;
+    Ok(out)
+}
+
+/// The value of query parameter `name` in `query` (the part of a URL after
+/// `?`), percent-decoded; the first one when it repeats.
+pub fn query_param(query: Option<&str>, name: &str) -> Option<String> {
+    url::form_urlencoded::parse(query.unwrap_or("").as_bytes())
+        .find(|(k, _)| k == name)
+        .map(|(_, v)| v.into_owned())
+}
+
+/// As [`query_param`], but the parameter must be there.
+pub fn required_query(query: Option<&str>, name: &str) -> Result<String, WireError> {
+    query_param(query, name)
+        .ok_or_else(|| WireError::Invalid(format!("query parameter {name} is required")))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn base64_is_lenient_where_it_should_be() {
+        let want = b"hello world!?".to_vec();
+        for text in [
+            "aGVsbG8gd29ybGQhPw==",
+            "aGVsbG8gd29ybGQhPw",
+            "aGVsbG8g\nd29y bGQh\r\nPw==",
+            "data:image/png;base64,aGVsbG8gd29ybGQhPw==",
+            "  aGVsbG8gd29ybGQhPw==  ",
+        ] {
+            assert_eq!(decode_base64(text).expect(text), want, "{text:?}");
+        }
+        for bad in [
+            "@@@",
+            "aGVsbG8*",
+            "data:image/png,aGVsbG8=",
+            "data:nocomma",
+            "a",
+        ] {
+            let err = decode_base64(bad).expect_err(bad);
+            assert!(matches!(err, WireError::Base64(_)), "{bad:?}: {err:?}");
+        }
+    }
+
+    #[test]
+    fn json_errors_name_the_field() {
+        let err = parse_json::<ImageRequest>(br#"{"maxFaceCount": "3"}"#).expect_err("type");
+        assert!(
+            matches!(&err, WireError::Invalid(m) if m.starts_with("maxFaceCount:")),
+            "{err:?}"
+        );
+        let err = parse_json::<ImageRequest>(br#"{"image": {"bytes": 5}}"#).expect_err("type");
+        assert!(err.to_string().starts_with("image.bytes:"), "{err}");
+        for (body, what) in [
+            (&br#"{"image": "#[..], "syntax"),
+            (b"", "empty"),
+            (b"{} {}", "trailing"),
+        ] {
+            let err = parse_json::<ImageRequest>(body).expect_err(what);
+            assert!(
+                matches!(err, WireError::MalformedJson(_)),
+                "{what}: {err:?}"
+            );
+        }
+        let err = parse_json::<ImageRequest>(b"[1,2]").expect_err("array");
+        assert!(matches!(err, WireError::Invalid(_)), "{err:?}");
+        // Unknown fields are ignored.
+        let ok = parse_json::<ImageRequest>(br#"{"maxFaceCount": 2, "extra": [1]}"#).expect("ok");
+        assert_eq!(ok.max_faces().expect("range"), 2);
+    }
+
+    #[test]
+    fn max_face_count_and_threshold_ranges() {
+        for (given, want) in [
+            (None, Some(1)),
+            (Some(1), Some(1)),
+            (Some(10), Some(10)),
+            (Some(0), None),
+            (Some(11), None),
+            (Some(-1), None),
+        ] {
+            let req = ImageRequest {
+                image: None,
+                max_face_count: given,
+            };
+            assert_eq!(req.max_faces().ok(), want, "{given:?}");
+        }
+        for (given, want) in [
+            (None, Some(80)),
+            (Some(0), Some(0)),
+            (Some(100), Some(100)),
+            (Some(101), None),
+            (Some(-1), None),
+            (Some(i64::MAX), None),
+        ] {
+            let req = FaceRequest {
+                face_match_threshold: given,
+                ..FaceRequest::default()
+            };
+            assert_eq!(req.threshold().ok(), want, "{given:?}");
+        }
+    }
+
+    #[test]
+    fn image_source_needs_exactly_one() {
+        let mut both = ImageRequest {
+            image: Some(ImageInput {
+                bytes: Some("aGk=".into()),
+                url: Some("http://x/".into()),
+            }),
+            max_face_count: None,
+        };
+        assert!(matches!(both.source(), Err(WireError::Invalid(_))));
+        let mut none = ImageRequest {
+            image: Some(ImageInput::default()),
+            max_face_count: None,
+        };
+        assert!(matches!(none.source(), Err(WireError::Invalid(_))));
+        let mut missing = ImageRequest::default();
+        assert!(matches!(missing.source(), Err(WireError::Invalid(_))));
+        let mut url = ImageRequest {
+            image: Some(ImageInput {
+                bytes: Some(String::new()),
+                url: Some(" http://x/a.jpg ".into()),
+            }),
+            max_face_count: None,
+        };
+        assert_eq!(
+            url.source().expect("url"),
+            ImageSource::Url("http://x/a.jpg".into())
+        );
+    }
+
+    #[test]
+    fn embeddings_are_validated() {
+        let good = vec![0.5; 4];
+        assert_eq!(
+            embedding("e", Some(&good), 4).expect("good"),
+            vec![0.5f32; 4]
+        );
+        assert!(embedding("e", None, 4).is_err());
+        assert!(embedding("e", Some(&vec![0.5; 3]), 4).is_err());
+        assert!(embedding("e", Some(&vec![0.0; 4]), 4).is_err());
+        let huge = vec![1e300, 0.0, 0.0, 0.0];
+        let err = embedding("embedding2", Some(&huge), 4).expect_err("inf");
+        assert!(
+            matches!(&err, WireError::Embedding(m) if m.contains("embedding2[0]")),
+            "{err:?}"
+        );
+    }
+
+    #[test]
+    fn query_parameters_are_percent_decoded() {
+        let q = Some("collectionId=a%20b%2Fc&faceId=1&collectionId=second");
+        assert_eq!(query_param(q, "collectionId").as_deref(), Some("a b/c"));
+        assert_eq!(query_param(q, "faceId").as_deref(), Some("1"));
+        assert_eq!(query_param(None, "faceId"), None);
+        assert!(matches!(
+            required_query(q, "missing"),
+            Err(WireError::Invalid(m)) if m == "query parameter missing is required"
+        ));
+    }
+}
