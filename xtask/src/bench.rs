@@ -159,6 +159,43 @@ pub fn python_venv(venv: &Path, packages: &[&str], purpose: &str) -> Result<Path
     Ok(venv.to_path_buf())
 }
 
+/// An npm package installed (exactly `package@version`, no dependencies
+/// saved anywhere else) under `prefix`, reused while the marker file says it
+/// is the same version; returns the package's directory.
+pub fn npm_package(prefix: &Path, package: &str, version: &str, purpose: &str) -> Result<PathBuf> {
+    let marker = prefix.join(".facecore-packages");
+    let wanted = format!("{package}@{version}");
+    let dir = prefix.join("node_modules").join(package);
+    if std::fs::read_to_string(&marker).is_ok_and(|have| have == wanted) && dir.is_dir() {
+        return Ok(dir);
+    }
+    println!("installing {wanted} from npm into {}...", prefix.display());
+    let _ = std::fs::remove_dir_all(prefix);
+    std::fs::create_dir_all(prefix)?;
+    let ok = Command::new("npm")
+        .args([
+            "install",
+            "--no-audit",
+            "--no-fund",
+            "--no-save",
+            "--silent",
+        ])
+        .arg("--prefix")
+        .arg(prefix)
+        .arg(&wanted)
+        .status()
+        .with_context(|| format!("npm is needed for {purpose}"))?
+        .success();
+    if !ok || !dir.is_dir() || std::fs::write(&marker, &wanted).is_err() {
+        let _ = std::fs::remove_dir_all(prefix);
+        bail!(
+            "cannot install {wanted} into {} for {purpose}: check access to the npm registry",
+            prefix.display()
+        );
+    }
+    Ok(dir)
+}
+
 /// Builds the release server and runs one of the server's process tests
 /// (`tests/<test>.rs`) against it, with `env` set; `failure` says what a
 /// failure means.

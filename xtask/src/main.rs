@@ -399,6 +399,10 @@ fn run_release(
 /// new release cannot change what CI checks).
 const SCHEMATHESIS: &str = "schemathesis==4.32.5";
 
+/// The playwright-core release that drives Chromium in the demo page's
+/// browser test (pinned for the same reason).
+const PLAYWRIGHT_CORE: &str = "1.65.1";
+
 /// Runs `cargo test --workspace` with the evaluation data and schemathesis
 /// wired in.
 fn run_tests(root: &Path, extra: &[OsString]) -> Result<ExitCode, RunError> {
@@ -433,6 +437,16 @@ fn run_tests(root: &Path, extra: &[OsString]) -> Result<ExitCode, RunError> {
             "the schema-fuzzing test",
         )?;
         cmd.env("FACECORE_SCHEMATHESIS", venv.join("bin/schemathesis"));
+    }
+    // The demo page in headless Chromium (tests/demo_browser.rs).
+    if std::env::var_os("FACECORE_PLAYWRIGHT").is_none() {
+        let package = bench::npm_package(
+            &root.join("target/playwright"),
+            "playwright-core",
+            PLAYWRIGHT_CORE,
+            "the demo page's browser test",
+        )?;
+        cmd.env("FACECORE_PLAYWRIGHT", package);
     }
     let status = cmd
         .status()

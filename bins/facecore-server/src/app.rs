@@ -16,6 +16,7 @@ use serde::Serialize;
 use tokio::sync::Semaphore;
 
 use crate::auth::{self, JwtVerifier};
+use crate::demo::DemoFile;
 use crate::error::{self, ApiError};
 use crate::fetch::{FetchPolicy, Fetcher};
 use crate::input::{self, CompareRequest, ImageRequest, ImageSource};
@@ -66,6 +67,8 @@ pub enum Endpoint {
     OpenApi,
     /// `GET /metrics`
     Metrics,
+    /// The demo web page and its files.
+    Demo(DemoFile),
 }
 
 /// The authenticated API calls.
@@ -116,6 +119,15 @@ const fn api_route(method: Method, path: &'static str, call: ApiCall) -> Route {
         path,
         endpoint: Endpoint::Api(call),
         documented: true,
+    }
+}
+
+const fn demo_route(path: &'static str, file: DemoFile) -> Route {
+    Route {
+        method: Method::GET,
+        path,
+        endpoint: Endpoint::Demo(file),
+        documented: false,
     }
 }
 
@@ -186,6 +198,9 @@ pub const ROUTES: &[Route] = &[
         endpoint: Endpoint::Metrics,
         documented: false,
     },
+    demo_route("/", DemoFile::Page),
+    demo_route("/demo/app.js", DemoFile::Script),
+    demo_route("/demo/style.css", DemoFile::Style),
 ];
 
 /// Swagger UI lives under this prefix (`/swagger/index.html`).
@@ -425,6 +440,7 @@ impl App {
             Endpoint::Healthz => Ok(text_response(facecore::store::time::format_utc(
                 facecore::store::time::now_unix(),
             ))),
+            Endpoint::Demo(file) => Ok(file.response()),
             Endpoint::OpenApi => Ok(bytes_response(
                 self.openapi_json.clone(),
                 "application/json",

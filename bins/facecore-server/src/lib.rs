@@ -9,6 +9,7 @@ pub mod admin_socket;
 pub mod app;
 pub mod auth;
 pub mod config;
+pub mod demo;
 pub mod error;
 pub mod fetch;
 pub mod healthcheck;

@@ -668,6 +668,62 @@ async fn openapi_lists_every_route_and_swagger_ui_is_served() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn demo_page_is_served_self_contained_with_a_strict_policy() {
+    let server = TestServer::default().await;
+    let mut page = String::new();
+    for (path, kind) in [
+        ("/", "text/html"),
+        ("/demo/app.js", "text/javascript"),
+        ("/demo/style.css", "text/css"),
+    ] {
+        // No key needed: the page asks the user for one.
+        let response = server
+            .client
+            .get(format!("{}{path}", server.base))
+            .send()
+            .await
+            .expect("send");
+        assert_eq!(response.status(), 200, "{path}");
+        let headers = response.headers().clone();
+        assert!(
+            headers["content-type"]
+                .to_str()
+                .expect("ascii")
+                .starts_with(kind),
+            "{path}: {:?}",
+            headers["content-type"]
+        );
+        let policy = headers["content-security-policy"].to_str().expect("ascii");
+        assert!(policy.contains("default-src 'none'"), "{policy}");
+        assert!(policy.contains("script-src 'self';"), "{policy}");
+        assert!(policy.contains("connect-src 'self'"), "{policy}");
+        assert_eq!(headers["x-content-type-options"], "nosniff");
+        assert_eq!(headers["referrer-policy"], "no-referrer");
+        let text = response.text().await.expect("text");
+        assert!(!text.is_empty(), "{path}");
+        page.push_str(&text);
+    }
+    // Self-contained: nothing is loaded from another origin, and the script
+    // never writes markup from strings.
+    for forbidden in [
+        "src=\"http",
+        "href=\"http",
+        "//cdn",
+        "innerHTML",
+        "localStorage",
+    ] {
+        assert!(
+            !page.contains(forbidden),
+            "the demo page contains {forbidden}"
+        );
+    }
+    assert!(page.contains("sessionStorage"));
+    // Only GET: the page is not an API.
+    let (status, _) = server.post("/", &serde_json::json!({})).await;
+    assert_eq!(status, 405);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn slow_bodies_get_408_and_slow_headers_are_cut() {
     let server = TestServer::start_with(
         facecore_server::AppConfig {
