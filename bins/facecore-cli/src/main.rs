@@ -16,6 +16,14 @@ use facecore::api::{DetectFacesResponse, DetectedFace, FaceEmbeddingsResponse};
 use facecore::{Engine, EngineConfig};
 use serde_json::json;
 
+/// jemalloc, not glibc's malloc: the pipeline allocates buffers whose sizes
+/// follow each photo's size, and glibc's adaptive mmap threshold then
+/// fragments its heap without bound (`facecore index` on 10,000 varied
+/// photos peaked at 1.2 GB RSS; with jemalloc, at the same speed, the peak
+/// stays flat).
+#[global_allocator]
+static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
+
 #[derive(Parser, Debug)]
 #[command(
     name = "facecore",

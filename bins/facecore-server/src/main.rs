@@ -2,6 +2,14 @@
 
 use clap::Parser as _;
 
+/// jemalloc, not glibc's malloc: the pipeline allocates buffers whose sizes
+/// follow each photo's size, and glibc's adaptive mmap threshold then
+/// fragments its heap without bound (`facecore index` on 10,000 varied
+/// photos peaked at 1.2 GB RSS; with jemalloc, at the same speed, the peak
+/// stays flat).
+#[global_allocator]
+static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
+
 fn main() -> std::process::ExitCode {
     let args = facecore_server::Args::parse();
     let config = match facecore_server::ServerConfig::from_args(&args) {

@@ -14,8 +14,7 @@
 //! oldest face (so the collection stays the same size and memory growth
 //! means a leak, not data), collection reads, healthz and /metrics. The
 //! server's inference queue has 8 places for 24 clients, so it is saturated
-//! and sheds load with 503s. The server runs with `MALLOC_ARENA_MAX=2`, as
-//! the container image does.
+//! and sheds load with 503s.
 
 mod common;
 
@@ -221,13 +220,11 @@ async fn mixed_traffic_at_saturation_without_errors_or_leaks() {
 
     let dir = tempfile::tempdir().expect("temp");
     // A short inference queue, so that saturation also means 503s and the
-    // backpressure path is soaked too; glibc malloc limited to two arenas,
-    // as the container image sets it (measured: the same throughput in 45%
-    // less memory, ~190 MB against ~340 MB, and an earlier plateau).
+    // backpressure path is soaked too.
     let server = start_with(
         &dir.path().join("data"),
         &["--queue-capacity", &QUEUE.to_string()],
-        &[("MALLOC_ARENA_MAX", "2")],
+        &[],
     );
     let key = server.first_key.clone().expect("first key");
     let pid = server.child.id();
