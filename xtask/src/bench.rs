@@ -265,6 +265,108 @@ pub fn bench_server(root: &Path, models_dir: &Path, args: &[String]) -> Result<(
     Ok(())
 }
 
+/// The labelled evaluation data: `FACECORE_EVAL_DATA`, else
+/// `../shared/data` beside the repository.
+fn eval_data(root: &Path) -> PathBuf {
+    std::env::var_os("FACECORE_EVAL_DATA")
+        .filter(|d| !d.is_empty())
+        .map_or_else(|| root.join("../shared/data"), PathBuf::from)
+}
+
+/// `cargo xtask bench-enrol`: `facecore index` (release) on `images` distinct
+/// face photos into a fresh collection; prints and writes
+/// `target/enrol-bench.md`.
+pub fn bench_enrol(root: &Path, models_dir: &Path, images: usize) -> Result<()> {
+    let source = eval_data(root).join("faces-dev/images");
+    if !source.is_dir() {
+        bail!(
+            "{} is missing: the enrolment set is made from faces-dev photos (set FACECORE_EVAL_DATA)",
+            source.display()
+        );
+    }
+    release_build(
+        root,
+        &[
+            "-p",
+            "facecore-cli",
+            "-p",
+            "facecore-benches",
+            "--bin",
+            "facecore",
+            "--bin",
+            "enrol-set",
+        ],
+        "the CLI and the enrolment set maker",
+    )?;
+    let set = root.join(format!("target/enrol-set-{images}"));
+    let status = Command::new(root.join("target/release/enrol-set"))
+        .arg(&source)
+        .arg(&set)
+        .arg(images.to_string())
+        .status()
+        .context("cannot run enrol-set")?;
+    if !status.success() {
+        bail!("making the enrolment set failed");
+    }
+    let data = root.join("target/tmp/enrol-data");
+    let _ = std::fs::remove_dir_all(&data);
+    let cli = root.join("target/release/facecore");
+    let run = |args: &[&std::ffi::OsStr]| -> Result<Value> {
+        let out = Command::new(&cli)
+            .args(args)
+            .arg("--data-dir")
+            .arg(&data)
+            .env("FACECORE_MODELS", models_dir)
+            .stderr(std::process::Stdio::inherit())
+            .output()
+            .context("cannot run facecore")?;
+        if !out.status.success() {
+            bail!("facecore {args:?} failed");
+        }
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        let last = stdout.lines().last().unwrap_or_default();
+        serde_json::from_str(last).with_context(|| format!("facecore printed no JSON: {stdout}"))
+    };
+    run(&["collections".as_ref(), "create".as_ref(), "enrol".as_ref()])?;
+    println!("indexing {images} photos with the release CLI...");
+    let summary = run(&[
+        "index".as_ref(),
+        "--collection".as_ref(),
+        "enrol".as_ref(),
+        set.as_os_str(),
+    ])?;
+    let file_bytes = std::fs::metadata(data.join("facecore.redb"))
+        .map(|m| m.len())
+        .unwrap_or(0);
+    let indexed = summary["indexed"].as_u64().unwrap_or(0);
+    let cores = std::thread::available_parallelism().map_or(1, |c| c.get());
+    let report = format!(
+        "| measure | value |\n|---|---|\n\
+         | photos | {images} (faces-dev, copied, then mirrored and cropped variants) |\n\
+         | faces indexed | {indexed} ({} without a face, {} errors) |\n\
+         | time | {} s on {cores} cores |\n\
+         | throughput | {} images/s |\n\
+         | peak RSS of `facecore index` | {} MB |\n\
+         | data file | {:.1} MB, {:.2} KB per face |\n",
+        summary["noFace"],
+        summary["errors"],
+        summary["seconds"],
+        summary["filesPerSecond"],
+        summary["peakRssMb"],
+        file_bytes as f64 / 1e6,
+        file_bytes as f64 / 1e3 / indexed.max(1) as f64,
+    );
+    print!("{report}");
+    let _ = std::fs::remove_dir_all(&data);
+    let path = root.join("target/enrol-bench.md");
+    std::fs::write(&path, &report).with_context(|| format!("cannot write {}", path.display()))?;
+    println!("written to {}", path.display());
+    if summary["errors"].as_u64() != Some(0) {
+        bail!("some photos failed to index (see above)");
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -12,6 +12,7 @@
 //! and `fetch-models` can run before the (slow) inference stack is compiled.
 
 mod bench;
+mod fuzz;
 mod layering;
 mod models;
 
@@ -43,7 +44,10 @@ commands:
       directory exists (the tests on labelled data skip themselves without it),
       FACECORE_SCHEMATHESIS to schemathesis from PyPI, installed once into
       target/schemathesis-venv (the schema-fuzzing test skips itself without it),
-      and FACECORE_SOAK_SECONDS to 180 (a three-minute soak).
+      FACECORE_SOAK_SECONDS to 180 (a three-minute soak), and FACECORE_PLAYWRIGHT
+      to playwright-core from npm, installed once into target/playwright (the demo
+      page's browser test needs it and /usr/bin/chromium, and skips itself
+      without it).
   bench-report [--runs N]
       Per-stage timings of facecore (release build, 1 thread) beside onnxruntime
       on the same models in the same run, as ratios, plus end-to-end faces/s on
@@ -53,7 +57,22 @@ commands:
       The release server under load on loopback (a keep-alive HTTP/1.1 load
       generator): compare-face-embeddings requests/s and get-face-embeddings
       faces/s with p50/p99 latency, beside the in-process engine measured in the
-      same run, as ratios. Writes target/server-bench.md.
+      same run, as ratios. Writes target/server-bench.md. It also indexes one face per request into a collection (face/index) and
+      reports those requests/s beside in-process embedding.
+  bench-enrol [--images N]
+      Bulk enrolment at operator scale (default 10,000 photos): makes N distinct
+      face photos from ../shared/data/faces-dev (FACECORE_EVAL_DATA) under
+      target/enrol-set-N/ (once), then times the release `facecore index` into
+      a fresh collection: images/s, peak RSS of the CLI, and the data file size
+      per face. Writes target/enrol-bench.md.
+  fuzz [--seconds N] [TARGET...]
+      The cargo-fuzz (libFuzzer) targets of fuzz/: image_decode, requests, score.
+      Installs cargo-fuzz (pinned) into target/cargo-fuzz once, builds the
+      targets with AddressSanitizer, and runs each (or those named) for N seconds
+      (default 600) from the committed seeds in fuzz/seeds/<target>, keeping new
+      inputs in target/fuzz-corpus/. Fails on any crash, timeout (10 s) or
+      allocation over 2 GB, keeping the input in fuzz/artifacts/. Writes
+      target/fuzz-report.md. CI runs 30 s of each.
   crash-test [--runs N]
       Crash safety (default 20 runs): the release server on one data dir, 8
       clients indexing faces, kill -9 at a random moment, then the redb file
@@ -287,6 +306,19 @@ fn run(args: &[OsString]) -> Result<ExitCode, RunError> {
             bench::bench_server(&root, &dir, &args)?;
             Ok(ExitCode::SUCCESS)
         }
+        "fuzz" => {
+            let (seconds, targets) = parse_fuzz_args(rest)?;
+            fuzz::fuzz(&root, seconds, &targets)?;
+            Ok(ExitCode::SUCCESS)
+        }
+        "bench-enrol" => {
+            let images: usize =
+                number_option(rest, "bench-enrol", "--images", 10_000, 10..=1_000_000)?;
+            let dir = resolve_models_dir(None, &root);
+            models::fetch_models(&manifest_path, &dir, false)?;
+            bench::bench_enrol(&root, &dir, images)?;
+            Ok(ExitCode::SUCCESS)
+        }
         "test" => {
             let dir = resolve_models_dir(None, &root);
             models::fetch_models(&manifest_path, &dir, false)?;
@@ -305,6 +337,28 @@ fn calibration_cache(root: &Path, data: &Path) -> PathBuf {
         .unwrap_or_else(|| "data".into());
     root.join("target/calibration")
         .join(format!("{name}.jsonl"))
+}
+
+/// `fuzz [--seconds N] [TARGET...]`: seconds per target (default 600) and
+/// the targets named.
+fn parse_fuzz_args(args: &[OsString]) -> Result<(u64, Vec<String>), UsageError> {
+    let mut seconds = 600;
+    let mut targets = Vec::new();
+    let mut args = args.iter().map(|a| a.to_string_lossy().into_owned());
+    while let Some(arg) = args.next() {
+        if arg == "--seconds" {
+            seconds = args
+                .next()
+                .and_then(|n| n.parse().ok())
+                .filter(|n| (1..=86_400).contains(n))
+                .ok_or_else(|| UsageError("--seconds needs a number from 1 to 86400".into()))?;
+        } else if arg.starts_with('-') {
+            return Err(UsageError(format!("fuzz: unknown option `{arg}`")));
+        } else {
+            targets.push(arg);
+        }
+    }
+    Ok((seconds, targets))
 }
 
 /// Parses a command whose only option is `FLAG N`: `default` without it,
@@ -526,6 +580,18 @@ mod tests {
         assert!(parse(&["--minutes", "x"]).is_err());
         assert!(parse(&["--minutes"]).is_err());
         assert!(parse(&["--runs", "5"]).is_err());
+    }
+
+    #[test]
+    fn parses_fuzz_args() {
+        assert_eq!(parse_fuzz_args(&[]).expect("default"), (600, vec![]));
+        assert_eq!(
+            parse_fuzz_args(&os(&["score", "--seconds", "30", "requests"])).expect("valid"),
+            (30, vec!["score".to_string(), "requests".to_string()])
+        );
+        assert!(parse_fuzz_args(&os(&["--seconds", "0"])).is_err());
+        assert!(parse_fuzz_args(&os(&["--seconds"])).is_err());
+        assert!(parse_fuzz_args(&os(&["--runs", "3"])).is_err());
     }
 
     #[test]

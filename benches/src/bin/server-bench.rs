@@ -7,8 +7,9 @@
 //! ```
 //!
 //! Prints a Markdown table: compare-face-embeddings requests/s (keep-alive,
-//! many connections), get-face-embeddings faces/s, p50/p99 latency, and the
-//! in-process figures with the HTTP overhead as a ratio.
+//! many connections), get-face-embeddings faces/s, face/index requests/s
+//! (each stores a face), p50/p99 latency, and the in-process figures with the
+//! HTTP overhead as a ratio.
 
 use std::io::{BufRead, BufReader};
 use std::path::PathBuf;
@@ -104,6 +105,26 @@ async fn load(
         elapsed,
         latencies_us: all,
     })
+}
+
+/// One POST that must be answered 200.
+async fn post_once(addr: &str, path: &str, key: &str, body: &'static [u8]) -> Result<(), BoxError> {
+    let stream = tokio::net::TcpStream::connect(addr).await?;
+    let (mut sender, conn) =
+        hyper::client::conn::http1::handshake(hyper_util::rt::TokioIo::new(stream)).await?;
+    tokio::spawn(conn);
+    let request = hyper::Request::post(path)
+        .header("host", addr)
+        .header("authorization", format!("ApiKey {key}"))
+        .header("content-type", "application/json")
+        .body(Full::new(Bytes::from_static(body)))?;
+    let response = sender.send_request(request).await?;
+    let status = response.status();
+    let text = response.into_body().collect().await?.to_bytes();
+    if status != 200 {
+        return Err(format!("POST {path}: {status} {}", String::from_utf8_lossy(&text)).into());
+    }
+    Ok(())
 }
 
 fn start_server(
@@ -210,6 +231,10 @@ fn main() -> Result<(), BoxError> {
     let embed_body = Bytes::from(serde_json::to_vec(&serde_json::json!({
         "image": {"bytes": base64::engine::general_purpose::STANDARD.encode(&photo)},
     }))?);
+    let index_body = Bytes::from(serde_json::to_vec(&serde_json::json!({
+        "image": {"bytes": base64::engine::general_purpose::STANDARD.encode(&photo)},
+        "collectionId": "bench",
+    }))?);
     let result = runtime.block_on(async {
         // Warm up both paths.
         load(
@@ -239,14 +264,31 @@ fn main() -> Result<(), BoxError> {
             duration,
         )
         .await?;
-        Ok::<_, BoxError>((compare, embed))
+        // Enrolment: every request stores one face (a durable redb commit).
+        post_once(
+            &addr,
+            "/v1/collection/create",
+            &key,
+            br#"{"collectionId":"bench"}"#,
+        )
+        .await?;
+        let index = load(
+            &addr,
+            "/v1/face/index",
+            &key,
+            index_body,
+            cores * 2,
+            duration,
+        )
+        .await?;
+        Ok::<_, BoxError>((compare, embed, index))
     });
     let _ = Command::new("kill")
         .args(["-TERM", &child.id().to_string()])
         .status();
     let _ = child.wait();
     let _ = std::fs::remove_dir_all(&data);
-    let (compare, embed) = result?;
+    let (compare, embed, index) = result?;
 
     println!(
         "| measure | HTTP (loopback, load generator on 1 thread) | in process | HTTP / in process |"
@@ -271,6 +313,16 @@ fn main() -> Result<(), BoxError> {
         embed.errors,
         embed_in_process,
         embed.rate() / embed_in_process
+    );
+    println!(
+        "| face/index (1 face, 512x512 PNG, stored in one collection) | {:.1} req/s ({} connections), p50 {:.1} ms, p99 {:.1} ms, {} errors | {:.1} faces/s embedded ({cores} threads) | {:.3} |",
+        index.rate(),
+        cores * 2,
+        index.percentile_ms(0.5),
+        index.percentile_ms(0.99),
+        index.errors,
+        embed_in_process,
+        index.rate() / embed_in_process
     );
     println!(
         "\nTargets (issue 5): compare >= 50000 req/s, get-face-embeddings >= 40 faces/s on 2 cores."

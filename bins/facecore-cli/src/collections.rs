@@ -215,6 +215,7 @@ pub fn index(engine: Arc<Engine>, target: &Target, paths: &[PathBuf]) -> Result<
         }
     });
     report(&tally, files.len(), started, &last_report, true);
+    let seconds = started.elapsed().as_secs_f64();
     let errors = errors.into_inner().unwrap_or_default();
     for e in &errors {
         eprintln!("  error: {e}");
@@ -228,10 +229,27 @@ pub fn index(engine: Arc<Engine>, target: &Target, paths: &[PathBuf]) -> Result<
             "alreadyIndexed": tally.already.load(Ordering::Relaxed),
             "noFace": tally.no_face.load(Ordering::Relaxed),
             "errors": errors.len(),
-            "seconds": (started.elapsed().as_secs_f64() * 10.0).round() / 10.0,
+            "seconds": (seconds * 10.0).round() / 10.0,
+            "filesPerSecond": (files.len() as f64 / seconds.max(1e-9) * 10.0).round() / 10.0,
+            "peakRssMb": peak_rss_mb(),
         })
     );
     Ok(())
+}
+
+/// This process's peak resident memory in MB (`VmHWM`; Linux only, `None`
+/// elsewhere), so that a bulk import says what it needed.
+fn peak_rss_mb() -> Option<f64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let kb: f64 = status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmHWM:"))?
+        .trim()
+        .trim_end_matches("kB")
+        .trim()
+        .parse()
+        .ok()?;
+    Some((kb / 1024.0 * 10.0).round() / 10.0)
 }
 
 enum Outcome {

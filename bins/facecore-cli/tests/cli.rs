@@ -329,6 +329,14 @@ fn collections_index_and_search_on_the_data_file() {
     assert_eq!(summary["files"], 3, "{summary}");
     assert_eq!(summary["indexed"], 2, "{summary}");
     assert_eq!(summary["noFace"], 1, "{summary}");
+    // Throughput and peak memory are reported (loading the models alone
+    // takes more than 10 MB; nothing here should need a gigabyte).
+    assert!(
+        summary["filesPerSecond"].as_f64().expect("rate") > 0.0,
+        "{summary}"
+    );
+    let peak = summary["peakRssMb"].as_f64().expect("peak RSS on Linux");
+    assert!((10.0..1024.0).contains(&peak), "{summary}");
     assert!(
         String::from_utf8_lossy(&out.stderr).contains("files/s"),
         "progress is shown"

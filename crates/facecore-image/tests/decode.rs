@@ -917,3 +917,54 @@ fn truncated_jpeg_is_corrupt_but_trailing_data_is_ignored() {
         Err(ImageError::Corrupt { .. })
     ));
 }
+
+// ---------------------------------------------------------------- fuzz seeds
+
+/// The committed seed corpus of the `image_decode` fuzz target
+/// (`fuzz/seeds/image_decode/`): one tiny image per format plus an
+/// EXIF-rotated JPEG, each of which must sniff as its format and decode.
+/// `FACECORE_WRITE_SEEDS=1 cargo test -p facecore-image fuzz_seed` writes
+/// them anew.
+#[test]
+fn fuzz_seed_corpus_covers_every_format_and_decodes() {
+    let dir =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../fuzz/seeds/image_decode");
+    let img = DynamicImage::ImageRgb8(gradient(9, 7));
+    let jpeg = encode(&img, ImageFormat::Jpeg);
+    let seeds = [
+        ("seed.png", Format::Png, encode(&img, ImageFormat::Png)),
+        ("seed.jpg", Format::Jpeg, jpeg.clone()),
+        (
+            "seed-exif6.jpg",
+            Format::Jpeg,
+            jpeg_with_orientation(&jpeg, 6),
+        ),
+        ("seed.gif", Format::Gif, encode(&img, ImageFormat::Gif)),
+        ("seed.bmp", Format::Bmp, encode(&img, ImageFormat::Bmp)),
+        ("seed.tiff", Format::Tiff, encode(&img, ImageFormat::Tiff)),
+        ("seed.webp", Format::Webp, encode(&img, ImageFormat::WebP)),
+    ];
+    if std::env::var_os("FACECORE_WRITE_SEEDS").is_some() {
+        std::fs::create_dir_all(&dir).unwrap();
+        for (name, _, bytes) in &seeds {
+            std::fs::write(dir.join(name), bytes).unwrap();
+        }
+    }
+    for (name, format, _) in &seeds {
+        let bytes = std::fs::read(dir.join(name))
+            .unwrap_or_else(|e| panic!("fuzz seed {name}: {e} (FACECORE_WRITE_SEEDS=1 writes it)"));
+        assert!(
+            bytes.len() < 4096,
+            "{name} is {} bytes: keep seeds small",
+            bytes.len()
+        );
+        assert_eq!(sniff(&bytes), Some(*format), "{name}");
+        let decoded = decode(&bytes, &Limits::default()).unwrap();
+        let want = if name.contains("exif6") {
+            (7, 9)
+        } else {
+            (9, 7)
+        };
+        assert_eq!(decoded.image.dimensions(), want, "{name}");
+    }
+}

@@ -1,0 +1,86 @@
+//! Any bytes as the JSON body of every endpoint, and as a query string,
+//! through exactly the parsing and validation the server runs before any
+//! model: JSON with field-naming errors, the image input and its lenient
+//! base64, `maxFaceCount`, `faceMatchThreshold`, collection ids and
+//! descriptions, embeddings. Each must give a value or a typed error with
+//! a message; never a panic.
+#![no_main]
+
+use facecore_wire::{
+    CollectionRequest, CompareRequest, FaceRequest, ImageRequest, ImageSource, WireError,
+    decode_base64, embedding, image_source, parse_json, query_param, required_collection_id,
+};
+use libfuzzer_sys::fuzz_target;
+
+fn said(e: &WireError) {
+    assert!(
+        !e.to_string().is_empty(),
+        "an error without a message: {e:?}"
+    );
+}
+
+fn check_source(source: Result<ImageSource, WireError>) {
+    match source {
+        Ok(ImageSource::Bytes(_)) => {}
+        Ok(ImageSource::Url(u)) => assert!(!u.trim().is_empty() && u.trim() == u),
+        Err(e) => said(&e),
+    }
+}
+
+fuzz_target!(|data: &[u8]| {
+    // detect-faces, get-face-embeddings
+    match parse_json::<ImageRequest>(data) {
+        Ok(mut r) => {
+            if let Ok(n) = r.max_faces() {
+                assert!((1..=10).contains(&n));
+            }
+            check_source(r.source());
+        }
+        Err(e) => said(&e),
+    }
+    // compare-face-embeddings
+    match parse_json::<CompareRequest>(data) {
+        Ok(r) => {
+            for (field, value) in [("embedding1", &r.embedding1), ("embedding2", &r.embedding2)] {
+                let dim = value.as_ref().map_or(512, Vec::len).max(1);
+                match embedding(field, value.as_ref(), dim) {
+                    Ok(v) => assert!(v.iter().all(|x| x.is_finite()) && v.len() == dim),
+                    Err(e) => said(&e),
+                }
+            }
+        }
+        Err(e) => said(&e),
+    }
+    // collection create / update
+    match parse_json::<CollectionRequest>(data) {
+        Ok(r) => {
+            if let Ok(id) = required_collection_id(r.collection_id) {
+                let _ = facecore_store::collections::validate_collection_id(&id);
+            }
+            let _ = facecore_store::collections::validate_description(r.description.as_deref());
+        }
+        Err(e) => said(&e),
+    }
+    // face index / search / search-or-index
+    match parse_json::<FaceRequest>(data) {
+        Ok(r) => {
+            if let Ok(t) = r.threshold() {
+                assert!((0..=100).contains(&t));
+            }
+            check_source(image_source(r.image));
+            if let Ok(id) = required_collection_id(r.collection_id) {
+                let _ = facecore_store::collections::validate_collection_id(&id);
+            }
+        }
+        Err(e) => said(&e),
+    }
+    // The raw bytes as image.bytes, and as a query string.
+    if let Ok(text) = std::str::from_utf8(data) {
+        if let Err(e) = decode_base64(text) {
+            said(&e);
+        }
+        for name in ["collectionId", "faceId"] {
+            let _ = query_param(Some(text), name);
+        }
+    }
+});
