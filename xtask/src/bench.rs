@@ -126,73 +126,94 @@ fn release_build(root: &Path, args: &[&str], what: &str) -> Result<()> {
     Ok(())
 }
 
-/// A Python virtual environment at `venv` with `packages` from PyPI,
-/// created on first use; returns `venv`. On failure nothing half-made is
-/// left behind and the error says what needed it.
-pub fn python_venv(venv: &Path, packages: &[&str], purpose: &str) -> Result<PathBuf> {
-    let marker = venv.join(".facecore-packages");
-    let wanted = packages.join(" ");
-    if std::fs::read_to_string(&marker).is_ok_and(|have| have == wanted) {
-        return Ok(venv.to_path_buf());
+/// Makes `dir` hold `wanted` with `install`, once: a marker file in `dir`
+/// records what was installed, so a later call with the same `wanted` (and
+/// `ready` still true) does nothing. On failure nothing half-made is left
+/// behind and the error names `source` and what needed it.
+fn install_once(
+    dir: &Path,
+    wanted: &str,
+    source: &str,
+    purpose: &str,
+    ready: impl Fn() -> bool,
+    install: impl FnOnce() -> Result<bool>,
+) -> Result<()> {
+    let marker = dir.join(".facecore-packages");
+    if std::fs::read_to_string(&marker).is_ok_and(|have| have == wanted) && ready() {
+        return Ok(());
     }
-    println!("creating {} with {wanted} from PyPI...", venv.display());
-    let _ = std::fs::remove_dir_all(venv);
-    let ok = Command::new("python3")
-        .args(["-m", "venv"])
-        .arg(venv)
-        .status()
-        .with_context(|| format!("python3 is needed for {purpose}"))?
-        .success()
-        && Command::new(venv.join("bin/pip"))
-            .args(["install", "--quiet"])
-            .args(packages)
-            .status()
-            .context("cannot run pip")?
-            .success();
-    if !ok || std::fs::write(&marker, &wanted).is_err() {
-        let _ = std::fs::remove_dir_all(venv);
+    println!(
+        "installing {wanted} from {source} into {}...",
+        dir.display()
+    );
+    let _ = std::fs::remove_dir_all(dir);
+    let ok = install()?;
+    if !ok || !ready() || std::fs::write(&marker, wanted).is_err() {
+        let _ = std::fs::remove_dir_all(dir);
         bail!(
-            "cannot install {wanted} into {} for {purpose}: check access to PyPI",
-            venv.display()
+            "cannot install {wanted} into {} for {purpose}: check access to {source}",
+            dir.display()
         );
     }
+    Ok(())
+}
+
+/// A Python virtual environment at `venv` with `packages` from PyPI,
+/// created on first use; returns `venv`.
+pub fn python_venv(venv: &Path, packages: &[&str], purpose: &str) -> Result<PathBuf> {
+    install_once(
+        venv,
+        &packages.join(" "),
+        "PyPI",
+        purpose,
+        || venv.is_dir(),
+        || {
+            Ok(Command::new("python3")
+                .args(["-m", "venv"])
+                .arg(venv)
+                .status()
+                .with_context(|| format!("python3 is needed for {purpose}"))?
+                .success()
+                && Command::new(venv.join("bin/pip"))
+                    .args(["install", "--quiet"])
+                    .args(packages)
+                    .status()
+                    .context("cannot run pip")?
+                    .success())
+        },
+    )?;
     Ok(venv.to_path_buf())
 }
 
-/// An npm package installed (exactly `package@version`, no dependencies
-/// saved anywhere else) under `prefix`, reused while the marker file says it
-/// is the same version; returns the package's directory.
+/// An npm package installed (exactly `package@version`, saved nowhere
+/// else) under `prefix` on first use; returns the package's directory.
 pub fn npm_package(prefix: &Path, package: &str, version: &str, purpose: &str) -> Result<PathBuf> {
-    let marker = prefix.join(".facecore-packages");
-    let wanted = format!("{package}@{version}");
     let dir = prefix.join("node_modules").join(package);
-    if std::fs::read_to_string(&marker).is_ok_and(|have| have == wanted) && dir.is_dir() {
-        return Ok(dir);
-    }
-    println!("installing {wanted} from npm into {}...", prefix.display());
-    let _ = std::fs::remove_dir_all(prefix);
-    std::fs::create_dir_all(prefix)?;
-    let ok = Command::new("npm")
-        .args([
-            "install",
-            "--no-audit",
-            "--no-fund",
-            "--no-save",
-            "--silent",
-        ])
-        .arg("--prefix")
-        .arg(prefix)
-        .arg(&wanted)
-        .status()
-        .with_context(|| format!("npm is needed for {purpose}"))?
-        .success();
-    if !ok || !dir.is_dir() || std::fs::write(&marker, &wanted).is_err() {
-        let _ = std::fs::remove_dir_all(prefix);
-        bail!(
-            "cannot install {wanted} into {} for {purpose}: check access to the npm registry",
-            prefix.display()
-        );
-    }
+    let wanted = format!("{package}@{version}");
+    install_once(
+        prefix,
+        &wanted,
+        "the npm registry",
+        purpose,
+        || dir.is_dir(),
+        || {
+            std::fs::create_dir_all(prefix)?;
+            Ok(Command::new("npm")
+                .args([
+                    "install",
+                    "--no-audit",
+                    "--no-fund",
+                    "--no-save",
+                    "--silent",
+                ])
+                .arg("--prefix")
+                .arg(prefix)
+                .arg(&wanted)
+                .status()
+                .with_context(|| format!("npm is needed for {purpose}"))?
+                .success())
+        },
+    )?;
     Ok(dir)
 }
 

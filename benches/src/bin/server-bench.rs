@@ -73,11 +73,7 @@ async fn load(
             let mut latencies = Vec::new();
             let mut errors = 0usize;
             while Instant::now() < deadline {
-                let request = hyper::Request::post(&path)
-                    .header("host", &addr)
-                    .header("authorization", format!("ApiKey {key}"))
-                    .header("content-type", "application/json")
-                    .body(Full::new(body.clone()))?;
+                let request = api_post(&addr, &path, &key, body.clone())?;
                 let t = Instant::now();
                 let response = sender.send_request(request).await?;
                 let ok = response.status() == 200;
@@ -107,17 +103,27 @@ async fn load(
     })
 }
 
+/// An authenticated JSON POST of `body` to `path`.
+fn api_post(
+    addr: &str,
+    path: &str,
+    key: &str,
+    body: Bytes,
+) -> Result<hyper::Request<Full<Bytes>>, BoxError> {
+    Ok(hyper::Request::post(path)
+        .header("host", addr)
+        .header("authorization", format!("ApiKey {key}"))
+        .header("content-type", "application/json")
+        .body(Full::new(body))?)
+}
+
 /// One POST that must be answered 200.
 async fn post_once(addr: &str, path: &str, key: &str, body: &'static [u8]) -> Result<(), BoxError> {
     let stream = tokio::net::TcpStream::connect(addr).await?;
     let (mut sender, conn) =
         hyper::client::conn::http1::handshake(hyper_util::rt::TokioIo::new(stream)).await?;
     tokio::spawn(conn);
-    let request = hyper::Request::post(path)
-        .header("host", addr)
-        .header("authorization", format!("ApiKey {key}"))
-        .header("content-type", "application/json")
-        .body(Full::new(Bytes::from_static(body)))?;
+    let request = api_post(addr, path, key, Bytes::from_static(body))?;
     let response = sender.send_request(request).await?;
     let status = response.status();
     let text = response.into_body().collect().await?.to_bytes();
@@ -228,11 +234,12 @@ fn main() -> Result<(), BoxError> {
     let compare_body = Bytes::from(serde_json::to_vec(&serde_json::json!({
         "embedding1": vector, "embedding2": other,
     }))?);
+    let photo_b64 = base64::engine::general_purpose::STANDARD.encode(&photo);
     let embed_body = Bytes::from(serde_json::to_vec(&serde_json::json!({
-        "image": {"bytes": base64::engine::general_purpose::STANDARD.encode(&photo)},
+        "image": {"bytes": photo_b64},
     }))?);
     let index_body = Bytes::from(serde_json::to_vec(&serde_json::json!({
-        "image": {"bytes": base64::engine::general_purpose::STANDARD.encode(&photo)},
+        "image": {"bytes": photo_b64},
         "collectionId": "bench",
     }))?);
     let result = runtime.block_on(async {
