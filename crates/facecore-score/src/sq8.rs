@@ -27,7 +27,8 @@ use crate::scan::Hit;
 use crate::{ScoreError, VectorSet, checked_norm, dot};
 
 /// Largest quantised magnitude: codes lie in `-127..=127`, so the integer
-/// dot of two 512-d rows (at most `512 × 127²`) fits an `i32` with room.
+/// dot of two 512-d rows (at most `512 × 127²`) fits an `i32` with room,
+/// and the AVX2 kernel's pairwise 16-bit sums (`2 × 127²`) cannot saturate.
 const Q_MAX: f32 = 127.0;
 
 /// Margin added to every error bound for the `f32` rounding in the
@@ -36,8 +37,10 @@ const Q_MAX: f32 = 127.0;
 /// purpose: a larger margin only re-scores a few more rows.
 const ROUNDING_MARGIN: f32 = 2e-4;
 
-/// A row or query quantised to `i8` with one scale.
-struct Quantised {
+/// A query quantised for [`Sq8Rows::estimates`]: `i8` codes with one
+/// scale, and the quantisation error, so that estimates come with bounds.
+#[derive(Debug, Clone)]
+pub struct Sq8Query {
     /// `round(x · s)` with `s = 127 / max|x|`.
     codes: Vec<i8>,
     /// `1 / s`: multiplies an integer dot back to the `f32` scale.
@@ -46,11 +49,24 @@ struct Quantised {
     error: f32,
 }
 
+impl Sq8Query {
+    /// Quantises `unit`, a vector of length one (a query normalised by the
+    /// caller; the bounds of [`Sq8Rows::bound`] assume unit length).
+    pub fn new(unit: &[f32]) -> Self {
+        quantise(unit)
+    }
+
+    /// The dimension of the query.
+    pub fn dim(&self) -> usize {
+        self.codes.len()
+    }
+}
+
 /// Quantises a (unit) vector with a per-vector scale.
-fn quantise(x: &[f32]) -> Quantised {
+fn quantise(x: &[f32]) -> Sq8Query {
     let max = x.iter().fold(0.0f32, |m, v| m.max(v.abs()));
     if max == 0.0 {
-        return Quantised {
+        return Sq8Query {
             codes: vec![0; x.len()],
             step: 0.0,
             error: 0.0,
@@ -68,7 +84,7 @@ fn quantise(x: &[f32]) -> Quantised {
             q as i8
         })
         .collect();
-    Quantised {
+    Sq8Query {
         codes,
         step,
         // Rounded up (relative 1e-6 ≫ the f64 → f32 rounding).
@@ -76,14 +92,13 @@ fn quantise(x: &[f32]) -> Quantised {
     }
 }
 
-/// Integer dot product of two rows of codes.
+/// Integer dot product of two rows of codes, portable version.
 ///
 /// Thirty-two independent `i32` lanes, each a widened `i8 × i8` product:
-/// the shape that measured fastest on the default x86-64 target (SSE2)
-/// and with AVX2 alike (100k × 512 in ~6.5 ms on one core, against ~25 ms
-/// for pairwise 16-bit products, which LLVM does not turn into `pmaddwd`
-/// without AVX2). Kept out of line on purpose: inlined into the scan
-/// loop, LLVM vectorised it three times worse (measured 25 ms against 8).
+/// the shape that measured fastest on the default x86-64 target (SSE2).
+/// Kept out of line on purpose: inlined into the scan loop, LLVM
+/// vectorised it three times worse (measured 25 ms against 8 at
+/// 100k × 512).
 #[inline(never)]
 fn dot_i8(query: &[i8], row: &[i8]) -> i32 {
     const W: usize = 32;
@@ -103,6 +118,221 @@ fn dot_i8(query: &[i8], row: &[i8]) -> i32 {
     acc.iter().sum::<i32>() + tail
 }
 
+/// Integer dots of `query` with every row of `codes` (rows of
+/// `query.len()` codes), appended to `out`: the AVX2 kernel when the CPU
+/// has it (checked at run time, so one binary serves every x86-64), the
+/// portable one otherwise. Both give the same integers.
+fn dots_i8(query: &[i8], codes: &[i8], out: &mut Vec<i32>) {
+    let dim = query.len();
+    if dim == 0 {
+        return;
+    }
+    #[cfg(target_arch = "x86_64")]
+    if avx2::available() {
+        avx2::dots(query, codes, out);
+        return;
+    }
+    out.extend(codes.chunks_exact(dim).map(|row| dot_i8(query, row)));
+}
+
+/// The AVX2 integer-dot kernel, the only `unsafe` code in facecore: the
+/// intrinsics' loads take raw pointers, and a `#[target_feature]` function
+/// may only be called where the feature is known to be present.
+#[cfg(target_arch = "x86_64")]
+#[allow(unsafe_code)]
+mod avx2 {
+    use std::arch::x86_64::{
+        __m256i, _mm_add_epi32, _mm_cvtsi128_si32, _mm_shuffle_epi32, _mm256_add_epi32,
+        _mm256_castsi256_si128, _mm256_extracti128_si256, _mm256_loadu_si256, _mm256_madd_epi16,
+        _mm256_maddubs_epi16, _mm256_set1_epi16, _mm256_setzero_si256, _mm256_sign_epi8,
+    };
+
+    /// Whether this CPU runs AVX2 (the standard library caches the answer).
+    pub(super) fn available() -> bool {
+        std::arch::is_x86_feature_detected!("avx2")
+    }
+
+    /// Appends the integer dot of `query` with every row of `codes`.
+    pub(super) fn dots(query: &[i8], codes: &[i8], out: &mut Vec<i32>) {
+        assert!(available(), "the AVX2 kernel needs AVX2");
+        // SAFETY: AVX2 is present (asserted above), which is all that
+        // `dots_avx2`'s target feature requires.
+        unsafe { dots_avx2(query, codes, out) }
+    }
+
+    #[target_feature(enable = "avx2")]
+    fn dots_avx2(query: &[i8], codes: &[i8], out: &mut Vec<i32>) {
+        let dim = query.len();
+        out.reserve(codes.len() / dim);
+        for row in codes.chunks_exact(dim) {
+            out.push(dot_avx2(query, row));
+        }
+    }
+
+    /// Loads 32 codes.
+    #[target_feature(enable = "avx2")]
+    fn load(chunk: &[i8; 32]) -> __m256i {
+        // SAFETY: `chunk` is 32 readable bytes; the load is unaligned.
+        unsafe { _mm256_loadu_si256(chunk.as_ptr().cast()) }
+    }
+
+    /// `Σ a·b` over 32 codes at a time: `|a|` as unsigned times `b` with
+    /// `a`'s sign, summed in pairs to 16 bits (at most `2 × 127²`, no
+    /// saturation since codes avoid -128), then to 32 bits.
+    #[target_feature(enable = "avx2")]
+    fn dot_avx2(query: &[i8], row: &[i8]) -> i32 {
+        let (cq, rq) = query.as_chunks::<32>();
+        let (cr, rr) = row.as_chunks::<32>();
+        let ones = _mm256_set1_epi16(1);
+        let mut acc = _mm256_setzero_si256();
+        for (a, b) in cq.iter().zip(cr) {
+            let a = load(a);
+            let b = load(b);
+            let pairs = _mm256_maddubs_epi16(_mm256_sign_epi8(a, a), _mm256_sign_epi8(b, a));
+            acc = _mm256_add_epi32(acc, _mm256_madd_epi16(pairs, ones));
+        }
+        let s = _mm_add_epi32(
+            _mm256_castsi256_si128(acc),
+            _mm256_extracti128_si256(acc, 1),
+        );
+        let s = _mm_add_epi32(s, _mm_shuffle_epi32(s, 0b01_00_11_10));
+        let s = _mm_add_epi32(s, _mm_shuffle_epi32(s, 0b10_11_00_01));
+        let tail: i32 = rq
+            .iter()
+            .zip(rr)
+            .map(|(&a, &b)| i32::from(a) * i32::from(b))
+            .sum();
+        _mm_cvtsi128_si32(s) + tail
+    }
+}
+
+/// Unit vectors scalar-quantised to `i8`, one scale per row, with each
+/// row's quantisation error: an estimate of every cosine with a query, and
+/// a guaranteed bound on how far each estimate can be from the truth.
+///
+/// This is the filter behind [`QuantizedVectorSet`], and the building block
+/// for indexes that keep only codes in memory and fetch exact rows from
+/// elsewhere (the row's bound tells which rows need an exact look).
+/// `dim + 8` bytes per row.
+#[derive(Debug, Clone, Default)]
+pub struct Sq8Rows {
+    dim: usize,
+    /// `len * dim` codes, row-major.
+    codes: Vec<i8>,
+    /// Per row: the step that turns its codes back into values.
+    steps: Vec<f32>,
+    /// Per row: the quantisation error `‖x − x̂‖`, rounded up.
+    errors: Vec<f32>,
+}
+
+impl Sq8Rows {
+    /// No rows, of dimension `dim`.
+    pub fn new(dim: usize) -> Self {
+        Self::with_capacity(dim, 0)
+    }
+
+    /// No rows, with room for `capacity` of dimension `dim`.
+    pub fn with_capacity(dim: usize, capacity: usize) -> Self {
+        Self {
+            dim,
+            codes: Vec::with_capacity(dim.saturating_mul(capacity)),
+            steps: Vec::with_capacity(capacity),
+            errors: Vec::with_capacity(capacity),
+        }
+    }
+
+    /// The dimension of the rows.
+    pub fn dim(&self) -> usize {
+        self.dim
+    }
+
+    /// The number of rows.
+    pub fn len(&self) -> usize {
+        self.steps.len()
+    }
+
+    /// Whether there are no rows.
+    pub fn is_empty(&self) -> bool {
+        self.steps.is_empty()
+    }
+
+    /// Heap bytes held (capacity, not just length).
+    pub fn heap_bytes(&self) -> usize {
+        self.codes.capacity() + 4 * (self.steps.capacity() + self.errors.capacity())
+    }
+
+    /// Quantises and appends `unit`, which the caller has validated and
+    /// normalised (the bounds assume length one); returns its row.
+    ///
+    /// # Panics
+    ///
+    /// When `unit.len()` is not the dimension (a caller bug).
+    pub fn push(&mut self, unit: &[f32]) -> usize {
+        assert_eq!(unit.len(), self.dim, "Sq8Rows::push: wrong dimension");
+        let q = quantise(unit);
+        self.codes.extend_from_slice(&q.codes);
+        self.steps.push(q.step);
+        self.errors.push(q.error);
+        self.steps.len() - 1
+    }
+
+    /// Removes row `row` by moving the last row into its place. Returns
+    /// false when out of range.
+    pub fn swap_remove(&mut self, row: usize) -> bool {
+        let len = self.len();
+        if row >= len {
+            return false;
+        }
+        let dim = self.dim;
+        let last = len - 1;
+        if row != last {
+            let (head, tail) = self.codes.split_at_mut(last * dim);
+            head[row * dim..(row + 1) * dim].copy_from_slice(&tail[..dim]);
+        }
+        self.codes.truncate(last * dim);
+        self.steps.swap_remove(row);
+        self.errors.swap_remove(row);
+        true
+    }
+
+    /// Removes every row, keeping the allocations.
+    pub fn clear(&mut self) {
+        self.codes.clear();
+        self.steps.clear();
+        self.errors.clear();
+    }
+
+    /// Appends to `out` the estimated cosine of `query` with every row, in
+    /// row order.
+    ///
+    /// # Panics
+    ///
+    /// When the query's dimension is not the rows' (a caller bug).
+    pub fn estimates(&self, query: &Sq8Query, out: &mut Vec<f32>) {
+        assert_eq!(query.dim(), self.dim, "Sq8Rows::estimates: wrong dimension");
+        let mut dots = Vec::with_capacity(self.len());
+        dots_i8(&query.codes, &self.codes, &mut dots);
+        out.extend(
+            dots.iter()
+                .zip(&self.steps)
+                .map(|(&d, &step)| d as f32 * (query.step * step)),
+        );
+    }
+
+    /// How far the estimate of row `row` with `query` can be from the true
+    /// cosine of the unit vectors they stand for: `‖x̂‖ ≤ 1 + ‖e_x‖` for a
+    /// unit `x`, so `|cos − estimate| ≤ ‖e_x‖ + ‖e_q‖·(1 + ‖e_x‖)` plus a
+    /// margin for `f32` rounding.
+    ///
+    /// # Panics
+    ///
+    /// When `row` is out of range.
+    pub fn bound(&self, row: usize, query: &Sq8Query) -> f32 {
+        let e = self.errors[row];
+        e + query.error * (1.0 + e) + ROUNDING_MARGIN
+    }
+}
+
 /// A [`VectorSet`] with an 8-bit companion for fast, exact 1:N search.
 ///
 /// Costs `dim + 8` bytes per vector on top of the exact rows (520 bytes
@@ -110,14 +340,14 @@ fn dot_i8(query: &[i8], row: &[i8]) -> i32 {
 /// [`top_k`](Self::top_k) with exactly the results of the plain
 /// [`VectorSet`] scans while reading about a quarter of the memory.
 ///
-/// How: every row is also stored as `i8` codes with one scale, and its
-/// quantisation error `‖x − x̂‖` is measured at insert. A query is
-/// quantised the same way; integer dot products then estimate every
-/// cosine within a bound that follows from Cauchy–Schwarz (plus a margin
-/// for `f32` rounding). Only rows whose upper bound reaches the `k`-th
-/// best lower bound can be in the answer, and only those are re-scored
-/// with [`dot`] on the exact rows, so the quantisation decides which rows
-/// get an exact look, never the result.
+/// How: every row is also stored as `i8` codes with one scale
+/// ([`Sq8Rows`]), and its quantisation error `‖x − x̂‖` is measured at
+/// insert. A query is quantised the same way; integer dot products then
+/// estimate every cosine within a bound that follows from Cauchy–Schwarz
+/// (plus a margin for `f32` rounding). Only rows whose upper bound reaches
+/// the `k`-th best lower bound can be in the answer, and only those are
+/// re-scored with [`dot`] on the exact rows, so the quantisation decides
+/// which rows get an exact look, never the result.
 ///
 /// ```
 /// use facecore_score::QuantizedVectorSet;
@@ -135,12 +365,8 @@ fn dot_i8(query: &[i8], row: &[i8]) -> i32 {
 pub struct QuantizedVectorSet {
     /// The exact unit rows: the source of every returned cosine.
     exact: VectorSet,
-    /// `len * dim` codes, row-major.
-    codes: Vec<i8>,
-    /// Per row: the step that turns its codes back into values.
-    steps: Vec<f32>,
-    /// Per row: the quantisation error `‖x − x̂‖`, rounded up.
-    errors: Vec<f32>,
+    /// Their 8-bit twins.
+    codes: Sq8Rows,
 }
 
 impl QuantizedVectorSet {
@@ -153,9 +379,7 @@ impl QuantizedVectorSet {
     pub fn with_capacity(dim: usize, capacity: usize) -> Self {
         Self {
             exact: VectorSet::with_capacity(dim, capacity),
-            codes: Vec::with_capacity(dim.saturating_mul(capacity)),
-            steps: Vec::with_capacity(capacity),
-            errors: Vec::with_capacity(capacity),
+            codes: Sq8Rows::with_capacity(dim, capacity),
         }
     }
 
@@ -171,12 +395,12 @@ impl QuantizedVectorSet {
 
     /// The number of vectors stored.
     pub fn len(&self) -> usize {
-        self.steps.len()
+        self.codes.len()
     }
 
     /// Whether the set holds no vectors.
     pub fn is_empty(&self) -> bool {
-        self.steps.is_empty()
+        self.codes.is_empty()
     }
 
     /// The stored (unit-length, exact) vector at `index`, if any.
@@ -193,10 +417,7 @@ impl QuantizedVectorSet {
     pub fn push(&mut self, v: &[f32]) -> Result<usize, ScoreError> {
         let index = self.exact.push(v)?;
         let unit = self.exact.get(index).unwrap_or_default();
-        let q = quantise(unit);
-        self.codes.extend_from_slice(&q.codes);
-        self.steps.push(q.step);
-        self.errors.push(q.error);
+        self.codes.push(unit);
         Ok(index)
     }
 
@@ -206,24 +427,13 @@ impl QuantizedVectorSet {
         if !self.exact.swap_remove(index) {
             return false;
         }
-        let dim = self.dim();
-        let last = self.steps.len() - 1;
-        if index != last {
-            let (head, tail) = self.codes.split_at_mut(last * dim);
-            head[index * dim..(index + 1) * dim].copy_from_slice(&tail[..dim]);
-        }
-        self.codes.truncate(last * dim);
-        self.steps.swap_remove(index);
-        self.errors.swap_remove(index);
-        true
+        self.codes.swap_remove(index)
     }
 
     /// Removes all vectors, keeping the allocations.
     pub fn clear(&mut self) {
         self.exact.clear();
         self.codes.clear();
-        self.steps.clear();
-        self.errors.clear();
     }
 
     /// The stored vector most similar to `query`: exactly
@@ -244,47 +454,19 @@ impl QuantizedVectorSet {
     ///
     /// As [`validate`](crate::validate) of `query` with `Some(self.dim())`.
     pub fn top_k(&self, query: &[f32], k: usize) -> Result<Vec<(usize, f32)>, ScoreError> {
-        let dim = self.dim();
-        let inv = 1.0 / checked_norm(query, Some(dim))?;
-        let unit: Vec<f32> = query.iter().map(|&x| (f64::from(x) * inv) as f32).collect();
+        let unit = unit_query(query, self.dim())?;
         let k = k.min(self.len());
         if k == 0 {
             return Ok(Vec::new());
         }
-        let q = quantise(&unit);
-        // ‖x̂‖ ≤ 1 + ‖e_x‖ for unit x, so |cos − estimate| ≤
-        // ‖e_x‖ + ‖e_q‖·(1 + ‖e_x‖) + rounding margin.
-        let bound = |row: usize| {
-            let e = self.errors[row];
-            e + q.error * (1.0 + e) + ROUNDING_MARGIN
-        };
-
+        let q = Sq8Query::new(&unit);
         // Pass 1: estimates, streaming the codes in memory order.
         let mut estimates = Vec::with_capacity(self.len());
-        for (row, codes) in self.codes.chunks_exact(dim).enumerate() {
-            let d = dot_i8(&q.codes, codes) as f32;
-            estimates.push(d * (q.step * self.steps[row]));
-        }
-
-        // Pass 2: the k-th best lower bound.
-        let mut lows: BinaryHeap<Reverse<Hit>> = BinaryHeap::with_capacity(k + 1);
-        for (row, &est) in estimates.iter().enumerate() {
-            let low = est - bound(row);
-            if lows.len() < k {
-                lows.push(Reverse(Hit(row, low)));
-            } else if lows.peek().is_some_and(|min| low > min.0.1) {
-                lows.pop();
-                lows.push(Reverse(Hit(row, low)));
-            }
-        }
-        let floor = lows.peek().map_or(f32::NEG_INFINITY, |min| min.0.1);
-
-        // Pass 3: re-score every row that could reach the top k.
-        let mut hits: Vec<Hit> = estimates
-            .iter()
-            .enumerate()
-            .filter(|&(row, &est)| est + bound(row) >= floor)
-            .filter_map(|(row, _)| self.exact.get(row).map(|x| Hit(row, dot(&unit, x))))
+        self.codes.estimates(&q, &mut estimates);
+        // Passes 2 and 3: the rows that could reach the top k, re-scored.
+        let mut hits: Vec<Hit> = candidates(&estimates, k, |row| self.codes.bound(row, &q))
+            .into_iter()
+            .filter_map(|row| self.exact.get(row).map(|x| Hit(row, dot(&unit, x))))
             .collect();
         hits.sort_unstable_by(|a, b| b.cmp(a));
         hits.truncate(k);
@@ -293,6 +475,47 @@ impl QuantizedVectorSet {
             .map(|Hit(row, d)| (row, d.clamp(-1.0, 1.0)))
             .collect())
     }
+}
+
+/// Validates `query` and returns it normalised to unit length.
+///
+/// # Errors
+///
+/// As [`validate`](crate::validate) with `Some(dim)`.
+pub fn unit_query(query: &[f32], dim: usize) -> Result<Vec<f32>, ScoreError> {
+    let inv = 1.0 / checked_norm(query, Some(dim))?;
+    Ok(query.iter().map(|&x| (f64::from(x) * inv) as f32).collect())
+}
+
+/// The rows that can be among the best `k` given estimates and their
+/// bounds: those whose upper bound (`estimate + bound`) reaches the `k`-th
+/// best lower bound (`estimate − bound`). Re-scoring exactly these rows
+/// and keeping the best `k` gives the exact top `k`. In row order.
+pub fn candidates(estimates: &[f32], k: usize, bound: impl Fn(usize) -> f32) -> Vec<usize> {
+    if k == 0 || estimates.is_empty() {
+        return Vec::new();
+    }
+    let mut lows: BinaryHeap<Reverse<Hit>> = BinaryHeap::with_capacity(k + 1);
+    for (row, &est) in estimates.iter().enumerate() {
+        let low = est - bound(row);
+        if lows.len() < k {
+            lows.push(Reverse(Hit(row, low)));
+        } else if lows.peek().is_some_and(|min| low > min.0.1) {
+            lows.pop();
+            lows.push(Reverse(Hit(row, low)));
+        }
+    }
+    let floor = if lows.len() < k {
+        f32::NEG_INFINITY
+    } else {
+        lows.peek().map_or(f32::NEG_INFINITY, |min| min.0.1)
+    };
+    estimates
+        .iter()
+        .enumerate()
+        .filter(|&(row, &est)| est + bound(row) >= floor)
+        .map(|(row, _)| row)
+        .collect()
 }
 
 #[cfg(test)]
@@ -327,6 +550,40 @@ mod tests {
         let a = vec![127i8; EMBEDDING_DIM];
         let b = vec![-127i8; EMBEDDING_DIM];
         assert_eq!(dot_i8(&a, &b), -127 * 127 * EMBEDDING_DIM as i32);
+    }
+
+    #[test]
+    fn dispatched_kernel_agrees_with_the_portable_one() {
+        let mut rng = XorShift(11);
+        for dim in [1usize, 31, 32, 33, 64, 100, EMBEDDING_DIM] {
+            let q: Vec<i8> = (0..dim).map(|_| (rng.next_f32() * 127.0) as i8).collect();
+            let mut rows: Vec<i8> = (0..dim * 9)
+                .map(|_| (rng.next_f32() * 127.0) as i8)
+                .collect();
+            // Extremes: the largest products must not saturate.
+            rows[..dim].fill(127);
+            rows[dim..2 * dim].fill(-127);
+            let mut got = Vec::new();
+            dots_i8(&q, &rows, &mut got);
+            let want: Vec<i32> = rows.chunks_exact(dim).map(|r| dot_i8(&q, r)).collect();
+            assert_eq!(got, want, "dim={dim}");
+        }
+        let full = vec![-127i8; EMBEDDING_DIM];
+        let mut got = Vec::new();
+        dots_i8(&full, &full, &mut got);
+        assert_eq!(got, [127 * 127 * EMBEDDING_DIM as i32]);
+    }
+
+    #[test]
+    fn candidates_hold_the_exact_top_k() {
+        // Estimates 0.5, 0.4, 0.45 with bound 0.03: row 1's upper bound
+        // (0.43) is below row 0's lower bound (0.47), so k = 1 keeps rows 0
+        // and 2 only.
+        let est = [0.5f32, 0.4, 0.45];
+        assert_eq!(candidates(&est, 1, |_| 0.03), vec![0, 2]);
+        assert_eq!(candidates(&est, 5, |_| 0.03), vec![0, 1, 2]);
+        assert!(candidates(&est, 0, |_| 0.03).is_empty());
+        assert!(candidates(&[], 1, |_| 0.03).is_empty());
     }
 
     #[test]
