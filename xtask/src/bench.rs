@@ -288,7 +288,7 @@ pub fn bench_server(root: &Path, models_dir: &Path, args: &[String]) -> Result<(
 
 /// The labelled evaluation data: `FACECORE_EVAL_DATA`, else
 /// `../shared/data` beside the repository.
-fn eval_data(root: &Path) -> PathBuf {
+pub fn eval_data(root: &Path) -> PathBuf {
     std::env::var_os("FACECORE_EVAL_DATA")
         .filter(|d| !d.is_empty())
         .map_or_else(|| root.join("../shared/data"), PathBuf::from)
@@ -385,6 +385,71 @@ pub fn bench_enrol(root: &Path, models_dir: &Path, images: usize) -> Result<()> 
     if summary["errors"].as_u64() != Some(0) {
         bail!("some photos failed to index (see above)");
     }
+    Ok(())
+}
+
+/// `cargo xtask bench-search`: embeds `data` once with the release CLI (the
+/// calibration cache), then runs the `search-bench` example of
+/// facecore-store on `faces` face-like embeddings shaped by it; writes
+/// `target/search-bench.md`.
+pub fn bench_search(
+    root: &Path,
+    models_dir: &Path,
+    data: &Path,
+    cache: &Path,
+    faces: usize,
+    extra: &[std::ffi::OsString],
+) -> Result<()> {
+    if !data.join("labels.csv").is_file() {
+        bail!(
+            "{} is missing: the collection is shaped by the faces-dev embeddings (set FACECORE_EVAL_DATA)",
+            data.join("labels.csv").display()
+        );
+    }
+    if !cache.is_file() {
+        release_build(root, &["-p", "facecore-cli"], "the CLI")?;
+        println!(
+            "embedding {} once (cached in {})...",
+            data.display(),
+            cache.display()
+        );
+        if let Some(parent) = cache.parent() {
+            std::fs::create_dir_all(parent)?;
+        }
+        let status = Command::new(root.join("target/release/facecore"))
+            .arg("calibrate")
+            .arg("--data")
+            .arg(data)
+            .arg("--cache")
+            .arg(cache)
+            .env("FACECORE_MODELS", models_dir)
+            .status()
+            .context("cannot run facecore calibrate")?;
+        if !status.success() {
+            bail!("embedding {} failed", data.display());
+        }
+    }
+    release_build(
+        root,
+        &["-p", "facecore-store", "--example", "search-bench"],
+        "the search benchmark",
+    )?;
+    let status = Command::new(root.join("target/release/examples/search-bench"))
+        .arg("--real")
+        .arg(cache)
+        .arg("--labels")
+        .arg(data.join("labels.csv"))
+        .arg("--faces")
+        .arg(faces.to_string())
+        .arg("--out")
+        .arg(root.join("target/search-bench.md"))
+        .args(extra)
+        .status()
+        .context("cannot run search-bench")?;
+    if !status.success() {
+        bail!("the search benchmark failed");
+    }
+    println!("wrote {}", root.join("target/search-bench.md").display());
     Ok(())
 }
 

@@ -65,6 +65,14 @@ commands:
       target/enrol-set-N/ (once), then times the release `facecore index` into
       a fresh collection: images/s, peak RSS of the CLI, and the data file size
       per face. Writes target/enrol-bench.md.
+  bench-search [--faces N] [--probes P,P,...] [--no-store]
+      1:N search at scale (default 1,000,000 faces), the approximate index
+      beside exact search in the same run: a face-like collection shaped by the
+      real faces-dev embeddings (embedded once with the release CLI, cached in
+      target/calibration/), queries of enrolled and not-enrolled people. Prints
+      p50/p99 ms, rank-1 agreement, enrolled hit rate, bytes per face, build s
+      and load s (a real restart from a redb data file; --no-store skips it).
+      Writes target/search-bench.md.
   fuzz [--seconds N] [TARGET...]
       The cargo-fuzz (libFuzzer) targets of fuzz/: image_decode, requests, score.
       Installs cargo-fuzz (pinned) into target/cargo-fuzz once, builds the
@@ -317,6 +325,42 @@ fn run(args: &[OsString]) -> Result<ExitCode, RunError> {
             let dir = resolve_models_dir(None, &root);
             models::fetch_models(&manifest_path, &dir, false)?;
             bench::bench_enrol(&root, &dir, images)?;
+            Ok(ExitCode::SUCCESS)
+        }
+        "bench-search" => {
+            let faces: usize = number_option(
+                rest,
+                "bench-search",
+                "--faces",
+                1_000_000,
+                1_000..=20_000_000,
+            )?;
+            let dir = resolve_models_dir(None, &root);
+            models::fetch_models(&manifest_path, &dir, false)?;
+            let data = bench::eval_data(&root).join("faces-dev");
+            let cache = calibration_cache(&root, &data);
+            let mut extra: Vec<OsString> = Vec::new();
+            let mut it = rest.iter();
+            while let Some(arg) = it.next() {
+                match arg.to_str() {
+                    Some("--faces") => {
+                        it.next();
+                    }
+                    Some("--probes") => {
+                        extra.push(arg.clone());
+                        extra.extend(it.next().cloned());
+                    }
+                    Some("--no-store") => extra.push(arg.clone()),
+                    _ => {
+                        return Err(UsageError(format!(
+                            "bench-search: unknown argument {}",
+                            arg.to_string_lossy()
+                        ))
+                        .into());
+                    }
+                }
+            }
+            bench::bench_search(&root, &dir, &data, &cache, faces, &extra)?;
             Ok(ExitCode::SUCCESS)
         }
         "test" => {

@@ -129,6 +129,29 @@ fn encode_face(face: &StoredFace) -> Result<Vec<u8>, StoreError> {
     Ok(out)
 }
 
+/// The embedding of a face value alone, without parsing its metadata.
+fn decode_embedding(bytes: &[u8]) -> Result<Vec<f32>, StoreError> {
+    let corrupt = |message: &str| StoreError::Corrupt {
+        table: "faces",
+        message: message.to_string(),
+    };
+    let len = bytes
+        .get(..4)
+        .and_then(|b| b.try_into().ok())
+        .map(u32::from_le_bytes)
+        .ok_or_else(|| corrupt("short record"))? as usize;
+    let rest = bytes
+        .get(4 + len..)
+        .ok_or_else(|| corrupt("short metadata"))?;
+    if !rest.len().is_multiple_of(4) {
+        return Err(corrupt("embedding is not a whole number of f32s"));
+    }
+    Ok(rest
+        .chunks_exact(4)
+        .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
+        .collect())
+}
+
 fn decode_face(bytes: &[u8]) -> Result<StoredFace, StoreError> {
     let corrupt = |message: &str| StoreError::Corrupt {
         table: "faces",
@@ -421,6 +444,32 @@ impl Store {
             .map(|v| v.value().to_string()))
     }
 
+    /// The stored embeddings of `face_ids` in one collection, read in one
+    /// snapshot, in order (`None` for a face that is not there).
+    pub fn face_embeddings(
+        &self,
+        account: &str,
+        id: &str,
+        face_ids: &[&str],
+    ) -> Result<Vec<Option<Vec<f32>>>, StoreError> {
+        let tx = self.db.begin_read().map_err(storage)?;
+        let faces = tx.open_table(FACES).map_err(storage)?;
+        let prefix = face_prefix(account, id);
+        let mut key = String::with_capacity(prefix.len() + 32);
+        face_ids
+            .iter()
+            .map(|face_id| {
+                key.clear();
+                key.push_str(&prefix);
+                key.push_str(face_id);
+                match faces.get(key.as_str()).map_err(storage)? {
+                    Some(value) => decode_embedding(value.value()).map(Some),
+                    None => Ok(None),
+                }
+            })
+            .collect()
+    }
+
     /// The collection (with its incarnation) and all its faces, read in one
     /// snapshot; `None` when it does not exist.
     pub fn collection_faces(
@@ -445,5 +494,32 @@ impl Store {
             out.push(decode_face(value.value())?);
         }
         Ok(Some((collection, out)))
+    }
+}
+
+/// One collection's exact embeddings, read from the store when an
+/// approximate index re-scores its candidates.
+#[derive(Debug, Clone)]
+pub struct CollectionRows {
+    store: std::sync::Arc<Store>,
+    account: String,
+    collection: String,
+}
+
+impl CollectionRows {
+    /// The rows of `account`'s collection `id` in `store`.
+    pub fn new(store: std::sync::Arc<Store>, account: &str, id: &str) -> Self {
+        Self {
+            store,
+            account: account.to_string(),
+            collection: id.to_string(),
+        }
+    }
+}
+
+impl crate::ivf::ExactRows for CollectionRows {
+    fn fetch(&self, face_ids: &[&str]) -> Result<Vec<Option<Vec<f32>>>, StoreError> {
+        self.store
+            .face_embeddings(&self.account, &self.collection, face_ids)
     }
 }

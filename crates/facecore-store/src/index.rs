@@ -1,10 +1,31 @@
 //! In-memory 1:N search over a collection's faces, behind [`VectorIndex`] so
 //! that an approximate index (or an external vector engine) can replace the
 //! exact scan without touching the API layer.
+//!
+//! [`CollectionIndex`] is what collections use: exact search up to
+//! [`EXACT_LIMIT`] faces, and beyond it the [`IvfIndex`](crate::ivf::IvfIndex)
+//! (8-bit codes in memory, exact re-scoring from the store), switched
+//! automatically.
 
 use std::collections::HashMap;
+use std::sync::Arc;
 
 use facecore_score::{QuantizedVectorSet, ScoreError};
+
+use crate::StoreError;
+use crate::ivf::{ExactRows, IvfIndex, IvfParams};
+
+/// Why a search failed.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum IndexError {
+    /// The query is not a usable embedding.
+    #[error(transparent)]
+    Score(#[from] ScoreError),
+    /// The exact embeddings could not be read back from the store.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
 
 /// A searchable set of face vectors keyed by face id.
 pub trait VectorIndex: Send + Sync {
@@ -13,7 +34,11 @@ pub trait VectorIndex: Send + Sync {
     /// Removes `face_id`; returns whether it was there.
     fn remove(&mut self, face_id: &str) -> bool;
     /// The most similar face: `(face_id, cosine)`, `None` when empty.
-    fn best(&self, query: &[f32]) -> Result<Option<(&str, f32)>, ScoreError>;
+    ///
+    /// # Errors
+    ///
+    /// An invalid query, or a store that cannot be read.
+    fn best(&self, query: &[f32]) -> Result<Option<(&str, f32)>, IndexError>;
     /// Number of faces.
     fn len(&self) -> usize;
     /// Whether there are no faces.
@@ -65,7 +90,7 @@ impl VectorIndex for ExactIndex {
         true
     }
 
-    fn best(&self, query: &[f32]) -> Result<Option<(&str, f32)>, ScoreError> {
+    fn best(&self, query: &[f32]) -> Result<Option<(&str, f32)>, IndexError> {
         Ok(self
             .vectors
             .best_match(query)?
@@ -74,6 +99,149 @@ impl VectorIndex for ExactIndex {
 
     fn len(&self) -> usize {
         self.ids.len()
+    }
+}
+
+impl ExactIndex {
+    /// Heap bytes held by the index (vectors, codes, ids and id map; an
+    /// estimate that leaves out allocator overhead).
+    pub fn heap_bytes(&self) -> usize {
+        let dim = self.vectors.dim();
+        let ids: usize = self.ids.iter().map(|id| 2 * id.capacity()).sum();
+        let entry = std::mem::size_of::<(String, usize)>() + 1;
+        self.ids.capacity() * (4 * dim + dim + 8 + std::mem::size_of::<String>())
+            + ids
+            + self.rows.capacity() * entry
+    }
+
+    /// The exact rows in insertion order (moved by removals), with ids.
+    fn rows(&self) -> impl Iterator<Item = (&str, &[f32])> {
+        self.ids
+            .iter()
+            .enumerate()
+            .filter_map(|(row, id)| self.vectors.get(row).map(|v| (id.as_str(), v)))
+    }
+}
+
+/// Largest collection searched exactly. Beyond it a collection switches to
+/// the approximate [`IvfIndex`] (exact scores, 8-bit codes in memory); at
+/// this size an exact scan takes about 2 ms.
+pub const EXACT_LIMIT: usize = 50_000;
+
+/// Most faces a list is trained on when a large collection is loaded.
+const TRAINING_SAMPLE: usize = 200_000;
+
+/// A collection's index: exact up to [`EXACT_LIMIT`] faces, an
+/// [`IvfIndex`] beyond. A growing collection switches when an insert takes
+/// it past the limit (trained on its faces then, in about a second at 50k);
+/// a shrinking one stays approximate until it is next loaded.
+pub enum CollectionIndex {
+    /// Every face in memory, exact `f32` and 8-bit, scanned in full.
+    Exact {
+        /// The index.
+        index: ExactIndex,
+        /// Where an approximate index will fetch exact rows from.
+        rows: Arc<dyn ExactRows>,
+    },
+    /// Lists of 8-bit codes; exact rows fetched from the store.
+    Ivf(IvfIndex),
+}
+
+impl std::fmt::Debug for CollectionIndex {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Exact { index, .. } => f.debug_tuple("Exact").field(&index.len()).finish(),
+            Self::Ivf(ivf) => f.debug_tuple("Ivf").field(ivf).finish(),
+        }
+    }
+}
+
+impl CollectionIndex {
+    /// Builds the index of `faces` (face id, embedding): exact when there
+    /// are at most [`EXACT_LIMIT`], else an [`IvfIndex`] trained on (up to
+    /// 200k of) them.
+    ///
+    /// # Errors
+    ///
+    /// When an embedding is invalid.
+    pub fn build(
+        dim: usize,
+        faces: &[(&str, &[f32])],
+        rows: Arc<dyn ExactRows>,
+    ) -> Result<Self, ScoreError> {
+        if faces.len() <= EXACT_LIMIT {
+            let mut index = ExactIndex::new(dim);
+            for (id, v) in faces {
+                index.insert(id, v)?;
+            }
+            return Ok(Self::Exact { index, rows });
+        }
+        Ok(Self::Ivf(train_ivf(dim, faces, rows)?))
+    }
+
+    /// Whether searches are approximate (an [`IvfIndex`]).
+    pub fn is_approximate(&self) -> bool {
+        matches!(self, Self::Ivf(_))
+    }
+
+    /// Heap bytes of the search structures (see the variants' own).
+    pub fn heap_bytes(&self) -> usize {
+        match self {
+            Self::Exact { index, .. } => index.heap_bytes(),
+            Self::Ivf(ivf) => ivf.heap_bytes(),
+        }
+    }
+}
+
+/// An IVF index over `faces` with the automatic list count, trained on an
+/// evenly spread sample of them.
+fn train_ivf(
+    dim: usize,
+    faces: &[(&str, &[f32])],
+    rows: Arc<dyn ExactRows>,
+) -> Result<IvfIndex, ScoreError> {
+    let params = IvfParams {
+        lists: IvfParams::auto_lists(faces.len()),
+        ..IvfParams::default()
+    };
+    IvfIndex::build(dim, faces, params, TRAINING_SAMPLE, rows)
+}
+
+impl VectorIndex for CollectionIndex {
+    fn insert(&mut self, face_id: &str, vector: &[f32]) -> Result<(), ScoreError> {
+        match self {
+            Self::Ivf(ivf) => ivf.insert(face_id, vector),
+            Self::Exact { index, rows } => {
+                index.insert(face_id, vector)?;
+                if index.len() > EXACT_LIMIT {
+                    let faces: Vec<(&str, &[f32])> = index.rows().collect();
+                    let ivf = train_ivf(index.vectors.dim(), &faces, Arc::clone(rows))?;
+                    *self = Self::Ivf(ivf);
+                }
+                Ok(())
+            }
+        }
+    }
+
+    fn remove(&mut self, face_id: &str) -> bool {
+        match self {
+            Self::Exact { index, .. } => index.remove(face_id),
+            Self::Ivf(ivf) => ivf.remove(face_id),
+        }
+    }
+
+    fn best(&self, query: &[f32]) -> Result<Option<(&str, f32)>, IndexError> {
+        match self {
+            Self::Exact { index, .. } => index.best(query),
+            Self::Ivf(ivf) => ivf.best(query),
+        }
+    }
+
+    fn len(&self) -> usize {
+        match self {
+            Self::Exact { index, .. } => index.len(),
+            Self::Ivf(ivf) => ivf.len(),
+        }
     }
 }
 

@@ -23,6 +23,7 @@
 pub mod admin;
 pub mod collections;
 pub mod index;
+pub mod ivf;
 pub mod time;
 
 pub use collections::{Collection, NewFace, StoredFace};

@@ -384,3 +384,126 @@ fn deleting_an_account_deletes_its_collections_only() {
             .is_some()
     );
 }
+
+/// A collection past the exact-search limit, in a real data file: loaded
+/// into the approximate index, it answers with exact cosines read back from
+/// redb, and its writes are visible to the next search.
+#[test]
+fn large_collection_switches_to_the_approximate_index_with_exact_scores() {
+    use std::sync::Arc;
+
+    use crate::collections::CollectionRows;
+    use crate::index::{CollectionIndex, EXACT_LIMIT, VectorIndex};
+
+    let dim = 8;
+    let (_dir, store) = temp_store();
+    let store = Arc::new(store);
+    store
+        .create_collection("acme", "big", None)
+        .expect("create");
+    // Deterministic, well spread vectors.
+    let mut state = 0x2545_f491_4f6c_dd1du64;
+    let mut next = move || {
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        (state >> 40) as f32 / (1u64 << 24) as f32 - 0.5
+    };
+    let n = EXACT_LIMIT + 1;
+    let mut written = 0;
+    while written < n {
+        let faces: Vec<NewFace> = (0..(n - written).min(10_000))
+            .map(|_| NewFace {
+                model: "m".into(),
+                embedding: (0..dim).map(|_| next()).collect(),
+                bounding_box: [0, 0, 1, 1],
+                confidence: 1.0,
+                source: None,
+            })
+            .collect();
+        written += store
+            .insert_faces("acme", "big", None, faces)
+            .expect("insert")
+            .len();
+    }
+    let (_, faces) = store
+        .collection_faces("acme", "big")
+        .expect("read")
+        .expect("exists");
+    let rows = Arc::new(CollectionRows::new(Arc::clone(&store), "acme", "big"));
+    let pairs: Vec<(&str, &[f32])> = faces
+        .iter()
+        .map(|f| (f.face_id.as_str(), f.embedding.as_slice()))
+        .collect();
+    // One face short of the limit stays exact; the full set does not.
+    let exact = CollectionIndex::build(dim, &pairs[..EXACT_LIMIT], rows.clone()).expect("build");
+    assert!(!exact.is_approximate());
+    let mut index = CollectionIndex::build(dim, &pairs, rows).expect("build");
+    assert!(index.is_approximate());
+    assert_eq!(index.len(), n);
+    for face in faces.iter().step_by(5_000) {
+        let (id, cosine) = index.best(&face.embedding).expect("search").expect("found");
+        assert_eq!(id, face.face_id, "a stored face is its own best match");
+        let unit = facecore_score::normalized(&face.embedding).expect("valid");
+        assert_eq!(cosine, facecore_score::dot(&unit, &unit).clamp(-1.0, 1.0));
+    }
+    // A face deleted from the store and the index is gone at once; a new
+    // one is found at once.
+    let gone = &faces[7];
+    store
+        .delete_face("acme", "big", &gone.face_id)
+        .expect("delete");
+    assert!(index.remove(&gone.face_id));
+    let found = index.best(&gone.embedding).expect("search");
+    assert_ne!(found.map(|f| f.0.to_string()), Some(gone.face_id.clone()));
+    let fresh: Vec<f32> = (0..dim).map(|_| next()).collect();
+    let stored = store
+        .insert_face(
+            "acme",
+            "big",
+            None,
+            NewFace {
+                model: "m".into(),
+                embedding: fresh.clone(),
+                bounding_box: [0, 0, 1, 1],
+                confidence: 1.0,
+                source: None,
+            },
+        )
+        .expect("insert");
+    index.insert(&stored.face_id, &fresh).expect("index");
+    assert_eq!(
+        index.best(&fresh).expect("search").map(|f| f.0.to_string()),
+        Some(stored.face_id)
+    );
+    assert!(index.heap_bytes() > 0);
+}
+
+/// An exact index grows into the approximate one on the insert that passes
+/// the limit.
+#[test]
+fn exact_index_switches_when_an_insert_passes_the_limit() {
+    use std::sync::Arc;
+
+    use crate::index::{CollectionIndex, EXACT_LIMIT, VectorIndex};
+    use crate::ivf::ExactRows;
+
+    struct None_;
+    impl ExactRows for None_ {
+        fn fetch(&self, ids: &[&str]) -> Result<Vec<Option<Vec<f32>>>, StoreError> {
+            Ok(vec![None; ids.len()])
+        }
+    }
+    let dim = 4;
+    let mut index = CollectionIndex::build(dim, &[], Arc::new(None_)).expect("empty");
+    for i in 0..EXACT_LIMIT {
+        let v = [1.0 + i as f32, (i % 7) as f32, (i % 11) as f32, 1.0];
+        index.insert(&format!("f{i}"), &v).expect("insert");
+    }
+    assert!(!index.is_approximate());
+    index.insert("last", &[1.0, 2.0, 3.0, 4.0]).expect("insert");
+    assert!(index.is_approximate());
+    assert_eq!(index.len(), EXACT_LIMIT + 1);
+    // With no exact rows to read back, nothing can be returned as a match.
+    assert_eq!(index.best(&[1.0, 2.0, 3.0, 4.0]).expect("search"), None);
+}

@@ -5,12 +5,16 @@
 //! collection's write lock from the search to the redb commit and the index
 //! update, so search-or-index is atomic per collection: the same face posted
 //! concurrently to an empty collection is indexed once. Searches share a
-//! read lock. Indexes are loaded from the store on first use.
+//! read lock. Indexes are loaded from the store on first use: exact search
+//! up to [`EXACT_LIMIT`](facecore_store::index::EXACT_LIMIT) faces, an
+//! approximate index with exact re-scoring beyond (see
+//! [`CollectionIndex`]).
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, RwLock};
 
-use facecore_store::index::{ExactIndex, VectorIndex};
+use facecore_store::collections::CollectionRows;
+use facecore_store::index::{CollectionIndex, VectorIndex};
 use facecore_store::{NewFace, Store, StoreError, StoredFace};
 
 use crate::{Embedding, Engine, Error};
@@ -62,7 +66,7 @@ pub struct SearchOrIndex {
 
 struct LoadedCollection {
     incarnation: String,
-    index: Box<dyn VectorIndex>,
+    index: CollectionIndex,
 }
 
 type Shared = Arc<RwLock<LoadedCollection>>;
@@ -115,13 +119,21 @@ impl Collections {
         let Some((collection, faces)) = self.store.collection_faces(account, id)? else {
             return Ok(None);
         };
-        let mut index = ExactIndex::new(self.engine.embedding_dim());
-        for face in faces.iter().filter(|f| f.model == self.engine.model_id()) {
-            index.insert(&face.face_id, &face.embedding)?;
-        }
+        let rows: Vec<(&str, &[f32])> = faces
+            .iter()
+            .filter(|f| f.model == self.engine.model_id())
+            .map(|f| (f.face_id.as_str(), f.embedding.as_slice()))
+            .collect();
+        let index = CollectionIndex::build(
+            self.engine.embedding_dim(),
+            &rows,
+            Arc::new(CollectionRows::new(Arc::clone(&self.store), account, id)),
+        )?;
+        drop(rows);
+        drop(faces);
         let shared = Arc::new(RwLock::new(LoadedCollection {
             incarnation: collection.incarnation,
-            index: Box::new(index),
+            index,
         }));
         loaded.insert(key, Arc::clone(&shared));
         Ok(Some(shared))
@@ -143,7 +155,7 @@ impl Collections {
 
     fn best(
         &self,
-        index: &dyn VectorIndex,
+        index: &CollectionIndex,
         embedding: &Embedding,
         min_similarity: i32,
     ) -> Result<Option<FaceMatch>, Error> {
@@ -176,7 +188,7 @@ impl Collections {
             .collection(account, id)?
             .ok_or_else(|| Self::not_found(id))?;
         let loaded = shared.read().map_err(poisoned)?;
-        self.best(loaded.index.as_ref(), embedding, min_similarity)
+        self.best(&loaded.index, embedding, min_similarity)
     }
 
     fn insert_locked(
@@ -237,7 +249,7 @@ impl Collections {
             .collection(account, id)?
             .ok_or_else(|| Self::not_found(id))?;
         let mut loaded = shared.write().map_err(poisoned)?;
-        if let Some(found) = self.best(loaded.index.as_ref(), embedding, min_similarity)? {
+        if let Some(found) = self.best(&loaded.index, embedding, min_similarity)? {
             return Ok(SearchOrIndex {
                 face_id: found.face_id.clone(),
                 source: ResultSource::Search,

@@ -118,6 +118,16 @@ pub enum Error {
     Store(#[from] facecore_store::StoreError),
 }
 
+impl From<facecore_store::index::IndexError> for Error {
+    fn from(e: facecore_store::index::IndexError) -> Self {
+        match e {
+            facecore_store::index::IndexError::Score(e) => Self::Score(e),
+            facecore_store::index::IndexError::Store(e) => Self::Store(e),
+            other => Self::Store(facecore_store::StoreError::Storage(other.to_string())),
+        }
+    }
+}
+
 /// How to build an [`Engine`].
 #[derive(Debug, Clone, Default)]
 pub struct EngineConfig {

@@ -1,0 +1,645 @@
+//! Approximate 1:N search for large collections: an inverted file (IVF) of
+//! 8-bit codes, with exact re-scoring of the few rows that can win.
+//!
+//! # How it works
+//!
+//! * **Lists.** The vectors are split into `L` lists by spherical k-means
+//!   (about `4·√n` lists, a few hundred faces each). Training is two-level
+//!   so that it stays cheap at a million faces: `√L` coarse centroids, then
+//!   within each coarse group as many fine centroids as its share of the
+//!   data. A face belongs to the fine list of its nearest coarse centroid's
+//!   nearest fine centroid.
+//! * **Memory.** Each list keeps only its faces' [`Sq8Rows`] codes (the
+//!   vector quantised to `i8` with one scale and its error, `dim + 8`
+//!   bytes) and their ids; the exact `f32` embeddings stay in redb.
+//! * **Search.** The query is compared with every list's centroid (8-bit
+//!   estimates), the `probes` closest lists are scanned with 8-bit
+//!   estimates, and every row whose upper bound reaches the best lower
+//!   bound is fetched from the store ([`ExactRows`]) and re-scored with the
+//!   full embedding. So the returned face is the exact best among the
+//!   probed lists and **its cosine is exact**: approximation can only miss
+//!   a face that lives in an unprobed list (the benchmark measures how
+//!   often), never invent a match or change a score.
+//! * **Writes.** An insert goes to its nearest list, a delete swaps the
+//!   last row of its list into the hole: both visible to the next search.
+//!   The centroids stay those of the last training; the data file is the
+//!   source of truth and every load rebuilds from it.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use facecore_score::{ScoreError, Sq8Query, Sq8Rows, dot, unit_query};
+use rayon::prelude::*;
+
+use crate::StoreError;
+use crate::index::{IndexError, VectorIndex};
+
+/// A probed row: list, row, 8-bit estimate and its error bound.
+type Probed = (u32, u32, f32, f32);
+
+/// Probed rows from which a search is split over the cores.
+const PARALLEL_ROWS: usize = 16_384;
+
+/// Where an index that keeps only codes finds the exact embeddings.
+pub trait ExactRows: Send + Sync {
+    /// The stored embeddings of `face_ids`, in order (`None` for a face that
+    /// is not stored).
+    ///
+    /// # Errors
+    ///
+    /// When the store cannot be read.
+    fn fetch(&self, face_ids: &[&str]) -> Result<Vec<Option<Vec<f32>>>, StoreError>;
+}
+
+/// Tuning of an [`IvfIndex`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct IvfParams {
+    /// Number of lists; `0` picks [`IvfParams::auto_lists`] of the
+    /// training size.
+    pub lists: usize,
+    /// Lists scanned per query; `0` picks [`IvfParams::auto_probes`].
+    pub probes: usize,
+    /// k-means iterations at each level.
+    pub iterations: usize,
+    /// Seed of the (deterministic) sampling and initialisation.
+    pub seed: u64,
+}
+
+impl Default for IvfParams {
+    fn default() -> Self {
+        Self {
+            lists: 0,
+            probes: 0,
+            iterations: 10,
+            seed: 0x1f2e_3d4c_5b6a_7988,
+        }
+    }
+}
+
+impl IvfParams {
+    /// About `4·√n` lists (a few hundred faces each at 1M), at least 16.
+    pub fn auto_lists(n: usize) -> usize {
+        ((4.0 * (n as f64).sqrt()).round() as usize).clamp(16, 65_536)
+    }
+
+    /// Lists probed per query for `lists` lists: a quarter of them, at
+    /// least 24. Recall first: on face-like data (`docs/performance.md`)
+    /// this finds the face exact search finds for 99.9% of enrolled
+    /// people at 100k, still several times faster than an exact scan.
+    pub fn auto_probes(lists: usize) -> usize {
+        (lists / 4).max(24).min(lists)
+    }
+}
+
+/// One list: codes and face ids, row `i` of one is row `i` of the other.
+#[derive(Debug, Clone)]
+struct List {
+    codes: Sq8Rows,
+    ids: Vec<Box<str>>,
+}
+
+/// An inverted-file index over 8-bit codes with exact re-scoring; see the
+/// module docs.
+pub struct IvfIndex {
+    dim: usize,
+    /// Coarse centroids, `groups.len() × dim`, unit length.
+    coarse: Vec<f32>,
+    /// For each coarse centroid, the range of its fine centroids.
+    groups: Vec<std::ops::Range<usize>>,
+    /// Fine centroids (one per list), `lists × dim`, unit length.
+    fine: Vec<f32>,
+    /// The fine centroids as codes, to rank lists for a query quickly.
+    fine_codes: Sq8Rows,
+    lists: Vec<List>,
+    /// Face id → (list, row).
+    places: HashMap<Box<str>, (u32, u32)>,
+    probes: usize,
+    exact: Arc<dyn ExactRows>,
+}
+
+impl std::fmt::Debug for IvfIndex {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("IvfIndex")
+            .field("dim", &self.dim)
+            .field("lists", &self.lists.len())
+            .field("probes", &self.probes)
+            .field("len", &self.places.len())
+            .finish_non_exhaustive()
+    }
+}
+
+/// A small deterministic generator for sampling and initialisation.
+struct SplitMix(u64);
+
+impl SplitMix {
+    fn next(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+        z ^ (z >> 31)
+    }
+
+    fn below(&mut self, n: usize) -> usize {
+        (self.next() % n.max(1) as u64) as usize
+    }
+}
+
+/// The row of `centroids` (`k × dim`) with the largest dot product with `v`.
+fn nearest(centroids: &[f32], dim: usize, v: &[f32]) -> usize {
+    let mut best = (0, f32::NEG_INFINITY);
+    for (i, c) in centroids.chunks_exact(dim).enumerate() {
+        let d = dot(v, c);
+        if d > best.1 {
+            best = (i, d);
+        }
+    }
+    best.0
+}
+
+/// Normalises `v` in place; false when it is zero.
+fn normalise(v: &mut [f32]) -> bool {
+    let n = dot(v, v).sqrt();
+    if n > 0.0 && n.is_finite() {
+        v.iter_mut().for_each(|x| *x /= n);
+        true
+    } else {
+        false
+    }
+}
+
+/// Spherical k-means of the unit rows `data` (`m × dim`) into `k` unit
+/// centroids: `iterations` rounds of assignment (parallel) and
+/// re-centring. An emptied cluster is re-seeded with a random row.
+fn kmeans(data: &[f32], dim: usize, k: usize, iterations: usize, rng: &mut SplitMix) -> Vec<f32> {
+    let m = data.len() / dim;
+    let k = k.clamp(1, m.max(1));
+    let mut centroids = Vec::with_capacity(k * dim);
+    // Initialise with k distinct rows (a partial Fisher–Yates shuffle).
+    let mut order: Vec<usize> = (0..m).collect();
+    for i in 0..k.min(m) {
+        let j = i + rng.below(m - i);
+        order.swap(i, j);
+        centroids.extend_from_slice(&data[order[i] * dim..(order[i] + 1) * dim]);
+    }
+    for _ in 0..iterations {
+        let assignment: Vec<usize> = data
+            .par_chunks_exact(dim)
+            .map(|v| nearest(&centroids, dim, v))
+            .collect();
+        let mut sums = vec![0.0f32; k * dim];
+        for (v, &c) in data.chunks_exact(dim).zip(&assignment) {
+            for (s, x) in sums[c * dim..(c + 1) * dim].iter_mut().zip(v) {
+                *s += x;
+            }
+        }
+        for (c, sum) in sums.chunks_exact_mut(dim).enumerate() {
+            if !normalise(sum) {
+                let r = rng.below(m);
+                sum.copy_from_slice(&data[r * dim..(r + 1) * dim]);
+            }
+            centroids[c * dim..(c + 1) * dim].copy_from_slice(sum);
+        }
+    }
+    centroids
+}
+
+impl IvfIndex {
+    /// Trains the lists on `sample` (unit rows, `m × dim`, say every face of
+    /// a collection or an evenly spread 200k of them; with `params.lists`
+    /// 0, the list count follows the sample size) and returns an empty
+    /// index that re-scores through `exact`.
+    ///
+    /// # Errors
+    ///
+    /// [`ScoreError::Empty`] for an empty sample or a zero dimension.
+    pub fn train(
+        dim: usize,
+        sample: &[f32],
+        params: IvfParams,
+        exact: Arc<dyn ExactRows>,
+    ) -> Result<Self, ScoreError> {
+        if dim == 0 || sample.len() < dim {
+            return Err(ScoreError::Empty);
+        }
+        let m = sample.len() / dim;
+        let sample = &sample[..m * dim];
+        let lists = if params.lists == 0 {
+            IvfParams::auto_lists(m)
+        } else {
+            params.lists
+        }
+        .clamp(1, m);
+        let mut rng = SplitMix(params.seed);
+        let k1 = ((lists as f64).sqrt().ceil() as usize).clamp(1, lists);
+        // Coarse centroids from an evenly spread subset (128 rows per
+        // centroid is plenty), so training stays seconds at a million.
+        let stride = m.div_ceil(128 * k1).max(1);
+        let subset: Vec<f32> = sample
+            .chunks_exact(dim)
+            .step_by(stride)
+            .flatten()
+            .copied()
+            .collect();
+        let coarse = kmeans(&subset, dim, k1, params.iterations, &mut rng);
+        drop(subset);
+        let k1 = coarse.len() / dim;
+        // Members of each coarse group.
+        let assignment: Vec<usize> = sample
+            .par_chunks_exact(dim)
+            .map(|v| nearest(&coarse, dim, v))
+            .collect();
+        let mut members: Vec<Vec<f32>> = vec![Vec::new(); k1];
+        for (v, &g) in sample.chunks_exact(dim).zip(&assignment) {
+            members[g].extend_from_slice(v);
+        }
+        // Fine centroids per group, in proportion to its share.
+        let seeds: Vec<u64> = (0..k1).map(|_| rng.next()).collect();
+        let fine_per_group: Vec<Vec<f32>> = members
+            .par_iter()
+            .zip(&seeds)
+            .enumerate()
+            .map(|(g, (rows, &seed))| {
+                let count = rows.len() / dim;
+                if count == 0 {
+                    return coarse[g * dim..(g + 1) * dim].to_vec();
+                }
+                let share =
+                    ((lists as f64 * count as f64 / m as f64).round() as usize).clamp(1, count);
+                // At most 64 training rows per fine centroid.
+                let rows = &rows[..count.min(64 * share) * dim];
+                kmeans(rows, dim, share, params.iterations, &mut SplitMix(seed))
+            })
+            .collect();
+        let mut groups = Vec::with_capacity(k1);
+        let mut fine = Vec::new();
+        for centroids in fine_per_group {
+            let start = fine.len() / dim;
+            fine.extend_from_slice(&centroids);
+            groups.push(start..fine.len() / dim);
+        }
+        let mut fine_codes = Sq8Rows::with_capacity(dim, fine.len() / dim);
+        for c in fine.chunks_exact(dim) {
+            fine_codes.push(c);
+        }
+        let lists = fine.len() / dim;
+        let probes = if params.probes == 0 {
+            IvfParams::auto_probes(lists)
+        } else {
+            params.probes.min(lists)
+        };
+        Ok(Self {
+            dim,
+            coarse,
+            groups,
+            fine,
+            fine_codes,
+            lists: (0..lists)
+                .map(|_| List {
+                    codes: Sq8Rows::new(dim),
+                    ids: Vec::new(),
+                })
+                .collect(),
+            places: HashMap::new(),
+            probes,
+            exact,
+        })
+    }
+
+    /// Trains on an evenly spread sample of at most `sample_size` of
+    /// `faces` and adds them all: what a collection does when it switches
+    /// to (or loads) an approximate index.
+    ///
+    /// # Errors
+    ///
+    /// When an embedding is invalid, or there are none.
+    pub fn build(
+        dim: usize,
+        faces: &[(&str, &[f32])],
+        params: IvfParams,
+        sample_size: usize,
+        exact: Arc<dyn ExactRows>,
+    ) -> Result<Self, ScoreError> {
+        let stride = faces.len().div_ceil(sample_size.max(1)).max(1);
+        let mut sample = Vec::with_capacity((faces.len() / stride + 1) * dim);
+        for (_, v) in faces.iter().step_by(stride) {
+            sample.extend(unit_query(v, dim)?);
+        }
+        let mut ivf = Self::train(dim, &sample, params, exact)?;
+        drop(sample);
+        ivf.insert_many(faces)?;
+        Ok(ivf)
+    }
+
+    /// The number of lists.
+    pub fn lists(&self) -> usize {
+        self.lists.len()
+    }
+
+    /// Lists scanned per query.
+    pub fn probes(&self) -> usize {
+        self.probes
+    }
+
+    /// Changes the lists scanned per query (clamped to 1..=lists).
+    pub fn set_probes(&mut self, probes: usize) {
+        self.probes = probes.clamp(1, self.lists.len());
+    }
+
+    /// The list a unit vector belongs to.
+    fn list_of(&self, unit: &[f32]) -> usize {
+        let g = nearest(&self.coarse, self.dim, unit);
+        let range = self.groups[g].clone();
+        let fine = &self.fine[range.start * self.dim..range.end * self.dim];
+        range.start + nearest(fine, self.dim, unit)
+    }
+
+    fn place(&mut self, face_id: &str, list: usize, unit: &[f32]) {
+        self.remove(face_id);
+        let target = &mut self.lists[list];
+        let row = target.codes.push(unit);
+        target.ids.push(face_id.into());
+        self.places
+            .insert(face_id.into(), (list as u32, row as u32));
+    }
+
+    /// Adds many faces at once, finding their lists in parallel (the bulk
+    /// path of a build or a load).
+    ///
+    /// # Errors
+    ///
+    /// When a vector is invalid; the faces before it are added.
+    pub fn insert_many(&mut self, faces: &[(&str, &[f32])]) -> Result<(), ScoreError> {
+        let placed: Vec<Result<(usize, Vec<f32>), ScoreError>> = faces
+            .par_iter()
+            .map(|(_, v)| {
+                let unit = unit_query(v, self.dim)?;
+                Ok((self.list_of(&unit), unit))
+            })
+            .collect();
+        for ((face_id, _), placed) in faces.iter().zip(placed) {
+            let (list, unit) = placed?;
+            self.place(face_id, list, &unit);
+        }
+        Ok(())
+    }
+
+    /// Heap bytes of the search structures: codes, ids, the id map and the
+    /// centroids (a close estimate: allocator overhead is not counted).
+    pub fn heap_bytes(&self) -> usize {
+        let ids: usize = self
+            .lists
+            .iter()
+            .map(|l| {
+                l.codes.heap_bytes()
+                    + l.ids.capacity() * std::mem::size_of::<Box<str>>()
+                    + l.ids.iter().map(|id| id.len()).sum::<usize>()
+            })
+            .sum();
+        let entry = std::mem::size_of::<(Box<str>, (u32, u32))>() + 1;
+        let places =
+            self.places.capacity() * entry + self.places.keys().map(|k| k.len()).sum::<usize>();
+        ids + places
+            + 4 * (self.coarse.capacity() + self.fine.capacity())
+            + self.fine_codes.heap_bytes()
+    }
+
+    /// The best match among the probed lists, re-scored exactly.
+    fn search(&self, query: &[f32]) -> Result<Option<(&str, f32)>, IndexError> {
+        let unit = unit_query(query, self.dim)?;
+        if self.places.is_empty() {
+            return Ok(None);
+        }
+        let q = Sq8Query::new(&unit);
+        let mut centroid_scores = Vec::with_capacity(self.lists.len());
+        self.fine_codes.estimates(&q, &mut centroid_scores);
+        let mut order: Vec<usize> = (0..self.lists.len()).collect();
+        let probes = self.probes.min(order.len());
+        if probes < order.len() {
+            order.select_nth_unstable_by(probes - 1, |&a, &b| {
+                centroid_scores[b].total_cmp(&centroid_scores[a])
+            });
+            order.truncate(probes);
+        }
+        // Estimates of every probed row, and the best lower bound. Large
+        // scans are split over the cores (rayon), small ones stay on the
+        // caller's thread.
+        let scan = |lists: &[usize]| {
+            let mut rows: Vec<Probed> = Vec::new();
+            let mut estimates = Vec::new();
+            let mut floor = f32::NEG_INFINITY;
+            for &l in lists {
+                let list = &self.lists[l];
+                estimates.clear();
+                list.codes.estimates(&q, &mut estimates);
+                for (r, &est) in estimates.iter().enumerate() {
+                    let bound = list.codes.bound(r, &q);
+                    // Rows that cannot reach this part's best are dropped
+                    // early; the global floor drops the rest below.
+                    if est + bound >= floor {
+                        floor = floor.max(est - bound);
+                        rows.push((l as u32, r as u32, est, bound));
+                    }
+                }
+            }
+            (rows, floor)
+        };
+        let probed: usize = order.iter().map(|&l| self.lists[l].ids.len()).sum();
+        let parts: Vec<(Vec<Probed>, f32)> = if probed >= PARALLEL_ROWS {
+            let chunk = order.len().div_ceil(rayon::current_num_threads().max(1));
+            order.par_chunks(chunk.max(1)).map(scan).collect()
+        } else {
+            vec![scan(&order)]
+        };
+        let floor = parts.iter().map(|p| p.1).fold(f32::NEG_INFINITY, f32::max);
+        let mut rows: Vec<Probed> = parts.into_iter().flat_map(|p| p.0).collect();
+        rows.retain(|&(_, _, est, bound)| est + bound >= floor);
+        let ids: Vec<&str> = rows
+            .iter()
+            .map(|&(l, r, _, _)| &*self.lists[l as usize].ids[r as usize])
+            .collect();
+        let vectors = self.exact.fetch(&ids)?;
+        let mut best: Option<(&str, f32)> = None;
+        for (id, vector) in ids.into_iter().zip(vectors) {
+            // A face the store no longer has cannot be a match.
+            let Some(vector) = vector else { continue };
+            let Ok(v) = unit_query(&vector, self.dim) else {
+                continue;
+            };
+            let cosine = dot(&unit, &v).clamp(-1.0, 1.0);
+            if best.is_none_or(|(best_id, c)| cosine > c || (cosine == c && id < best_id)) {
+                best = Some((id, cosine));
+            }
+        }
+        Ok(best)
+    }
+}
+
+impl VectorIndex for IvfIndex {
+    fn insert(&mut self, face_id: &str, vector: &[f32]) -> Result<(), ScoreError> {
+        let unit = unit_query(vector, self.dim)?;
+        let list = self.list_of(&unit);
+        self.place(face_id, list, &unit);
+        Ok(())
+    }
+
+    fn remove(&mut self, face_id: &str) -> bool {
+        let Some((l, r)) = self.places.remove(face_id) else {
+            return false;
+        };
+        let list = &mut self.lists[l as usize];
+        list.codes.swap_remove(r as usize);
+        list.ids.swap_remove(r as usize);
+        if let Some(moved) = list.ids.get(r as usize)
+            && let Some(place) = self.places.get_mut(moved)
+        {
+            place.1 = r;
+        }
+        true
+    }
+
+    fn best(&self, query: &[f32]) -> Result<Option<(&str, f32)>, IndexError> {
+        self.search(query)
+    }
+
+    fn len(&self) -> usize {
+        self.places.len()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+
+    use std::sync::Mutex;
+
+    use super::*;
+    use crate::index::ExactIndex;
+
+    /// Exact rows from memory, recording how many were fetched.
+    #[derive(Default)]
+    struct Memory {
+        rows: Mutex<HashMap<String, Vec<f32>>>,
+        fetched: Mutex<usize>,
+    }
+
+    impl ExactRows for Memory {
+        fn fetch(&self, face_ids: &[&str]) -> Result<Vec<Option<Vec<f32>>>, StoreError> {
+            *self.fetched.lock().unwrap() += face_ids.len();
+            let rows = self.rows.lock().unwrap();
+            Ok(face_ids.iter().map(|id| rows.get(*id).cloned()).collect())
+        }
+    }
+
+    fn clustered(rng: &mut SplitMix, dim: usize, people: usize, each: usize) -> Vec<Vec<f32>> {
+        let mut gauss = || {
+            // Sum of uniforms: close enough to normal for test data.
+            (0..6)
+                .map(|_| rng.next() as f32 / u64::MAX as f32)
+                .sum::<f32>()
+                - 3.0
+        };
+        let mut out = Vec::new();
+        for _ in 0..people {
+            let centre: Vec<f32> = (0..dim).map(|_| gauss()).collect();
+            for _ in 0..each {
+                let mut v: Vec<f32> = centre.iter().map(|c| c + 0.8 * gauss()).collect();
+                normalise(&mut v);
+                out.push(v);
+            }
+        }
+        out
+    }
+
+    #[test]
+    fn finds_what_exact_search_finds_with_exact_scores() {
+        let dim = 64;
+        let mut rng = SplitMix(7);
+        let data = clustered(&mut rng, dim, 400, 5);
+        let memory = Arc::new(Memory::default());
+        let flat: Vec<f32> = data.iter().flatten().copied().collect();
+        let mut ivf = IvfIndex::train(dim, &flat, IvfParams::default(), memory.clone()).unwrap();
+        assert!(ivf.lists() >= 16 && ivf.probes() <= ivf.lists());
+        let mut exact = ExactIndex::new(dim);
+        let ids: Vec<String> = (0..data.len()).map(|i| format!("face_{i}")).collect();
+        // Every fifth face is held out as a query of an enrolled person.
+        let mut faces = Vec::new();
+        for (i, v) in data.iter().enumerate() {
+            if i % 5 != 0 {
+                memory
+                    .rows
+                    .lock()
+                    .unwrap()
+                    .insert(ids[i].clone(), v.clone());
+                exact.insert(&ids[i], v).unwrap();
+                faces.push((ids[i].as_str(), v.as_slice()));
+            }
+        }
+        ivf.insert_many(&faces).unwrap();
+        assert_eq!(ivf.len(), exact.len());
+        let mut agree = 0;
+        let queries: Vec<&Vec<f32>> = data.iter().step_by(5).collect();
+        for q in &queries {
+            let want = exact.best(q).unwrap().unwrap();
+            let got = ivf.best(q).unwrap().unwrap();
+            if got.0 == want.0 {
+                agree += 1;
+                assert_eq!(got.1, want.1, "a found face has its exact cosine");
+            } else {
+                assert!(got.1 <= want.1, "approximation never beats exact");
+            }
+        }
+        // Uniformly spread random people are the hard case for lists (real
+        // faces are measured by `cargo xtask bench-search`); most are found.
+        assert!(
+            agree * 100 >= queries.len() * 90,
+            "{agree}/{}",
+            queries.len()
+        );
+        // Few rows are fetched per query: the bounds prune the rest.
+        let fetched = *memory.fetched.lock().unwrap();
+        assert!(fetched < queries.len() * 20, "{fetched} rows fetched");
+    }
+
+    #[test]
+    fn writes_are_visible_to_the_next_search() {
+        let dim = 16;
+        let mut rng = SplitMix(3);
+        let data = clustered(&mut rng, dim, 50, 4);
+        let memory = Arc::new(Memory::default());
+        let flat: Vec<f32> = data.iter().flatten().copied().collect();
+        let mut ivf = IvfIndex::train(dim, &flat, IvfParams::default(), memory.clone()).unwrap();
+        ivf.set_probes(usize::MAX);
+        assert_eq!(ivf.probes(), ivf.lists());
+        assert_eq!(ivf.best(&data[0]).unwrap(), None);
+        for (i, v) in data.iter().enumerate() {
+            memory
+                .rows
+                .lock()
+                .unwrap()
+                .insert(format!("f{i}"), v.clone());
+            ivf.insert(&format!("f{i}"), v).unwrap();
+        }
+        // Probing every list is exact: each face is its own best match.
+        for (i, v) in data.iter().enumerate() {
+            let (id, cosine) = ivf.best(v).unwrap().unwrap();
+            assert_eq!(id, format!("f{i}"));
+            assert!(cosine > 0.9999);
+        }
+        // Deleting moves rows within lists; every survivor is still found.
+        for i in (0..data.len()).step_by(3) {
+            assert!(ivf.remove(&format!("f{i}")));
+            assert!(!ivf.remove(&format!("f{i}")));
+        }
+        for (i, v) in data.iter().enumerate() {
+            let found = ivf.best(v).unwrap().unwrap().0.to_string();
+            assert_eq!(found == format!("f{i}"), i % 3 != 0, "face {i}");
+        }
+        // Re-inserting an id replaces it.
+        ivf.insert("f1", &data[0]).unwrap();
+        assert_eq!(ivf.len(), data.len() - data.len().div_ceil(3));
+        assert!(ivf.best(&[0.0; 16]).is_err());
+        assert!(ivf.insert("x", &[1.0; 3]).is_err());
+        assert!(ivf.heap_bytes() > 0);
+    }
+}
