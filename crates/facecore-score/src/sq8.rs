@@ -302,6 +302,14 @@ impl Sq8Rows {
         self.errors.clear();
     }
 
+    /// Releases spare capacity (after a bulk load, where growth by
+    /// doubling leaves up to half of each allocation unused).
+    pub fn shrink_to_fit(&mut self) {
+        self.codes.shrink_to_fit();
+        self.steps.shrink_to_fit();
+        self.errors.shrink_to_fit();
+    }
+
     /// Appends to `out` the estimated cosine of `query` with every row, in
     /// row order.
     ///
@@ -317,6 +325,19 @@ impl Sq8Rows {
                 .zip(&self.steps)
                 .map(|(&d, &step)| d as f32 * (query.step * step)),
         );
+    }
+
+    /// The estimated cosine of `query` with row `row` alone.
+    ///
+    /// # Panics
+    ///
+    /// When `row` is out of range or the dimensions differ (caller bugs).
+    pub fn estimate(&self, row: usize, query: &Sq8Query) -> f32 {
+        assert_eq!(query.dim(), self.dim, "Sq8Rows::estimate: wrong dimension");
+        let codes = &self.codes[row * self.dim..(row + 1) * self.dim];
+        let mut dot = Vec::with_capacity(1);
+        dots_i8(&query.codes, codes, &mut dot);
+        dot[0] as f32 * (query.step * self.steps[row])
     }
 
     /// How far the estimate of row `row` with `query` can be from the true
@@ -642,6 +663,12 @@ mod tests {
         set.push(&base).unwrap();
         set.push(&base).unwrap(); // an exact tie: the lower index wins
         let got = set.top_k(&base, 5).unwrap();
+        let q = Sq8Query::new(&crate::normalized(&base).unwrap());
+        let mut all = Vec::new();
+        set.codes.estimates(&q, &mut all);
+        for (row, &e) in all.iter().enumerate() {
+            assert_eq!(set.codes.estimate(row, &q), e);
+        }
         assert_eq!(got, set.exact().top_k(&base, 5).unwrap());
         assert_eq!(
             set.best_match(&base).unwrap(),

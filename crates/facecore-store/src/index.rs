@@ -3,7 +3,7 @@
 //! exact scan without touching the API layer.
 //!
 //! [`CollectionIndex`] is what collections use: exact search up to
-//! [`EXACT_LIMIT`] faces, and beyond it the [`IvfIndex`](crate::ivf::IvfIndex)
+//! [`EXACT_LIMIT`] faces, and beyond it the [`IvfIndex`]
 //! (8-bit codes in memory, exact re-scoring from the store), switched
 //! automatically.
 
