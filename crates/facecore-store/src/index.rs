@@ -125,7 +125,8 @@ impl ExactIndex {
 
 /// Largest collection searched exactly. Beyond it a collection switches to
 /// the approximate [`IvfIndex`] (exact scores, 8-bit codes in memory); at
-/// this size an exact scan takes about 2 ms.
+/// this size an exact scan takes about 3 ms on one core of the development
+/// machine (`docs/performance.md`).
 pub const EXACT_LIMIT: usize = 50_000;
 
 /// Most faces a list is trained on when a large collection is loaded.
@@ -133,8 +134,9 @@ const TRAINING_SAMPLE: usize = 200_000;
 
 /// A collection's index: exact up to [`EXACT_LIMIT`] faces, an
 /// [`IvfIndex`] beyond. A growing collection switches when an insert takes
-/// it past the limit (trained on its faces then, in about a second at 50k);
-/// a shrinking one stays approximate until it is next loaded.
+/// it past the limit (trained on its faces then, in a few seconds at 50k,
+/// while the caller holds the collection's write lock); a shrinking one
+/// stays approximate until it is next loaded.
 pub enum CollectionIndex {
     /// Every face in memory, exact `f32` and 8-bit, scanned in full.
     Exact {
