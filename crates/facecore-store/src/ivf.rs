@@ -95,6 +95,13 @@ impl IvfParams {
     }
 }
 
+/// A vector ready to be stored: its list, unit vector and short code.
+struct Placed {
+    list: usize,
+    unit: Vec<f32>,
+    short: Option<Vec<f32>>,
+}
+
 /// One list: codes and face ids, row `i` of one is row `i` of the other.
 #[derive(Debug, Clone)]
 struct List {
@@ -457,12 +464,12 @@ impl IvfIndex {
         range.start + nearest(fine, self.dim, unit)
     }
 
-    fn place(&mut self, face_id: &str, list: usize, unit: &[f32]) {
+    fn place(&mut self, face_id: &str, placed: Placed) {
         self.remove(face_id);
-        let short = self.projection.as_ref().map(|p| p.apply(unit));
+        let list = placed.list;
         let target = &mut self.lists[list];
-        let row = target.codes.push(unit);
-        if let Some(short) = short {
+        let row = target.codes.push(&placed.unit);
+        if let Some(short) = placed.short {
             target.short.push(&short);
         }
         target.ids.push(face_id.into());
@@ -477,16 +484,14 @@ impl IvfIndex {
     ///
     /// When a vector is invalid; the faces before it are added.
     pub fn insert_many(&mut self, faces: &[(&str, &[f32])]) -> Result<(), ScoreError> {
-        let placed: Vec<Result<(usize, Vec<f32>), ScoreError>> = faces
-            .par_iter()
-            .map(|(_, v)| {
-                let unit = unit_query(v, self.dim)?;
-                Ok((self.list_of(&unit), unit))
-            })
-            .collect();
-        for ((face_id, _), placed) in faces.iter().zip(placed) {
-            let (list, unit) = placed?;
-            self.place(face_id, list, &unit);
+        // In chunks, so that the normalised vectors waiting to be placed
+        // stay a few hundred megabytes at most even for a million faces.
+        for chunk in faces.chunks(1 << 16) {
+            let placed: Vec<Result<Placed, ScoreError>> =
+                chunk.par_iter().map(|(_, v)| self.locate(v)).collect();
+            for ((face_id, _), placed) in chunk.iter().zip(placed) {
+                self.place(face_id, placed?);
+            }
         }
         for list in &mut self.lists {
             list.codes.shrink_to_fit();
@@ -494,6 +499,17 @@ impl IvfIndex {
             list.ids.shrink_to_fit();
         }
         Ok(())
+    }
+
+    /// Where a vector goes, with what is stored of it (the costly part of an
+    /// insert, free of `&mut self` so that bulk inserts run it in parallel).
+    fn locate(&self, vector: &[f32]) -> Result<Placed, ScoreError> {
+        let unit = unit_query(vector, self.dim)?;
+        Ok(Placed {
+            list: self.list_of(&unit),
+            short: self.projection.as_ref().map(|p| p.apply(&unit)),
+            unit,
+        })
     }
 
     /// Heap bytes of the search structures: codes, ids, the id map and the
@@ -657,9 +673,8 @@ impl IvfIndex {
 
 impl VectorIndex for IvfIndex {
     fn insert(&mut self, face_id: &str, vector: &[f32]) -> Result<(), ScoreError> {
-        let unit = unit_query(vector, self.dim)?;
-        let list = self.list_of(&unit);
-        self.place(face_id, list, &unit);
+        let placed = self.locate(vector)?;
+        self.place(face_id, placed);
         Ok(())
     }
 
