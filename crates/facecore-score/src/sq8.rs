@@ -135,6 +135,16 @@ fn dots_i8(query: &[i8], codes: &[i8], out: &mut Vec<i32>) {
     out.extend(codes.chunks_exact(dim).map(|row| dot_i8(query, row)));
 }
 
+/// The integer dot of one pair of rows, with the kernel [`dots_i8`] would
+/// choose.
+fn dot_i8_one(query: &[i8], row: &[i8]) -> i32 {
+    #[cfg(target_arch = "x86_64")]
+    if avx2::available() {
+        return avx2::dot(query, row);
+    }
+    dot_i8(query, row)
+}
+
 /// The AVX2 integer-dot kernel, the only `unsafe` code in facecore: the
 /// intrinsics' loads take raw pointers, and a `#[target_feature]` function
 /// may only be called where the feature is known to be present.
@@ -158,6 +168,14 @@ mod avx2 {
         // SAFETY: AVX2 is present (asserted above), which is all that
         // `dots_avx2`'s target feature requires.
         unsafe { dots_avx2(query, codes, out) }
+    }
+
+    /// The integer dot of one pair of rows.
+    pub(super) fn dot(query: &[i8], row: &[i8]) -> i32 {
+        assert!(available(), "the AVX2 kernel needs AVX2");
+        // SAFETY: AVX2 is present (asserted above), which is all that
+        // `dot_avx2`'s target feature requires.
+        unsafe { dot_avx2(query, row) }
     }
 
     #[target_feature(enable = "avx2")]
@@ -335,9 +353,7 @@ impl Sq8Rows {
     pub fn estimate(&self, row: usize, query: &Sq8Query) -> f32 {
         assert_eq!(query.dim(), self.dim, "Sq8Rows::estimate: wrong dimension");
         let codes = &self.codes[row * self.dim..(row + 1) * self.dim];
-        let mut dot = Vec::with_capacity(1);
-        dots_i8(&query.codes, codes, &mut dot);
-        dot[0] as f32 * (query.step * self.steps[row])
+        dot_i8_one(&query.codes, codes) as f32 * (query.step * self.steps[row])
     }
 
     /// How far the estimate of row `row` with `query` can be from the true
