@@ -101,7 +101,7 @@ mod sq8;
 
 pub use map::{MAX_SCORE, MIN_ACCEPT_SCORE, MIN_SCORE, MapError, RECOMMENDED_SCORE, ScoreMap};
 pub use scan::{VectorSet, dot_many};
-pub use sq8::{QuantizedVectorSet, Sq8Query, Sq8Rows, candidates, unit_query};
+pub use sq8::{QuantizedVectorSet, ScanPart, Sq8Query, Sq8Rows, candidates, unit_query};
 
 /// Dimension of the embeddings produced by the facecore embedding model.
 pub const EMBEDDING_DIM: usize = 512;

@@ -22,6 +22,7 @@
 
 use std::cmp::Reverse;
 use std::collections::BinaryHeap;
+use std::ops::Range;
 
 use crate::scan::Hit;
 use crate::{ScoreError, VectorSet, checked_norm, dot};
@@ -335,12 +336,25 @@ impl Sq8Rows {
     ///
     /// When the query's dimension is not the rows' (a caller bug).
     pub fn estimates(&self, query: &Sq8Query, out: &mut Vec<f32>) {
+        self.estimates_of(query, 0..self.len(), out);
+    }
+
+    /// Appends to `out` the estimated cosine of `query` with the rows in
+    /// `rows`, in row order (a slice of [`estimates`](Self::estimates), for
+    /// scans split over threads).
+    ///
+    /// # Panics
+    ///
+    /// When the range goes past the last row or the query's dimension is
+    /// not the rows' (caller bugs).
+    pub fn estimates_of(&self, query: &Sq8Query, rows: Range<usize>, out: &mut Vec<f32>) {
         assert_eq!(query.dim(), self.dim, "Sq8Rows::estimates: wrong dimension");
-        let mut dots = Vec::with_capacity(self.len());
-        dots_i8(&query.codes, &self.codes, &mut dots);
+        let codes = &self.codes[rows.start * self.dim..rows.end * self.dim];
+        let mut dots = Vec::with_capacity(rows.len());
+        dots_i8(&query.codes, codes, &mut dots);
         out.extend(
             dots.iter()
-                .zip(&self.steps)
+                .zip(&self.steps[rows])
                 .map(|(&d, &step)| d as f32 * (query.step * step)),
         );
     }
@@ -491,19 +505,57 @@ impl QuantizedVectorSet {
     ///
     /// As [`validate`](crate::validate) of `query` with `Some(self.dim())`.
     pub fn top_k(&self, query: &[f32], k: usize) -> Result<Vec<(usize, f32)>, ScoreError> {
+        self.top_k_split(query, k, |rows, scan| vec![scan(0..rows)])
+    }
+
+    /// [`top_k`](Self::top_k) with the filter pass split by the caller,
+    /// e.g. over threads: `split(len, scan)` must call `scan` on ranges that
+    /// together cover `0..len` once each, and return their parts in any
+    /// order. The answer is the same however the rows are split.
+    ///
+    /// ```
+    /// use facecore_score::QuantizedVectorSet;
+    ///
+    /// let mut set = QuantizedVectorSet::new(2);
+    /// for v in [[1.0, 0.0], [0.6, 0.8], [0.0, 1.0]] {
+    ///     set.push(&v)?;
+    /// }
+    /// let halves = set.top_k_split(&[0.1, 1.0], 2, |len, scan| {
+    ///     vec![scan(0..len / 2), scan(len / 2..len)]
+    /// })?;
+    /// assert_eq!(halves, set.top_k(&[0.1, 1.0], 2)?);
+    /// # Ok::<(), facecore_score::ScoreError>(())
+    /// ```
+    ///
+    /// # Errors
+    ///
+    /// As [`validate`](crate::validate) of `query` with `Some(self.dim())`.
+    pub fn top_k_split<S>(
+        &self,
+        query: &[f32],
+        k: usize,
+        split: S,
+    ) -> Result<Vec<(usize, f32)>, ScoreError>
+    where
+        S: FnOnce(usize, &(dyn Fn(Range<usize>) -> ScanPart + Sync)) -> Vec<ScanPart>,
+    {
         let unit = unit_query(query, self.dim())?;
         let k = k.min(self.len());
         if k == 0 {
             return Ok(Vec::new());
         }
         let q = Sq8Query::new(&unit);
-        // Pass 1: estimates, streaming the codes in memory order.
-        let mut estimates = Vec::with_capacity(self.len());
-        self.codes.estimates(&q, &mut estimates);
-        // Passes 2 and 3: the rows that could reach the top k, re-scored.
-        let mut hits: Vec<Hit> = candidates(&estimates, k, |row| self.codes.bound(row, &q))
-            .into_iter()
-            .filter_map(|row| self.exact.get(row).map(|x| Hit(row, dot(&unit, x))))
+        // Pass 1, per part: estimates, streaming the codes in memory order,
+        // keeping the rows that can still reach the part's k-th best.
+        let scan = |rows: Range<usize>| ScanPart::scan(&self.codes, &q, rows, k);
+        let parts = split(self.len(), &scan);
+        // Pass 2: the rows that can reach the top k overall, re-scored.
+        let floor = ScanPart::floor(&parts, k);
+        let mut hits: Vec<Hit> = parts
+            .iter()
+            .flat_map(|p| &p.rows)
+            .filter(|&&(_, upper)| upper >= floor)
+            .filter_map(|&(row, _)| self.exact.get(row).map(|x| Hit(row, dot(&unit, x))))
             .collect();
         hits.sort_unstable_by(|a, b| b.cmp(a));
         hits.truncate(k);
@@ -511,6 +563,62 @@ impl QuantizedVectorSet {
             .into_iter()
             .map(|Hit(row, d)| (row, d.clamp(-1.0, 1.0)))
             .collect())
+    }
+}
+
+/// The filter pass of [`QuantizedVectorSet::top_k_split`] over one range
+/// of rows: the rows whose upper bound reached the range's running `k`-th
+/// best lower bound, and the range's `k` best lower bounds.
+#[derive(Debug, Clone, Default)]
+pub struct ScanPart {
+    /// `(row, upper bound)` of every row kept.
+    rows: Vec<(usize, f32)>,
+    /// The best `k` lower bounds in the range (fewer when it is short).
+    lows: Vec<f32>,
+}
+
+impl ScanPart {
+    /// Estimates `rows` against `q` and keeps the rows that can be among
+    /// the best `k` of the range.
+    fn scan(codes: &Sq8Rows, q: &Sq8Query, rows: Range<usize>, k: usize) -> Self {
+        let mut estimates = Vec::with_capacity(rows.len());
+        codes.estimates_of(q, rows.clone(), &mut estimates);
+        let mut lows: BinaryHeap<Reverse<Hit>> = BinaryHeap::with_capacity(k + 1);
+        let mut kept = Vec::new();
+        let mut floor = f32::NEG_INFINITY;
+        for (row, est) in rows.zip(estimates) {
+            let bound = codes.bound(row, q);
+            let (low, upper) = (est - bound, est + bound);
+            // `floor` is the k-th best lower bound seen so far, and only
+            // rises: a row below it cannot be among the best k.
+            if upper < floor {
+                continue;
+            }
+            kept.push((row, upper));
+            if lows.len() < k {
+                lows.push(Reverse(Hit(row, low)));
+            } else if lows.peek().is_some_and(|min| low > min.0.1) {
+                lows.pop();
+                lows.push(Reverse(Hit(row, low)));
+            }
+            if lows.len() == k {
+                floor = lows.peek().map_or(floor, |min| min.0.1);
+            }
+        }
+        Self {
+            rows: kept,
+            lows: lows.into_iter().map(|Reverse(Hit(_, low))| low).collect(),
+        }
+    }
+
+    /// The `k`-th best lower bound over all parts (−∞ with fewer than `k`).
+    fn floor(parts: &[Self], k: usize) -> f32 {
+        let mut lows: Vec<f32> = parts.iter().flat_map(|p| p.lows.iter().copied()).collect();
+        if lows.len() < k {
+            return f32::NEG_INFINITY;
+        }
+        let (_, kth, _) = lows.select_nth_unstable_by(k - 1, |a, b| b.total_cmp(a));
+        *kth
     }
 }
 
@@ -659,6 +767,34 @@ mod tests {
                         set.exact().top_k(&q, k).unwrap(),
                         "dim={dim} n={n} k={k}"
                     );
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn split_scans_give_the_same_answers() {
+        let mut rng = XorShift(33);
+        for (dim, n) in [(3usize, 40usize), (EMBEDDING_DIM, 1500)] {
+            let set = both(&mut rng, dim, n);
+            // Halves, uneven thirds (one empty part) and single rows, in
+            // reverse order: however the rows are cut, the answer holds.
+            let halves = |len: usize, scan: &(dyn Fn(Range<usize>) -> ScanPart + Sync)| {
+                vec![scan(len / 2..len), scan(0..len / 2)]
+            };
+            let thirds = |len: usize, scan: &(dyn Fn(Range<usize>) -> ScanPart + Sync)| {
+                vec![scan(0..0), scan(len / 7..len), scan(0..len / 7)]
+            };
+            let singles = |len: usize, scan: &(dyn Fn(Range<usize>) -> ScanPart + Sync)| {
+                (0..len).rev().map(|r| scan(r..r + 1)).collect()
+            };
+            for _ in 0..5 {
+                let q = rng.vec(dim);
+                for k in [1usize, 3, 25, n + 1] {
+                    let want = set.exact().top_k(&q, k).unwrap();
+                    assert_eq!(set.top_k_split(&q, k, halves).unwrap(), want);
+                    assert_eq!(set.top_k_split(&q, k, thirds).unwrap(), want);
+                    assert_eq!(set.top_k_split(&q, k, singles).unwrap(), want);
                 }
             }
         }

@@ -42,8 +42,9 @@ use crate::index::{IndexError, VectorIndex};
 /// A probed row: list, row, 8-bit estimate and its error bound.
 type Probed = (u32, u32, f32, f32);
 
-/// Probed rows from which a search is split over the cores.
-const PARALLEL_ROWS: usize = 16_384;
+/// Scanned rows from which a search is split over the cores (below it,
+/// handing work to another thread costs more than it saves).
+pub(crate) const PARALLEL_ROWS: usize = 16_384;
 
 /// Where an index that keeps only codes finds the exact embeddings.
 pub trait ExactRows: Send + Sync {
