@@ -80,11 +80,11 @@ pub struct StoredFace {
     pub embedding: Vec<f32>,
 }
 
-fn collection_key(account: &str, collection: &str) -> String {
+pub(crate) fn collection_key(account: &str, collection: &str) -> String {
     format!("{account}\0{collection}")
 }
 
-fn face_prefix(account: &str, collection: &str) -> String {
+pub(crate) fn face_prefix(account: &str, collection: &str) -> String {
     format!("{account}\0{collection}\0")
 }
 
@@ -320,6 +320,10 @@ impl Store {
             remove_prefix(&mut faces, &prefix)?;
             let mut sources = tx.open_table(SOURCES).map_err(storage)?;
             remove_prefix(&mut sources, &prefix)?;
+            let mut models = tx.open_table(crate::load::INDEX_MODELS).map_err(storage)?;
+            models
+                .remove(collection_key(account, id).as_str())
+                .map_err(storage)?;
             existed
         };
         self.commit(tx)?;

@@ -144,7 +144,7 @@ impl ExactIndex {
 pub const EXACT_LIMIT: usize = 50_000;
 
 /// Most faces a list is trained on when a large collection is loaded.
-const TRAINING_SAMPLE: usize = 200_000;
+pub(crate) const TRAINING_SAMPLE: usize = 200_000;
 
 /// A collection's index: exact up to [`EXACT_LIMIT`] faces, an
 /// [`IvfIndex`] beyond. A growing collection switches when an insert takes

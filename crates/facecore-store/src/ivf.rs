@@ -27,8 +27,10 @@
 //!   or change a score.
 //! * **Writes.** An insert goes to its nearest list, a delete swaps the
 //!   last row of its list into the hole: both visible to the next search.
-//!   The centroids stay those of the last training; the data file is the
-//!   source of truth and every load rebuilds from it.
+//!   The centroids stay those of the last training ([`IvfModel`]), which
+//!   the store saves beside the faces so that a restart only places the
+//!   stored faces (see [`crate::load`]); the data file stays the source of
+//!   truth.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -180,7 +182,7 @@ const SHORTLIST_FRACTION: usize = 64;
 /// probed rows almost as the full vector does at a quarter of the bytes;
 /// the full 8-bit codes and the exact rows then decide among the few
 /// best.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq)]
 struct Projection {
     rank: usize,
     /// `rank × dim`, orthonormal rows.
@@ -311,21 +313,139 @@ fn kmeans(data: &[f32], dim: usize, k: usize, iterations: usize, rng: &mut Split
     centroids
 }
 
-impl IvfIndex {
+/// What training an [`IvfIndex`] learns: the coarse and fine centroids and
+/// the principal directions. It is all an index needs besides the faces,
+/// so a saved model (see [`to_bytes`](Self::to_bytes)) lets a restart
+/// place the stored faces without training again. Any model gives exact
+/// scores; a model trained on other data only finds fewer faces.
+#[derive(Debug, Clone, PartialEq)]
+pub struct IvfModel {
+    dim: usize,
+    /// Coarse centroids, `groups.len() × dim`, unit length.
+    coarse: Vec<f32>,
+    /// For each coarse centroid, the range of its fine centroids; the
+    /// ranges follow each other from 0 to the number of lists.
+    groups: Vec<std::ops::Range<usize>>,
+    /// Fine centroids (one per list), `lists × dim`, unit length.
+    fine: Vec<f32>,
+    projection: Option<Projection>,
+}
+
+/// First bytes of a saved [`IvfModel`], with the format version.
+const MODEL_MAGIC: &[u8; 8] = b"fcivf\0\0\x01";
+
+impl IvfModel {
+    /// The dimension of the vectors.
+    pub fn dim(&self) -> usize {
+        self.dim
+    }
+
+    /// The number of lists.
+    pub fn lists(&self) -> usize {
+        self.fine.len() / self.dim.max(1)
+    }
+
+    /// The model as bytes (little-endian: a magic with the format version,
+    /// the sizes, the group ends, then the coarse and fine centroids and
+    /// the principal directions as `f32`). About 1 MB at 4,000 lists.
+    pub fn to_bytes(&self) -> Vec<u8> {
+        let rank = self.projection.as_ref().map_or(0, |p| p.rank);
+        let floats = self.coarse.len()
+            + self.fine.len()
+            + self.projection.as_ref().map_or(0, |p| p.basis.len());
+        let mut out = Vec::with_capacity(MODEL_MAGIC.len() + 16 + 4 * (self.groups.len() + floats));
+        out.extend_from_slice(MODEL_MAGIC);
+        for n in [self.dim, self.groups.len(), self.lists(), rank] {
+            out.extend_from_slice(&(n as u32).to_le_bytes());
+        }
+        for g in &self.groups {
+            out.extend_from_slice(&(g.end as u32).to_le_bytes());
+        }
+        let basis = self.projection.iter().flat_map(|p| &p.basis);
+        for v in self.coarse.iter().chain(&self.fine).chain(basis) {
+            out.extend_from_slice(&v.to_le_bytes());
+        }
+        out
+    }
+
+    /// Reads a model written by [`to_bytes`](Self::to_bytes), checking
+    /// everything a search relies on: the sizes add up, the groups cover
+    /// the lists in order, every value is finite. The error says what is
+    /// wrong (the caller then trains again).
+    ///
+    /// # Errors
+    ///
+    /// When the bytes are not a whole, consistent model.
+    pub fn from_bytes(bytes: &[u8]) -> Result<Self, String> {
+        let body = bytes
+            .strip_prefix(MODEL_MAGIC.as_slice())
+            .ok_or("not an IVF model of this format version")?;
+        if !body.len().is_multiple_of(4) || body.len() < 16 {
+            return Err("truncated".into());
+        }
+        let words: Vec<[u8; 4]> = body
+            .chunks_exact(4)
+            .map(|c| [c[0], c[1], c[2], c[3]])
+            .collect();
+        let size = |i: usize| u32::from_le_bytes(words[i]) as usize;
+        let (dim, groups, lists, rank) = (size(0), size(1), size(2), size(3));
+        if dim == 0 || groups == 0 || lists < groups || rank > dim {
+            return Err(format!(
+                "inconsistent sizes: dim {dim}, groups {groups}, lists {lists}, rank {rank}"
+            ));
+        }
+        let floats = (groups + lists + rank)
+            .checked_mul(dim)
+            .ok_or("sizes overflow")?;
+        let expected = floats.checked_add(4 + groups).ok_or("sizes overflow")?;
+        if words.len() != expected {
+            return Err(format!(
+                "{} words after the magic, expected {expected}",
+                words.len()
+            ));
+        }
+        let mut ranges = Vec::with_capacity(groups);
+        let mut start = 0;
+        for i in 0..groups {
+            let end = size(4 + i);
+            if end <= start || end > lists {
+                return Err("groups do not cover the lists in order".into());
+            }
+            ranges.push(start..end);
+            start = end;
+        }
+        if start != lists {
+            return Err("groups do not cover the lists".into());
+        }
+        let values: Vec<f32> = words[4 + groups..]
+            .iter()
+            .map(|&w| f32::from_le_bytes(w))
+            .collect();
+        if !values.iter().all(|v| v.is_finite()) {
+            return Err("a value is not finite".into());
+        }
+        let (coarse, rest) = values.split_at(groups * dim);
+        let (fine, basis) = rest.split_at(lists * dim);
+        Ok(Self {
+            dim,
+            coarse: coarse.to_vec(),
+            groups: ranges,
+            fine: fine.to_vec(),
+            projection: (rank > 0).then(|| Projection {
+                rank,
+                basis: basis.to_vec(),
+            }),
+        })
+    }
+
     /// Trains the lists on `sample` (unit rows, `m × dim`, say every face of
     /// a collection or an evenly spread 200k of them; with `params.lists`
-    /// 0, the list count follows the sample size) and returns an empty
-    /// index that re-scores through `exact`.
+    /// 0, the list count follows the sample size).
     ///
     /// # Errors
     ///
     /// [`ScoreError::Empty`] for an empty sample or a zero dimension.
-    pub fn train(
-        dim: usize,
-        sample: &[f32],
-        params: IvfParams,
-        exact: Arc<dyn ExactRows>,
-    ) -> Result<Self, ScoreError> {
+    pub fn train(dim: usize, sample: &[f32], params: IvfParams) -> Result<Self, ScoreError> {
         if dim == 0 || sample.len() < dim {
             return Err(ScoreError::Empty);
         }
@@ -385,20 +505,58 @@ impl IvfIndex {
             fine.extend_from_slice(&centroids);
             groups.push(start..fine.len() / dim);
         }
+        let projection =
+            (dim >= 2 * SHORT_RANK).then(|| Projection::train(sample, dim, SHORT_RANK, &mut rng));
+        Ok(Self {
+            dim,
+            coarse,
+            groups,
+            fine,
+            projection,
+        })
+    }
+}
+
+impl IvfIndex {
+    /// Trains the lists on `sample` (see [`IvfModel::train`]) and returns
+    /// an empty index that re-scores through `exact`.
+    ///
+    /// # Errors
+    ///
+    /// [`ScoreError::Empty`] for an empty sample or a zero dimension.
+    pub fn train(
+        dim: usize,
+        sample: &[f32],
+        params: IvfParams,
+        exact: Arc<dyn ExactRows>,
+    ) -> Result<Self, ScoreError> {
+        let model = IvfModel::train(dim, sample, params)?;
+        Ok(Self::from_model(model, params.probes, exact))
+    }
+
+    /// An empty index with the lists of `model` (trained earlier, e.g. read
+    /// back with [`IvfModel::from_bytes`]), probing `probes` lists per
+    /// query (`0`: [`IvfParams::auto_probes`]).
+    pub fn from_model(model: IvfModel, probes: usize, exact: Arc<dyn ExactRows>) -> Self {
+        let IvfModel {
+            dim,
+            coarse,
+            groups,
+            fine,
+            projection,
+        } = model;
         let mut fine_codes = Sq8Rows::with_capacity(dim, fine.len() / dim);
         for c in fine.chunks_exact(dim) {
             fine_codes.push(c);
         }
         let lists = fine.len() / dim;
-        let probes = if params.probes == 0 {
+        let probes = if probes == 0 {
             IvfParams::auto_probes(lists)
         } else {
-            params.probes.min(lists)
+            probes.min(lists)
         };
-        let projection =
-            (dim >= 2 * SHORT_RANK).then(|| Projection::train(sample, dim, SHORT_RANK, &mut rng));
         let short_dim = projection.as_ref().map_or(0, |p| p.rank);
-        Ok(Self {
+        Self {
             dim,
             coarse,
             groups,
@@ -415,7 +573,18 @@ impl IvfIndex {
             probes,
             projection,
             exact,
-        })
+        }
+    }
+
+    /// What this index was trained to (a copy, for saving).
+    pub fn model(&self) -> IvfModel {
+        IvfModel {
+            dim: self.dim,
+            coarse: self.coarse.clone(),
+            groups: self.groups.clone(),
+            fine: self.fine.clone(),
+            projection: self.projection.clone(),
+        }
     }
 
     /// Trains on an evenly spread sample of at most `sample_size` of
@@ -440,6 +609,7 @@ impl IvfIndex {
         let mut ivf = Self::train(dim, &sample, params, exact)?;
         drop(sample);
         ivf.insert_many(faces)?;
+        ivf.shrink_to_fit();
         Ok(ivf)
     }
 
@@ -480,7 +650,8 @@ impl IvfIndex {
     }
 
     /// Adds many faces at once, finding their lists in parallel (the bulk
-    /// path of a build or a load).
+    /// path of a build or a load; call [`shrink_to_fit`](Self::shrink_to_fit)
+    /// after the last batch).
     ///
     /// # Errors
     ///
@@ -495,12 +666,18 @@ impl IvfIndex {
                 self.place(face_id, placed?);
             }
         }
+        Ok(())
+    }
+
+    /// Releases the spare capacity the lists' growth left (up to half of
+    /// each), once a bulk load is done.
+    pub fn shrink_to_fit(&mut self) {
         for list in &mut self.lists {
             list.codes.shrink_to_fit();
             list.short.shrink_to_fit();
             list.ids.shrink_to_fit();
         }
-        Ok(())
+        self.places.shrink_to_fit();
     }
 
     /// Where a vector goes, with what is stored of it (the costly part of an
@@ -747,6 +924,47 @@ mod tests {
             }
         }
         out
+    }
+
+    #[test]
+    fn a_model_survives_its_bytes_and_damage_is_refused() {
+        // 256 dimensions, so the model has principal directions too.
+        let dim = 2 * SHORT_RANK;
+        let mut rng = SplitMix(11);
+        let flat: Vec<f32> = clustered(&mut rng, dim, 60, 5)
+            .into_iter()
+            .flatten()
+            .collect();
+        let model = IvfModel::train(dim, &flat, IvfParams::default()).unwrap();
+        assert!(model.projection.is_some());
+        let bytes = model.to_bytes();
+        assert_eq!(IvfModel::from_bytes(&bytes).unwrap(), model);
+        // An index on the read-back model places faces as the original.
+        let memory: Arc<dyn ExactRows> = Arc::new(Memory::default());
+        let a = IvfIndex::from_model(model.clone(), 0, Arc::clone(&memory));
+        let b = IvfIndex::from_model(IvfModel::from_bytes(&bytes).unwrap(), 0, memory);
+        for v in flat.chunks_exact(dim).step_by(7) {
+            let (pa, pb) = (a.locate(v).unwrap(), b.locate(v).unwrap());
+            assert_eq!((pa.list, pa.short), (pb.list, pb.short));
+        }
+        assert!(IvfModel::from_bytes(&bytes[..bytes.len() - 4]).is_err());
+        assert!(IvfModel::from_bytes(&bytes[1..]).is_err());
+        assert!(IvfModel::from_bytes(b"").is_err());
+        let mut nan = bytes.clone();
+        let at = nan.len() - 4;
+        nan[at..].copy_from_slice(&f32::NAN.to_le_bytes());
+        assert_eq!(
+            IvfModel::from_bytes(&nan).unwrap_err(),
+            "a value is not finite"
+        );
+        // Group ends that do not cover the lists.
+        let mut groups = bytes.clone();
+        let first_end = MODEL_MAGIC.len() + 16;
+        groups[first_end..first_end + 4].copy_from_slice(&0u32.to_le_bytes());
+        assert!(IvfModel::from_bytes(&groups).is_err());
+        let mut huge = bytes;
+        huge[MODEL_MAGIC.len()..MODEL_MAGIC.len() + 4].copy_from_slice(&u32::MAX.to_le_bytes());
+        assert!(IvfModel::from_bytes(&huge).is_err());
     }
 
     #[test]

@@ -24,6 +24,7 @@ pub mod admin;
 pub mod collections;
 pub mod index;
 pub mod ivf;
+pub mod load;
 pub mod time;
 
 pub use collections::{Collection, NewFace, StoredFace};
@@ -227,6 +228,7 @@ impl Store {
         tx.open_table(collections::COLLECTIONS).map_err(storage)?;
         tx.open_table(collections::FACES).map_err(storage)?;
         tx.open_table(collections::SOURCES).map_err(storage)?;
+        tx.open_table(load::INDEX_MODELS).map_err(storage)?;
         tx.commit().map_err(storage)?;
         Ok(Self {
             db,
@@ -321,7 +323,11 @@ impl Store {
             }
             write_account(&mut accounts, &account)?;
             let prefix = format!("{name}\0");
-            for table in [collections::COLLECTIONS, collections::FACES] {
+            for table in [
+                collections::COLLECTIONS,
+                collections::FACES,
+                load::INDEX_MODELS,
+            ] {
                 collections::remove_prefix(&mut tx.open_table(table).map_err(storage)?, &prefix)?;
             }
             collections::remove_prefix(

@@ -394,6 +394,7 @@ fn large_collection_switches_to_the_approximate_index_with_exact_scores() {
 
     use crate::collections::CollectionRows;
     use crate::index::{CollectionIndex, EXACT_LIMIT, VectorIndex};
+    use crate::load::ModelSource;
 
     let dim = 8;
     let (_dir, store) = temp_store();
@@ -426,21 +427,46 @@ fn large_collection_switches_to_the_approximate_index_with_exact_scores() {
             .expect("insert")
             .len();
     }
+    // Faces of another embedding model are stored but never searched.
+    let other: Vec<NewFace> = (0..3)
+        .map(|_| NewFace {
+            model: "other".into(),
+            embedding: (0..dim).map(|_| next()).collect(),
+            bounding_box: [0, 0, 1, 1],
+            confidence: 1.0,
+            source: None,
+        })
+        .collect();
+    store
+        .insert_faces("acme", "big", None, other)
+        .expect("insert");
     let (_, faces) = store
         .collection_faces("acme", "big")
         .expect("read")
         .expect("exists");
+    let faces: Vec<_> = faces.into_iter().filter(|f| f.model == "m").collect();
     let rows = Arc::new(CollectionRows::new(Arc::clone(&store), "acme", "big"));
     let pairs: Vec<(&str, &[f32])> = faces
         .iter()
         .map(|f| (f.face_id.as_str(), f.embedding.as_slice()))
         .collect();
-    // One face short of the limit stays exact; the full set does not.
+    // One face short of the limit stays exact.
     let exact = CollectionIndex::build(dim, &pairs[..EXACT_LIMIT], rows.clone()).expect("build");
     assert!(!exact.is_approximate());
-    let mut index = CollectionIndex::build(dim, &pairs, rows).expect("build");
+    // The full collection loads as approximate, training its lists.
+    let (_, mut index, report) = store
+        .load_index("acme", "big", "m", dim, rows)
+        .expect("load")
+        .expect("exists");
     assert!(index.is_approximate());
-    assert_eq!(index.len(), n);
+    assert_eq!((index.len(), report.faces), (n, n));
+    assert_eq!(
+        report.model,
+        ModelSource::Trained {
+            why: "no saved model".into()
+        }
+    );
+    assert_eq!(report.save_error, None);
     for face in faces.iter().step_by(5_000) {
         let (id, cosine) = index.best(&face.embedding).expect("search").expect("found");
         assert_eq!(id, face.face_id, "a stored face is its own best match");
@@ -474,9 +500,112 @@ fn large_collection_switches_to_the_approximate_index_with_exact_scores() {
     index.insert(&stored.face_id, &fresh).expect("index");
     assert_eq!(
         index.best(&fresh).expect("search").map(|f| f.0.to_string()),
-        Some(stored.face_id)
+        Some(stored.face_id.clone())
     );
     assert!(index.heap_bytes() > 0);
+
+    // A restart: the data file reopened. The saved model is checked and
+    // used (no training), and the index holds exactly what is stored now.
+    let trained_answers: Vec<_> = faces
+        .iter()
+        .step_by(4_999)
+        .map(|f| {
+            index
+                .best(&f.embedding)
+                .expect("search")
+                .map(|m| m.0.to_string())
+        })
+        .collect();
+    drop((index, exact));
+    let path = store.path().to_path_buf();
+    drop(store);
+    let store = Arc::new(Store::open(&path).expect("reopen"));
+    let load = |store: &Arc<Store>| {
+        let rows = Arc::new(CollectionRows::new(Arc::clone(store), "acme", "big"));
+        store
+            .load_index("acme", "big", "m", dim, rows)
+            .expect("load")
+            .expect("exists")
+    };
+    let (collection, index, report) = load(&store);
+    assert_eq!(report.model, ModelSource::Saved);
+    assert_eq!(report.train_seconds, 0.0);
+    assert_eq!(index.len(), n);
+    let answers: Vec<_> = faces
+        .iter()
+        .step_by(4_999)
+        .map(|f| {
+            index
+                .best(&f.embedding)
+                .expect("search")
+                .map(|m| m.0.to_string())
+        })
+        .collect();
+    assert_eq!(answers, trained_answers, "the same lists, the same answers");
+    assert_eq!(
+        index.best(&fresh).expect("search").map(|f| f.0.to_string()),
+        Some(stored.face_id)
+    );
+    assert_eq!(
+        index
+            .best(&gone.embedding)
+            .expect("search")
+            .map(|f| f.0 == gone.face_id),
+        Some(false)
+    );
+    drop(index);
+
+    // A damaged model is never trusted: it fails its checksum, the load
+    // trains again and saves a good one.
+    {
+        let tx = store.db.begin_write().expect("tx");
+        {
+            let mut models = tx.open_table(crate::load::INDEX_MODELS).expect("table");
+            let key = crate::collections::collection_key("acme", "big");
+            let mut value = models
+                .get(key.as_str())
+                .expect("get")
+                .expect("saved")
+                .value()
+                .to_vec();
+            let last = value.len() - 1;
+            value[last] ^= 0x40;
+            models.insert(key.as_str(), value.as_slice()).expect("put");
+        }
+        tx.commit().expect("commit");
+    }
+    let (_, index, report) = load(&store);
+    assert_eq!(
+        report.model,
+        ModelSource::Trained {
+            why: "the saved model fails its checksum".into()
+        }
+    );
+    assert_eq!(index.len(), n);
+    drop(index);
+    assert_eq!(load(&store).2.model, ModelSource::Saved);
+
+    // Saving for another incarnation writes nothing; deleting the
+    // collection deletes its model.
+    let model = match load(&store).1 {
+        CollectionIndex::Ivf(ivf) => ivf.model(),
+        CollectionIndex::Exact { .. } => panic!("approximate expected"),
+    };
+    assert!(
+        !store
+            .save_index_model("acme", "big", "not-it", "m", &model)
+            .expect("save")
+    );
+    assert!(
+        store
+            .save_index_model("acme", "big", &collection.incarnation, "m", &model)
+            .expect("save")
+    );
+    assert!(store.delete_collection("acme", "big").expect("delete"));
+    use redb::ReadableTableMetadata;
+    let tx = store.db.begin_read().expect("tx");
+    let models = tx.open_table(crate::load::INDEX_MODELS).expect("table");
+    assert_eq!(models.len().expect("read"), 0, "the model went with it");
 }
 
 /// An exact index grows into the approximate one on the insert that passes

@@ -8,7 +8,10 @@
 //! read lock. Indexes are loaded from the store on first use: exact search
 //! up to [`EXACT_LIMIT`](facecore_store::index::EXACT_LIMIT) faces, an
 //! approximate index with exact re-scoring beyond (see
-//! [`CollectionIndex`]).
+//! [`CollectionIndex`]). A large collection's trained lists are saved in
+//! the data file when it outgrows exact search and when a load trains
+//! them, so a restart places the stored faces without training again
+//! ([`facecore_store::load`]).
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, RwLock};
@@ -116,21 +119,16 @@ impl Collections {
         if let Some(shared) = loaded.get(&key) {
             return Ok(Some(Arc::clone(shared)));
         }
-        let Some((collection, faces)) = self.store.collection_faces(account, id)? else {
+        let Some((collection, index, _report)) = self.store.load_index(
+            account,
+            id,
+            self.engine.model_id(),
+            self.engine.embedding_dim(),
+            Arc::new(CollectionRows::new(Arc::clone(&self.store), account, id)),
+        )?
+        else {
             return Ok(None);
         };
-        let rows: Vec<(&str, &[f32])> = faces
-            .iter()
-            .filter(|f| f.model == self.engine.model_id())
-            .map(|f| (f.face_id.as_str(), f.embedding.as_slice()))
-            .collect();
-        let index = CollectionIndex::build(
-            self.engine.embedding_dim(),
-            &rows,
-            Arc::new(CollectionRows::new(Arc::clone(&self.store), account, id)),
-        )?;
-        drop(rows);
-        drop(faces);
         let shared = Arc::new(RwLock::new(LoadedCollection {
             incarnation: collection.incarnation,
             index,
@@ -211,7 +209,23 @@ impl Collections {
                 source: detail.source,
             },
         )?;
+        let was_approximate = loaded.index.is_approximate();
         loaded.index.insert(&stored.face_id, &embedding.vector)?;
+        if let CollectionIndex::Ivf(ivf) = &loaded.index
+            && !was_approximate
+        {
+            // The collection just outgrew exact search and trained its
+            // lists: keep them for the next load. The face is stored and
+            // searchable either way, so a failed save only costs that load
+            // a training run.
+            let _ = self.store.save_index_model(
+                account,
+                id,
+                &loaded.incarnation,
+                self.engine.model_id(),
+                &ivf.model(),
+            );
+        }
         Ok(stored)
     }
 
