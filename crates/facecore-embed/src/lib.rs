@@ -5,12 +5,16 @@
 //! input is the aligned crop as `(v − 127) / 128`, NCHW; its raw output is not
 //! normalised (norms of about 1.9–3.7), so every vector is L2-normalised here.
 //!
+//! The model's 33 PReLU layers are imported with a vectorised rewrite of
+//! tract's own (bit-identical results, about twice the speed of the whole
+//! model; see the `prelu` module).
+//!
 //! `embed_batch` runs crops in chunks of [`MAX_BATCH`] through a plan
 //! optimised once per batch size. With tract 0.23.9 on our 2-core machine a
-//! batch of 8 took 38 ms per face against 29 ms one at a time
-//! (`cargo xtask bench-report`), so the default chunk is 1 and parallelism
-//! comes from running the shared plan on several threads instead;
-//! [`Embedder::run_raw`] still takes any batch size.
+//! batch of 8 took 38–48 ms per face against 15–23 ms one at a time
+//! (`stage-report`, `cargo xtask bench-report`), so the default chunk is 1
+//! and parallelism comes from running the shared plan on several threads
+//! instead; [`Embedder::run_raw`] still takes any batch size.
 //!
 //! An [`Embedder`] is `Send + Sync`: build it once and share it between threads.
 
@@ -19,6 +23,8 @@ use std::sync::{Arc, Mutex};
 
 use image::RgbImage;
 use tract_onnx::prelude::*;
+
+mod prelu;
 
 /// Side of the aligned input crop, in pixels.
 pub const INPUT_SIZE: u32 = 112;
@@ -85,7 +91,9 @@ impl std::fmt::Debug for Embedder {
 fn build_plan(onnx: &[u8], batch: usize) -> Result<Arc<TypedRunnableModel>, EmbedError> {
     let size = INPUT_SIZE as usize;
     let mut reader = std::io::Cursor::new(onnx);
-    tract_onnx::onnx()
+    let mut parser = tract_onnx::onnx();
+    prelu::register(&mut parser.op_register);
+    parser
         .model_for_read(&mut reader)
         .and_then(|m| m.with_input_fact(0, f32::fact([batch, 3, size, size]).into()))
         .and_then(|m| m.into_optimized())
