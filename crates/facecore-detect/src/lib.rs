@@ -687,19 +687,34 @@ where
         (i, (i + 1).min(n - 1), s - i as f32)
     };
     let cols: Vec<(u32, u32, f32)> = (0..width).map(|x| coord(x, fx, sw)).collect();
-    RgbImage::from_fn(width, height, |x, y| {
-        let (y0, y1, wy) = coord(y, fy, sh);
-        let (x0, x1, wx) = cols[x as usize];
-        let (a, b) = (view.get_pixel(x0, y0), view.get_pixel(x1, y0));
-        let (c, d) = (view.get_pixel(x0, y1), view.get_pixel(x1, y1));
-        let mut out = [0u8; 3];
-        for k in 0..3 {
-            let top = a[k] as f32 * (1.0 - wx) + b[k] as f32 * wx;
-            let bottom = c[k] as f32 * (1.0 - wx) + d[k] as f32 * wx;
-            out[k] = (top * (1.0 - wy) + bottom * wy).round().clamp(0.0, 255.0) as u8;
+    let mut out = RgbImage::new(width, height);
+    // Row by row, so each row's source rows and weight are computed once
+    // (this runs on every detector input: 76,800 pixels per pass).
+    for (y, row) in out.rows_mut().enumerate() {
+        let (y0, y1, wy) = coord(y as u32, fy, sh);
+        for (&(x0, x1, wx), px) in cols.iter().zip(row) {
+            let (a, b) = (view.get_pixel(x0, y0), view.get_pixel(x1, y0));
+            let (c, d) = (view.get_pixel(x0, y1), view.get_pixel(x1, y1));
+            for k in 0..3 {
+                let top = a[k] as f32 * (1.0 - wx) + b[k] as f32 * wx;
+                let bottom = c[k] as f32 * (1.0 - wx) + d[k] as f32 * wx;
+                px[k] = round_to_u8(top * (1.0 - wy) + bottom * wy);
+            }
         }
-        image::Rgb(out)
-    })
+    }
+    out
+}
+
+/// `v.round().clamp(0.0, 255.0) as u8` (halves away from zero) without the
+/// `roundf` library call that `f32::round` becomes on baseline x86-64:
+/// `v − ⌊v⌋` is exact for these small values, so comparing it with 0.5
+/// rounds exactly as `round` does.
+#[inline]
+fn round_to_u8(v: f32) -> u8 {
+    let v = v.clamp(0.0, 255.0);
+    let whole = v as u32;
+    let up = u32::from(v - whole as f32 >= 0.5);
+    (whole + up).min(255) as u8
 }
 
 /// Packs an RGB image into a `[1, 3, h, w]` tensor with `(v - mean) * scale`.
@@ -736,6 +751,18 @@ pub fn gray_to_nchw(img: &RgbImage) -> Tensor {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn round_to_u8_rounds_like_round_then_clamp() {
+        let mut values: Vec<f32> = vec![
+            -3.0, -0.5, -0.0, 0.0, 0.49999997, 0.5, 1.5, 2.5, 254.5, 255.0, 255.49, 300.0,
+        ];
+        // Every value a bilinear blend of bytes can take, on a fine grid.
+        values.extend((0..=2_560_000).map(|i| i as f32 / 10_000.0));
+        for v in values {
+            assert_eq!(round_to_u8(v), v.round().clamp(0.0, 255.0) as u8, "{v}");
+        }
+    }
 
     fn fb(x: f32, y: f32, w: f32, h: f32, c: f32) -> FaceBox {
         FaceBox {
