@@ -297,13 +297,7 @@ mod tests {
         // More rows than PARALLEL_ROWS, on a pool of 3 threads so that the
         // rows are cut into uneven parts even on a 1-core runner.
         let dim = 64;
-        let mut state = 0x1234_5678_9abc_def0u64;
-        let mut next = move || {
-            state ^= state << 13;
-            state ^= state >> 7;
-            state ^= state << 17;
-            (state >> 40) as f32 / (1u64 << 24) as f32 - 0.5
-        };
+        let mut next = crate::tests::uniform(0x1234_5678_9abc_def0);
         let rows: Vec<Vec<f32>> = (0..PARALLEL_ROWS + 1001)
             .map(|_| (0..dim).map(|_| next()).collect())
             .collect();

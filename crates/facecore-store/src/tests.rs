@@ -1,5 +1,16 @@
 use super::*;
 
+/// Deterministic, well spread values in `[-0.5, 0.5)` (xorshift).
+pub(crate) fn uniform(seed: u64) -> impl FnMut() -> f32 {
+    let mut state = seed;
+    move || {
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        (state >> 40) as f32 / (1u64 << 24) as f32 - 0.5
+    }
+}
+
 fn temp_store() -> (tempfile::TempDir, Store) {
     let dir = tempfile::tempdir().expect("temp dir");
     let store = Store::open(dir.path().join("data").join("facecore.redb")).expect("open");
@@ -402,14 +413,7 @@ fn large_collection_switches_to_the_approximate_index_with_exact_scores() {
     store
         .create_collection("acme", "big", None)
         .expect("create");
-    // Deterministic, well spread vectors.
-    let mut state = 0x2545_f491_4f6c_dd1du64;
-    let mut next = move || {
-        state ^= state << 13;
-        state ^= state >> 7;
-        state ^= state << 17;
-        (state >> 40) as f32 / (1u64 << 24) as f32 - 0.5
-    };
+    let mut next = uniform(0x2545_f491_4f6c_dd1d);
     let n = EXACT_LIMIT + 1;
     let mut written = 0;
     while written < n {
@@ -506,16 +510,19 @@ fn large_collection_switches_to_the_approximate_index_with_exact_scores() {
 
     // A restart: the data file reopened. The saved model is checked and
     // used (no training), and the index holds exactly what is stored now.
-    let trained_answers: Vec<_> = faces
-        .iter()
-        .step_by(4_999)
-        .map(|f| {
-            index
-                .best(&f.embedding)
-                .expect("search")
-                .map(|m| m.0.to_string())
-        })
-        .collect();
+    let answers = |index: &CollectionIndex| -> Vec<Option<String>> {
+        faces
+            .iter()
+            .step_by(4_999)
+            .map(|f| {
+                index
+                    .best(&f.embedding)
+                    .expect("search")
+                    .map(|m| m.0.to_string())
+            })
+            .collect()
+    };
+    let trained_answers = answers(&index);
     drop((index, exact));
     let path = store.path().to_path_buf();
     drop(store);
@@ -531,17 +538,11 @@ fn large_collection_switches_to_the_approximate_index_with_exact_scores() {
     assert_eq!(report.model, ModelSource::Saved);
     assert_eq!(report.train_seconds, 0.0);
     assert_eq!(index.len(), n);
-    let answers: Vec<_> = faces
-        .iter()
-        .step_by(4_999)
-        .map(|f| {
-            index
-                .best(&f.embedding)
-                .expect("search")
-                .map(|m| m.0.to_string())
-        })
-        .collect();
-    assert_eq!(answers, trained_answers, "the same lists, the same answers");
+    assert_eq!(
+        answers(&index),
+        trained_answers,
+        "the same lists, the same answers"
+    );
     assert_eq!(
         index.best(&fresh).expect("search").map(|f| f.0.to_string()),
         Some(stored.face_id)
