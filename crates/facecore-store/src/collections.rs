@@ -129,8 +129,8 @@ fn encode_face(face: &StoredFace) -> Result<Vec<u8>, StoreError> {
     Ok(out)
 }
 
-/// The embedding of a face value alone, without parsing its metadata.
-fn decode_embedding(bytes: &[u8]) -> Result<Vec<f32>, StoreError> {
+/// A face value split into its JSON metadata and its embedding bytes.
+pub(crate) fn split_face(bytes: &[u8]) -> Result<(&[u8], &[u8]), StoreError> {
     let corrupt = |message: &str| StoreError::Corrupt {
         table: "faces",
         message: message.to_string(),
@@ -140,44 +140,42 @@ fn decode_embedding(bytes: &[u8]) -> Result<Vec<f32>, StoreError> {
         .and_then(|b| b.try_into().ok())
         .map(u32::from_le_bytes)
         .ok_or_else(|| corrupt("short record"))? as usize;
-    let rest = bytes
-        .get(4 + len..)
-        .ok_or_else(|| corrupt("short metadata"))?;
-    if !rest.len().is_multiple_of(4) {
-        return Err(corrupt("embedding is not a whole number of f32s"));
-    }
-    Ok(rest
-        .chunks_exact(4)
-        .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
-        .collect())
-}
-
-fn decode_face(bytes: &[u8]) -> Result<StoredFace, StoreError> {
-    let corrupt = |message: &str| StoreError::Corrupt {
-        table: "faces",
-        message: message.to_string(),
-    };
-    let len_bytes: [u8; 4] = bytes
-        .get(..4)
-        .and_then(|b| b.try_into().ok())
-        .ok_or_else(|| corrupt("short record"))?;
-    let len = u32::from_le_bytes(len_bytes) as usize;
     let meta = bytes
         .get(4..4 + len)
         .ok_or_else(|| corrupt("short metadata"))?;
-    let mut face: StoredFace = crate::decode("faces", meta)?;
     let rest = &bytes[4 + len..];
     if !rest.len().is_multiple_of(4) {
         return Err(corrupt("embedding is not a whole number of f32s"));
     }
-    face.embedding = rest
-        .chunks_exact(4)
-        .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
-        .collect();
+    Ok((meta, rest))
+}
+
+/// Appends the little-endian `f32`s of `bytes` (a whole number of them,
+/// checked by [`split_face`]) to `out`.
+pub(crate) fn extend_f32s(bytes: &[u8], out: &mut Vec<f32>) {
+    out.extend(
+        bytes
+            .chunks_exact(4)
+            .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]])),
+    );
+}
+
+/// The embedding of a face value alone, without parsing its metadata.
+fn decode_embedding(bytes: &[u8]) -> Result<Vec<f32>, StoreError> {
+    let (_, rest) = split_face(bytes)?;
+    let mut embedding = Vec::with_capacity(rest.len() / 4);
+    extend_f32s(rest, &mut embedding);
+    Ok(embedding)
+}
+
+fn decode_face(bytes: &[u8]) -> Result<StoredFace, StoreError> {
+    let (meta, rest) = split_face(bytes)?;
+    let mut face: StoredFace = crate::decode("faces", meta)?;
+    extend_f32s(rest, &mut face.embedding);
     Ok(face)
 }
 
-fn read_collection(
+pub(crate) fn read_collection(
     table: &impl ReadableTable<&'static str, &'static [u8]>,
     key: &str,
 ) -> Result<Option<Collection>, StoreError> {

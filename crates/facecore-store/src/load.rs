@@ -23,7 +23,10 @@ use redb::{ReadableDatabase, ReadableTable, TableDefinition};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
-use crate::collections::{COLLECTIONS, FACES, collection_key, face_prefix, prefix_end};
+use crate::collections::{
+    COLLECTIONS, FACES, collection_key, extend_f32s, face_prefix, prefix_end, read_collection,
+    split_face,
+};
 use crate::index::{
     CollectionIndex, EXACT_LIMIT, ExactIndex, IndexError, TRAINING_SAMPLE, VectorIndex,
 };
@@ -102,30 +105,15 @@ fn decode_model_and_embedding<'a>(
     bytes: &'a [u8],
     out: &mut Vec<f32>,
 ) -> Result<Cow<'a, str>, StoreError> {
-    let corrupt = |message: String| StoreError::Corrupt {
-        table: "faces",
-        message,
-    };
-    let len = bytes
-        .get(..4)
-        .and_then(|b| b.try_into().ok())
-        .map(u32::from_le_bytes)
-        .ok_or_else(|| corrupt("short record".into()))? as usize;
-    let meta = bytes
-        .get(4..4 + len)
-        .ok_or_else(|| corrupt("short metadata".into()))?;
+    let (meta, rest) = split_face(bytes)?;
     let model = serde_json::from_slice::<ModelOf<'a>>(meta)
-        .map_err(|e| corrupt(e.to_string()))?
+        .map_err(|e| StoreError::Corrupt {
+            table: "faces",
+            message: e.to_string(),
+        })?
         .model;
-    let rest = &bytes[4 + len..];
-    if !rest.len().is_multiple_of(4) {
-        return Err(corrupt("embedding is not a whole number of f32s".into()));
-    }
     out.clear();
-    out.extend(
-        rest.chunks_exact(4)
-            .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]])),
-    );
+    extend_f32s(rest, out);
     Ok(model)
 }
 
@@ -236,10 +224,7 @@ impl Store {
         let saved = {
             let key = collection_key(account, id);
             let collections = tx.open_table(COLLECTIONS).map_err(storage)?;
-            let current = match collections.get(key.as_str()).map_err(storage)? {
-                Some(v) => Some(crate::decode::<Collection>("collections", v.value())?),
-                None => None,
-            };
+            let current = read_collection(&collections, &key)?;
             drop(collections);
             match current {
                 Some(collection) if collection.incarnation == incarnation => {
@@ -292,13 +277,7 @@ impl Store {
         let started = Instant::now();
         let tx = self.db.begin_read().map_err(storage)?;
         let collections = tx.open_table(COLLECTIONS).map_err(storage)?;
-        let Some(collection) = (match collections
-            .get(collection_key(account, id).as_str())
-            .map_err(storage)?
-        {
-            Some(v) => Some(crate::decode::<Collection>("collections", v.value())?),
-            None => None,
-        }) else {
+        let Some(collection) = read_collection(&collections, &collection_key(account, id))? else {
             return Ok(None);
         };
         let faces = tx.open_table(FACES).map_err(storage)?;
