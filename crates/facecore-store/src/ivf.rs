@@ -120,27 +120,21 @@ struct List {
 /// An inverted-file index over 8-bit codes with exact re-scoring; see the
 /// module docs.
 pub struct IvfIndex {
-    dim: usize,
-    /// Coarse centroids, `groups.len() × dim`, unit length.
-    coarse: Vec<f32>,
-    /// For each coarse centroid, the range of its fine centroids.
-    groups: Vec<std::ops::Range<usize>>,
-    /// Fine centroids (one per list), `lists × dim`, unit length.
-    fine: Vec<f32>,
+    /// The centroids and principal directions the lists were trained to.
+    model: IvfModel,
     /// The fine centroids as codes, to rank lists for a query quickly.
     fine_codes: Sq8Rows,
     lists: Vec<List>,
     /// Face id → (list, row).
     places: HashMap<Box<str>, (u32, u32)>,
     probes: usize,
-    projection: Option<Projection>,
     exact: Arc<dyn ExactRows>,
 }
 
 impl std::fmt::Debug for IvfIndex {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("IvfIndex")
-            .field("dim", &self.dim)
+            .field("dim", &self.model.dim)
             .field("lists", &self.lists.len())
             .field("probes", &self.probes)
             .field("len", &self.places.len())
@@ -552,29 +546,20 @@ impl IvfIndex {
     /// back with [`IvfModel::from_bytes`]), probing `probes` lists per
     /// query (`0`: [`IvfParams::auto_probes`]).
     pub fn from_model(model: IvfModel, probes: usize, exact: Arc<dyn ExactRows>) -> Self {
-        let IvfModel {
-            dim,
-            coarse,
-            groups,
-            fine,
-            projection,
-        } = model;
-        let mut fine_codes = Sq8Rows::with_capacity(dim, fine.len() / dim);
-        for c in fine.chunks_exact(dim) {
+        let dim = model.dim;
+        let mut fine_codes = Sq8Rows::with_capacity(dim, model.lists());
+        for c in model.fine.chunks_exact(dim) {
             fine_codes.push(c);
         }
-        let lists = fine.len() / dim;
+        let lists = model.lists();
         let probes = if probes == 0 {
             IvfParams::auto_probes(lists)
         } else {
             probes.min(lists)
         };
-        let short_dim = projection.as_ref().map_or(0, |p| p.rank);
+        let short_dim = model.projection.as_ref().map_or(0, |p| p.rank);
         Self {
-            dim,
-            coarse,
-            groups,
-            fine,
+            model,
             fine_codes,
             lists: (0..lists)
                 .map(|_| List {
@@ -585,20 +570,13 @@ impl IvfIndex {
                 .collect(),
             places: HashMap::new(),
             probes,
-            projection,
             exact,
         }
     }
 
-    /// What this index was trained to (a copy, for saving).
-    pub fn model(&self) -> IvfModel {
-        IvfModel {
-            dim: self.dim,
-            coarse: self.coarse.clone(),
-            groups: self.groups.clone(),
-            fine: self.fine.clone(),
-            projection: self.projection.clone(),
-        }
+    /// What this index was trained to (for saving).
+    pub fn model(&self) -> &IvfModel {
+        &self.model
     }
 
     /// Trains on an evenly spread sample of at most `sample_size` of
@@ -644,10 +622,10 @@ impl IvfIndex {
 
     /// The list a unit vector belongs to.
     fn list_of(&self, unit: &[f32]) -> usize {
-        let g = nearest(&self.coarse, self.dim, unit);
-        let range = self.groups[g].clone();
-        let fine = &self.fine[range.start * self.dim..range.end * self.dim];
-        range.start + nearest(fine, self.dim, unit)
+        let g = nearest(&self.model.coarse, self.model.dim, unit);
+        let range = self.model.groups[g].clone();
+        let fine = &self.model.fine[range.start * self.model.dim..range.end * self.model.dim];
+        range.start + nearest(fine, self.model.dim, unit)
     }
 
     fn place(&mut self, face_id: &str, placed: Placed) {
@@ -697,10 +675,10 @@ impl IvfIndex {
     /// Where a vector goes, with what is stored of it (the costly part of an
     /// insert, free of `&mut self` so that bulk inserts run it in parallel).
     fn locate(&self, vector: &[f32]) -> Result<Placed, ScoreError> {
-        let unit = unit_query(vector, self.dim)?;
+        let unit = unit_query(vector, self.model.dim)?;
         Ok(Placed {
             list: self.list_of(&unit),
-            short: self.projection.as_ref().map(|p| p.apply(&unit)),
+            short: self.model.projection.as_ref().map(|p| p.apply(&unit)),
             unit,
         })
     }
@@ -722,9 +700,10 @@ impl IvfIndex {
         let places =
             self.places.capacity() * entry + self.places.keys().map(|k| k.len()).sum::<usize>();
         ids + places
-            + 4 * (self.coarse.capacity() + self.fine.capacity())
+            + 4 * (self.model.coarse.capacity() + self.model.fine.capacity())
             + self.fine_codes.heap_bytes()
             + self
+                .model
                 .projection
                 .as_ref()
                 .map_or(0, |p| 4 * p.basis.capacity())
@@ -838,7 +817,7 @@ impl IvfIndex {
 
     /// The best match among the probed lists, re-scored exactly.
     fn search(&self, query: &[f32]) -> Result<Option<(&str, f32)>, IndexError> {
-        let unit = unit_query(query, self.dim)?;
+        let unit = unit_query(query, self.model.dim)?;
         if self.places.is_empty() {
             return Ok(None);
         }
@@ -854,7 +833,7 @@ impl IvfIndex {
             order.truncate(probes);
         }
         let probed: usize = order.iter().map(|&l| self.lists[l].ids.len()).sum();
-        let rows = match &self.projection {
+        let rows = match &self.model.projection {
             Some(projection) => self.shortlist(&q, &projection.apply(&unit), &order, probed),
             None => self.scan_full(&q, &order, probed),
         };
@@ -867,7 +846,7 @@ impl IvfIndex {
         for (id, vector) in ids.into_iter().zip(vectors) {
             // A face the store no longer has cannot be a match.
             let Some(vector) = vector else { continue };
-            let Ok(v) = unit_query(&vector, self.dim) else {
+            let Ok(v) = unit_query(&vector, self.model.dim) else {
                 continue;
             };
             let cosine = dot(&unit, &v).clamp(-1.0, 1.0);

@@ -589,7 +589,7 @@ fn large_collection_switches_to_the_approximate_index_with_exact_scores() {
     // Saving for another incarnation writes nothing; deleting the
     // collection deletes its model.
     let model = match load(&store).1 {
-        CollectionIndex::Ivf(ivf) => ivf.model(),
+        CollectionIndex::Ivf(ivf) => ivf.model().clone(),
         CollectionIndex::Exact { .. } => panic!("approximate expected"),
     };
     assert!(

@@ -223,7 +223,7 @@ impl Collections {
                 id,
                 &loaded.incarnation,
                 self.engine.model_id(),
-                &ivf.model(),
+                ivf.model(),
             );
         }
         Ok(stored)
