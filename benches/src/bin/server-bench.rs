@@ -145,7 +145,8 @@ fn start_server(
         .spawn()?;
     let stdout = child.stdout.take().ok_or("no stdout")?;
     let mut key = None;
-    for line in BufReader::new(stdout).lines() {
+    let mut lines = BufReader::new(stdout).lines();
+    while let Some(line) = lines.next() {
         let line = line?;
         if line.trim().starts_with("fc_") {
             key = Some(line.trim().to_string());
@@ -156,6 +157,9 @@ fn start_server(
                 .next()
                 .ok_or("no address")?
                 .to_string();
+            // Keep reading the access log, as a container runtime would: a
+            // closed pipe would make every request log a write error.
+            std::thread::spawn(move || lines.for_each(drop));
             return Ok((child, addr, key.ok_or("the server printed no first key")?));
         }
     }
@@ -231,9 +235,13 @@ fn main() -> Result<(), BoxError> {
         .worker_threads(1)
         .enable_all()
         .build()?;
-    let compare_body = Bytes::from(serde_json::to_vec(&serde_json::json!({
-        "embedding1": vector, "embedding2": other,
-    }))?);
+    // The embeddings as the API wrote them (shortest f32 text), which is
+    // what a client sends back; `json!` would widen them to 17-digit f64s.
+    let compare_body = Bytes::from(format!(
+        r#"{{"embedding1": {}, "embedding2": {}}}"#,
+        serde_json::to_string(&vector)?,
+        serde_json::to_string(&other)?
+    ));
     let photo_b64 = base64::engine::general_purpose::STANDARD.encode(&photo);
     let embed_body = Bytes::from(serde_json::to_vec(&serde_json::json!({
         "image": {"bytes": photo_b64},
