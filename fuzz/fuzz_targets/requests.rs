@@ -38,8 +38,31 @@ fuzz_target!(|data: &[u8]| {
         }
         Err(e) => said(&e),
     }
-    // compare-face-embeddings
-    match parse_json::<CompareRequest>(data) {
+    // compare-face-embeddings: the server's one-pass reader must answer as
+    // serde does, value for value (as the f32 the server uses) and error
+    // for error.
+    let serde = parse_json::<CompareRequest>(data);
+    match (&serde, CompareRequest::parse(data)) {
+        (Ok(a), Ok(b)) => {
+            for (x, y) in [(&a.embedding1, &b.embedding1), (&a.embedding2, &b.embedding2)] {
+                assert_eq!(x.as_ref().map(Vec::len), y.as_ref().map(Vec::len));
+                for (p, q) in x.iter().flatten().zip(y.iter().flatten()) {
+                    #[allow(clippy::cast_possible_truncation)]
+                    let (p, q) = (*p as f32, *q as f32);
+                    // serde_json's own parser may round a long number one
+                    // step differently; nothing coarser is allowed.
+                    assert!(
+                        p == q || (p - q).abs() <= p.abs().max(q.abs()) * 2.0 * f32::EPSILON
+                            || p.abs().max(q.abs()) < f32::MIN_POSITIVE,
+                        "{p} vs {q}"
+                    );
+                }
+            }
+        }
+        (Err(a), Err(b)) => assert_eq!(a, &b),
+        (a, b) => panic!("serde {a:?}, one-pass reader {b:?}"),
+    }
+    match serde {
         Ok(r) => {
             for (field, value) in [("embedding1", &r.embedding1), ("embedding2", &r.embedding2)] {
                 let dim = value.as_ref().map_or(512, Vec::len).max(1);

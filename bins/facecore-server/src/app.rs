@@ -612,7 +612,7 @@ impl App {
     }
 
     fn compare_face_embeddings(&self, body: &[u8]) -> Result<HttpResponse, ApiError> {
-        let request: CompareRequest = input::parse_json(body)?;
+        let request = CompareRequest::parse(body)?;
         let dim = self.engine.embedding_dim();
         let a = input::embedding("embedding1", request.embedding1.as_ref(), dim)?;
         let b = input::embedding("embedding2", request.embedding2.as_ref(), dim)?;

@@ -23,6 +23,8 @@
 use base64::Engine as _;
 use serde::Deserialize;
 
+mod fast;
+
 /// Default `maxFaceCount`.
 pub const MAX_FACE_COUNT_DEFAULT: i64 = 1;
 /// Largest `maxFaceCount` accepted.
@@ -87,8 +89,8 @@ pub struct ImageRequest {
     pub max_face_count: Option<i64>,
 }
 
-/// Body of compare-face-embeddings.
-#[derive(Debug, Default, Deserialize)]
+/// Body of compare-face-embeddings; parse it with [`CompareRequest::parse`].
+#[derive(Debug, Default, PartialEq, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct CompareRequest {
     /// Embedding to compare (512 numbers from get-face-embeddings).
@@ -191,6 +193,31 @@ pub fn parse_json<T: for<'de> Deserialize<'de>>(body: &[u8]) -> Result<T, WireEr
         WireError::MalformedJson(format!("unexpected data after the JSON value: {e}"))
     })?;
     Ok(value)
+}
+
+impl CompareRequest {
+    /// Parses a compare-face-embeddings body. The same as
+    /// [`parse_json`], error for error and value for value (see the note on
+    /// rounding of unusually long numbers in the source), but a body of the
+    /// usual shape (the two keys, each an array of plain numbers) is read in
+    /// one pass, about twice as fast as through serde.
+    ///
+    /// ```
+    /// use facecore_wire::CompareRequest;
+    ///
+    /// let r = CompareRequest::parse(br#"{"embedding1": [0.5, -1e-3], "embedding2": [2]}"#).unwrap();
+    /// assert_eq!(r.embedding1, Some(vec![0.5, -0.001]));
+    /// assert_eq!(r.embedding2, Some(vec![2.0]));
+    /// ```
+    pub fn parse(body: &[u8]) -> Result<Self, WireError> {
+        match fast::compare_body(body) {
+            Some((embedding1, embedding2)) => Ok(Self {
+                embedding1,
+                embedding2,
+            }),
+            None => parse_json(body),
+        }
+    }
 }
 
 impl ImageRequest {
