@@ -262,9 +262,21 @@ fn mul_add_lanes(acc: &mut [f32; LANES], x: &[f32; LANES], y: &[f32; LANES]) {
 /// are ignored. Does not check for non-finite values. The 1:N scans
 /// ([`dot_many`], [`VectorSet`]) use this very function per row, so their
 /// results are bit-identical to it.
+///
+/// On x86-64 CPUs with AVX2 the same arithmetic runs in eight-wide
+/// registers (about twice as fast), with bit-identical results.
 #[inline]
 pub fn dot(a: &[f32], b: &[f32]) -> f32 {
     debug_assert_eq!(a.len(), b.len(), "dot: length mismatch");
+    #[cfg(target_arch = "x86_64")]
+    if sq8::avx2::available() {
+        return sq8::avx2::dot_f32(a, b);
+    }
+    dot_portable(a, b)
+}
+
+/// [`dot`] in portable code.
+fn dot_portable(a: &[f32], b: &[f32]) -> f32 {
     let n = a.len().min(b.len());
     let (ca, ra) = a[..n].as_chunks::<LANES>();
     let (cb, rb) = b[..n].as_chunks::<LANES>();
@@ -399,6 +411,25 @@ mod tests {
             .zip(b)
             .map(|(&x, &y)| f64::from(x) * f64::from(y))
             .sum()
+    }
+
+    #[test]
+    fn dot_is_the_portable_loop_bit_for_bit() {
+        let mut rng = XorShift(0x9E37_79B9_7F4A_7C15);
+        for n in [0, 1, 7, 15, 16, 17, 31, 100, 511, 512, 513, 2048] {
+            let a = rng.vec(n);
+            let b = rng.vec(n);
+            assert_eq!(
+                dot(&a, &b).to_bits(),
+                dot_portable(&a, &b).to_bits(),
+                "length {n}"
+            );
+            let wide = (dot(&a, &b) as f64 - naive_dot(&a, &b)).abs();
+            assert!(
+                wide <= 1e-4 * (n as f64).max(1.0),
+                "length {n}: off by {wide}"
+            );
+        }
     }
 
     #[test]

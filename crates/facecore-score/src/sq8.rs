@@ -146,20 +146,69 @@ fn dot_i8_one(query: &[i8], row: &[i8]) -> i32 {
     dot_i8(query, row)
 }
 
-/// The AVX2 integer-dot kernel, the only `unsafe` code in facecore: the
-/// intrinsics' loads take raw pointers, and a `#[target_feature]` function
-/// may only be called where the feature is known to be present.
+/// The AVX2 kernels (the integer dot of the codes, and the `f32` dot of
+/// [`crate::dot`]), the only `unsafe` code in facecore: the intrinsics'
+/// loads take raw pointers, and a `#[target_feature]` function may only be
+/// called where the feature is known to be present.
 #[cfg(target_arch = "x86_64")]
 #[allow(unsafe_code)]
-mod avx2 {
+pub(crate) mod avx2 {
     use std::arch::x86_64::{
-        __m256i, _mm_add_epi32, _mm_cvtsi128_si32, _mm_shuffle_epi32, _mm256_add_epi32,
-        _mm256_castsi256_si128, _mm256_extracti128_si256, _mm256_loadu_si256, _mm256_madd_epi16,
-        _mm256_maddubs_epi16, _mm256_set1_epi16, _mm256_setzero_si256, _mm256_sign_epi8,
+        __m256, __m256i, _mm_add_epi32, _mm_cvtsi128_si32, _mm_shuffle_epi32, _mm256_add_epi32,
+        _mm256_add_ps, _mm256_castsi256_si128, _mm256_extracti128_si256, _mm256_loadu_ps,
+        _mm256_loadu_si256, _mm256_madd_epi16, _mm256_maddubs_epi16, _mm256_mul_ps,
+        _mm256_set1_epi16, _mm256_setzero_ps, _mm256_setzero_si256, _mm256_sign_epi8,
+        _mm256_storeu_ps,
     };
 
+    /// [`crate::dot`] in eight-wide registers: the same sixteen lanes, each
+    /// `acc += x·y` with the product rounded before the sum (no fused
+    /// multiply-add), then summed in lane order, so that the result is bit
+    /// for bit the portable loop's on every machine.
+    pub(crate) fn dot_f32(a: &[f32], b: &[f32]) -> f32 {
+        assert!(available(), "the AVX2 kernel needs AVX2");
+        // SAFETY: AVX2 (and so AVX) is present (asserted above), which is
+        // all that `dot_f32_avx2`'s target feature requires.
+        unsafe { dot_f32_avx2(a, b) }
+    }
+
+    /// Loads eight `f32`s.
+    #[target_feature(enable = "avx2")]
+    fn load_f32(chunk: &[f32; 8]) -> __m256 {
+        // SAFETY: `chunk` is 8 readable floats; the load is unaligned.
+        unsafe { _mm256_loadu_ps(chunk.as_ptr()) }
+    }
+
+    #[target_feature(enable = "avx2")]
+    fn dot_f32_avx2(a: &[f32], b: &[f32]) -> f32 {
+        let n = a.len().min(b.len());
+        let whole = n - n % 16;
+        // Lanes 0–7 and 8–15 of each chunk of sixteen.
+        let (ca, _) = a[..whole].as_chunks::<8>();
+        let (cb, _) = b[..whole].as_chunks::<8>();
+        let mut low = _mm256_setzero_ps();
+        let mut high = _mm256_setzero_ps();
+        for (x, y) in ca.chunks_exact(2).zip(cb.chunks_exact(2)) {
+            low = _mm256_add_ps(low, _mm256_mul_ps(load_f32(&x[0]), load_f32(&y[0])));
+            high = _mm256_add_ps(high, _mm256_mul_ps(load_f32(&x[1]), load_f32(&y[1])));
+        }
+        let mut lanes = [0.0f32; 16];
+        let (first, second) = lanes.split_at_mut(8);
+        // SAFETY: each half of `lanes` is 8 writable floats; the stores
+        // are unaligned.
+        unsafe {
+            _mm256_storeu_ps(first.as_mut_ptr(), low);
+            _mm256_storeu_ps(second.as_mut_ptr(), high);
+        }
+        let mut tail = 0.0f32;
+        for (x, y) in a[whole..n].iter().zip(&b[whole..n]) {
+            tail += x * y;
+        }
+        lanes.iter().sum::<f32>() + tail
+    }
+
     /// Whether this CPU runs AVX2 (the standard library caches the answer).
-    pub(super) fn available() -> bool {
+    pub(crate) fn available() -> bool {
         std::arch::is_x86_feature_detected!("avx2")
     }
 
