@@ -7,8 +7,9 @@
 //!   (about `4·√n` lists, a few hundred faces each). Training is two-level
 //!   so that it stays cheap at a million faces: `√L` coarse centroids, then
 //!   within each coarse group as many fine centroids as its share of the
-//!   data. A face belongs to the fine list of its nearest coarse centroid's
-//!   nearest fine centroid.
+//!   data. A face belongs to the list of its nearest fine centroid among
+//!   the groups of its few nearest coarse centroids: nearly always its
+//!   nearest fine centroid overall, which is what a search ranks lists by.
 //! * **Memory.** Each list keeps only its faces' [`Sq8Rows`] codes (the
 //!   vector quantised to `i8` with one scale and its error, `dim + 8`
 //!   bytes), a short code of the face along its 128 principal directions
@@ -124,6 +125,8 @@ pub struct IvfIndex {
     model: IvfModel,
     /// The fine centroids as codes, to rank lists for a query quickly.
     fine_codes: Sq8Rows,
+    /// The coarse centroids as codes, to place a face quickly.
+    coarse_codes: Sq8Rows,
     lists: Vec<List>,
     /// Face id → (list, row).
     places: HashMap<Box<str>, (u32, u32)>,
@@ -161,6 +164,8 @@ impl SplitMix {
 
 /// Dimensions of the short code (for embeddings of 256 dimensions or more).
 const SHORT_RANK: usize = 128;
+/// Coarse groups whose fine centroids a face is placed among.
+const PLACE_GROUPS: usize = 8;
 
 /// Rows of the training sample used for the principal directions.
 const PROJECTION_SAMPLE: usize = 20_000;
@@ -551,6 +556,10 @@ impl IvfIndex {
         for c in model.fine.chunks_exact(dim) {
             fine_codes.push(c);
         }
+        let mut coarse_codes = Sq8Rows::with_capacity(dim, model.groups.len());
+        for c in model.coarse.chunks_exact(dim) {
+            coarse_codes.push(c);
+        }
         let lists = model.lists();
         let probes = if probes == 0 {
             IvfParams::auto_probes(lists)
@@ -561,6 +570,7 @@ impl IvfIndex {
         Self {
             model,
             fine_codes,
+            coarse_codes,
             lists: (0..lists)
                 .map(|_| List {
                     codes: Sq8Rows::new(dim),
@@ -620,12 +630,38 @@ impl IvfIndex {
         self.probes = probes.clamp(1, self.lists.len());
     }
 
-    /// The list a unit vector belongs to.
+    /// The list a unit vector belongs to: the list that vector would rank
+    /// first as a query (by the same 8-bit estimates of the fine centroids
+    /// a search ranks lists by), looking among the groups of its
+    /// [`PLACE_GROUPS`] closest coarse centroids.
+    ///
+    /// Looking only in the closest coarse group put faces near a group's
+    /// border in a list that queries like them rank far down: at a million
+    /// faces it cost 0.9 points of rank-1 agreement at 250 probes. The 8-bit
+    /// estimates keep eight groups cheap enough for a restart.
     fn list_of(&self, unit: &[f32]) -> usize {
-        let g = nearest(&self.model.coarse, self.model.dim, unit);
-        let range = self.model.groups[g].clone();
-        let fine = &self.model.fine[range.start * self.model.dim..range.end * self.model.dim];
-        range.start + nearest(fine, self.model.dim, unit)
+        let q = Sq8Query::new(unit);
+        let mut scores = Vec::with_capacity(self.model.groups.len());
+        self.coarse_codes.estimates(&q, &mut scores);
+        let mut groups = [(f32::NEG_INFINITY, usize::MAX); PLACE_GROUPS];
+        for (g, &d) in scores.iter().enumerate() {
+            if d > groups[PLACE_GROUPS - 1].0 {
+                groups[PLACE_GROUPS - 1] = (d, g);
+                groups.sort_unstable_by(|a, b| b.0.total_cmp(&a.0));
+            }
+        }
+        let mut best = (f32::NEG_INFINITY, 0);
+        for &(_, g) in groups.iter().filter(|(_, g)| *g != usize::MAX) {
+            let range = self.model.groups[g].clone();
+            scores.clear();
+            self.fine_codes.estimates_of(&q, range.clone(), &mut scores);
+            for (list, &score) in range.zip(&scores) {
+                if score > best.0 {
+                    best = (score, list);
+                }
+            }
+        }
+        best.1
     }
 
     fn place(&mut self, face_id: &str, placed: Placed) {
@@ -702,6 +738,7 @@ impl IvfIndex {
         ids + places
             + 4 * (self.model.coarse.capacity() + self.model.fine.capacity())
             + self.fine_codes.heap_bytes()
+            + self.coarse_codes.heap_bytes()
             + self
                 .model
                 .projection
@@ -973,6 +1010,42 @@ mod tests {
         let mut huge = bytes;
         huge[MODEL_MAGIC.len()..MODEL_MAGIC.len() + 4].copy_from_slice(&u32::MAX.to_le_bytes());
         assert!(IvfModel::from_bytes(&huge).is_err());
+    }
+
+    #[test]
+    fn faces_go_to_the_list_they_would_search_first() {
+        // Searches rank lists by their fine centroids alone, so a face must
+        // sit in the list it would rank first itself, not merely the best
+        // within its nearest coarse group (which misplaced 16% of these
+        // weakly clustered faces; 1.1% now).
+        let dim = 64;
+        let mut rng = SplitMix(5);
+        let data = clustered(&mut rng, dim, 2000, 4);
+        let flat: Vec<f32> = data.iter().flatten().copied().collect();
+        let params = IvfParams {
+            lists: 400,
+            ..IvfParams::default()
+        };
+        let model = IvfModel::train(dim, &flat, params).unwrap();
+        let ivf = IvfIndex::from_model(model, 0, Arc::new(Memory::default()));
+        let misplaced = data
+            .iter()
+            .filter(|v| {
+                let placed = ivf.locate(v).unwrap();
+                let mut scores = Vec::new();
+                ivf.fine_codes
+                    .estimates(&Sq8Query::new(&placed.unit), &mut scores);
+                let first = (0..scores.len())
+                    .max_by(|&a, &b| scores[a].total_cmp(&scores[b]).then(b.cmp(&a)))
+                    .unwrap();
+                placed.list != first
+            })
+            .count();
+        assert!(
+            misplaced * 50 <= data.len(),
+            "{misplaced} of {} faces are not in the list they rank first",
+            data.len()
+        );
     }
 
     #[test]
