@@ -287,6 +287,36 @@ impl std::fmt::Debug for App {
     }
 }
 
+/// Logs a collection's index load: a restart of a large collection takes
+/// seconds, and this says how many and why (saved lists reused, or trained
+/// and for what reason).
+fn log_load(account: &str, collection: &str, report: &facecore::store::load::LoadReport) {
+    use facecore::store::load::ModelSource;
+    let lists = match &report.model {
+        ModelSource::Exact => "none (exact search)".to_string(),
+        ModelSource::Saved => "saved lists, checked and reused".to_string(),
+        ModelSource::Trained { why } => format!("trained ({why})"),
+        other => format!("{other:?}"),
+    };
+    tracing::info!(
+        account,
+        collection,
+        faces = report.faces,
+        lists = %lists,
+        train_s = report.train_seconds,
+        load_s = report.seconds,
+        "collection loaded"
+    );
+    if let Some(error) = &report.save_error {
+        tracing::warn!(
+            account,
+            collection,
+            error = %error,
+            "the trained lists could not be saved; the next load trains again"
+        );
+    }
+}
+
 /// Builds the application around a loaded engine and an open store.
 pub fn create_app(
     engine: Arc<Engine>,
@@ -296,10 +326,10 @@ pub fn create_app(
     let fetcher = Fetcher::new(config.fetch.clone())?;
     let workers = config.inference_workers.max(1);
     let openapi_json = Bytes::from(crate::openapi::document_json(&engine));
-    let collections = Arc::new(facecore::collections::Collections::new(
-        Arc::clone(&store),
-        Arc::clone(&engine),
-    ));
+    let collections = Arc::new(
+        facecore::collections::Collections::new(Arc::clone(&store), Arc::clone(&engine))
+            .with_load_observer(log_load),
+    );
     Ok(Arc::new(App {
         engine,
         collections,

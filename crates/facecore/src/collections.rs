@@ -18,6 +18,7 @@ use std::sync::{Arc, Mutex, RwLock};
 
 use facecore_store::collections::CollectionRows;
 use facecore_store::index::{CollectionIndex, VectorIndex};
+use facecore_store::load::LoadReport;
 use facecore_store::{NewFace, Store, StoreError, StoredFace};
 
 use crate::{Embedding, Engine, Error};
@@ -74,11 +75,17 @@ struct LoadedCollection {
 
 type Shared = Arc<RwLock<LoadedCollection>>;
 
+/// Told about every load of a collection's index: the account, the
+/// collection id and what the load did (see
+/// [`Collections::with_load_observer`]).
+pub type LoadObserver = Box<dyn Fn(&str, &str, &LoadReport) + Send + Sync>;
+
 /// Collections of faces of all accounts, on one [`Store`].
 pub struct Collections {
     store: Arc<Store>,
     engine: Arc<Engine>,
     loaded: Mutex<HashMap<(String, String), Shared>>,
+    on_load: Option<LoadObserver>,
 }
 
 impl std::fmt::Debug for Collections {
@@ -103,7 +110,24 @@ impl Collections {
             store,
             engine,
             loaded: Mutex::new(HashMap::new()),
+            on_load: None,
         }
+    }
+
+    /// Calls `observer` after each load of a collection's index from the
+    /// store (the first use of a collection after a start), with what the
+    /// load did: how many faces, exact or approximate, whether the lists
+    /// were reused or trained and why, how long it took. A server logs it,
+    /// so that an operator can see why a restart took the time it took.
+    ///
+    /// The observer runs while other loads wait; keep it quick.
+    #[must_use]
+    pub fn with_load_observer(
+        mut self,
+        observer: impl Fn(&str, &str, &LoadReport) + Send + Sync + 'static,
+    ) -> Self {
+        self.on_load = Some(Box::new(observer));
+        self
     }
 
     /// The store.
@@ -119,7 +143,7 @@ impl Collections {
         if let Some(shared) = loaded.get(&key) {
             return Ok(Some(Arc::clone(shared)));
         }
-        let Some((collection, index, _report)) = self.store.load_index(
+        let Some((collection, index, report)) = self.store.load_index(
             account,
             id,
             self.engine.model_id(),
@@ -129,6 +153,9 @@ impl Collections {
         else {
             return Ok(None);
         };
+        if let Some(observer) = &self.on_load {
+            observer(account, id, &report);
+        }
         let shared = Arc::new(RwLock::new(LoadedCollection {
             incarnation: collection.incarnation,
             index,
