@@ -44,7 +44,10 @@ fuzz_target!(|data: &[u8]| {
     let serde = parse_json::<CompareRequest>(data);
     match (&serde, CompareRequest::parse(data)) {
         (Ok(a), Ok(b)) => {
-            for (x, y) in [(&a.embedding1, &b.embedding1), (&a.embedding2, &b.embedding2)] {
+            for (x, y) in [
+                (&a.embedding1, &b.embedding1),
+                (&a.embedding2, &b.embedding2),
+            ] {
                 assert_eq!(x.as_ref().map(Vec::len), y.as_ref().map(Vec::len));
                 for (p, q) in x.iter().flatten().zip(y.iter().flatten()) {
                     #[allow(clippy::cast_possible_truncation)]
@@ -52,7 +55,8 @@ fuzz_target!(|data: &[u8]| {
                     // serde_json's own parser may round a long number one
                     // step differently; nothing coarser is allowed.
                     assert!(
-                        p == q || (p - q).abs() <= p.abs().max(q.abs()) * 2.0 * f32::EPSILON
+                        p == q
+                            || (p - q).abs() <= p.abs().max(q.abs()) * 2.0 * f32::EPSILON
                             || p.abs().max(q.abs()) < f32::MIN_POSITIVE,
                         "{p} vs {q}"
                     );
