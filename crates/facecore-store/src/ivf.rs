@@ -257,6 +257,15 @@ fn orthonormalise(basis: &mut [f32], dim: usize) {
     }
 }
 
+/// The 8-bit codes of `centroids` (`k × dim`, unit rows).
+fn codes_of(centroids: &[f32], dim: usize) -> Sq8Rows {
+    let mut codes = Sq8Rows::with_capacity(dim, centroids.len() / dim);
+    for c in centroids.chunks_exact(dim) {
+        codes.push(c);
+    }
+    codes
+}
+
 /// The row of `centroids` (`k × dim`) with the largest dot product with `v`.
 fn nearest(centroids: &[f32], dim: usize, v: &[f32]) -> usize {
     let mut best = (0, f32::NEG_INFINITY);
@@ -552,14 +561,8 @@ impl IvfIndex {
     /// query (`0`: [`IvfParams::auto_probes`]).
     pub fn from_model(model: IvfModel, probes: usize, exact: Arc<dyn ExactRows>) -> Self {
         let dim = model.dim;
-        let mut fine_codes = Sq8Rows::with_capacity(dim, model.lists());
-        for c in model.fine.chunks_exact(dim) {
-            fine_codes.push(c);
-        }
-        let mut coarse_codes = Sq8Rows::with_capacity(dim, model.groups.len());
-        for c in model.coarse.chunks_exact(dim) {
-            coarse_codes.push(c);
-        }
+        let fine_codes = codes_of(&model.fine, dim);
+        let coarse_codes = codes_of(&model.coarse, dim);
         let lists = model.lists();
         let probes = if probes == 0 {
             IvfParams::auto_probes(lists)
