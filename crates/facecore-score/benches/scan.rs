@@ -4,7 +4,9 @@ use std::hint::black_box;
 use std::time::Duration;
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
-use facecore_score::{EMBEDDING_DIM, QuantizedVectorSet, VectorSet, dot_many};
+use facecore_score::{
+    EMBEDDING_DIM, QuantizedVectorSet, Sq4Grid, Sq8Query, Sq8Rows, VectorSet, dot_many,
+};
 
 /// Tiny xorshift64 PRNG for deterministic data.
 struct XorShift(u64);
@@ -73,5 +75,53 @@ fn bench_scan(c: &mut Criterion) {
     }
 }
 
-criterion_group!(benches, bench_scan);
+/// The short codes an IVF index ranks probed rows with: 128 coordinates
+/// per row in 8 bits (one scale per row) or in 4 bits (a grid per
+/// coordinate). At a million rows neither fits a cache, so this measures
+/// what the bytes cost.
+fn bench_short_codes(c: &mut Criterion) {
+    const SHORT: usize = 128;
+    let mut rng = XorShift(0xc0de);
+    let sample: Vec<f32> = (0..20_000).flat_map(|_| unit(&mut rng, SHORT)).collect();
+    let grid = Sq4Grid::train(&sample, SHORT);
+    let query = unit(&mut rng, SHORT);
+    let (q8, q4) = (Sq8Query::new(&query), grid.query(&query));
+    for (name, n) in [("100k", 100_000usize), ("1m", 1_000_000)] {
+        let mut sq8 = Sq8Rows::with_capacity(SHORT, n);
+        let mut sq4 = facecore_score::Sq4Rows::new(SHORT);
+        for _ in 0..n {
+            let row = unit(&mut rng, SHORT);
+            sq8.push(&row);
+            sq4.push(&grid.encode(&row));
+        }
+        let mut group = c.benchmark_group(format!("short_codes_{name}_128"));
+        group.throughput(Throughput::Elements(n as u64));
+        group.sample_size(20);
+        group.measurement_time(Duration::from_secs(4));
+        let mut out = Vec::with_capacity(n);
+        group.bench_function(format!("sq8_estimates_{name}_128"), |b| {
+            b.iter(|| {
+                out.clear();
+                sq8.estimates(black_box(&q8), &mut out);
+            })
+        });
+        group.bench_function(format!("sq4_estimates_{name}_128"), |b| {
+            b.iter(|| {
+                out.clear();
+                sq4.estimates(black_box(&q4), &mut out);
+            })
+        });
+        group.finish();
+    }
+}
+
+/// A random unit vector of `dim` values.
+fn unit(rng: &mut XorShift, dim: usize) -> Vec<f32> {
+    let mut v = rng.vec(dim);
+    let norm = v.iter().map(|x| x * x).sum::<f32>().sqrt();
+    v.iter_mut().for_each(|x| *x /= norm);
+    v
+}
+
+criterion_group!(benches, bench_scan, bench_short_codes);
 criterion_main!(benches);

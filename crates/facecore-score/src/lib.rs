@@ -97,10 +97,12 @@
 
 mod map;
 mod scan;
+mod sq4;
 mod sq8;
 
 pub use map::{MAX_SCORE, MIN_ACCEPT_SCORE, MIN_SCORE, MapError, RECOMMENDED_SCORE, ScoreMap};
 pub use scan::{VectorSet, dot_many};
+pub use sq4::{Sq4Grid, Sq4Query, Sq4Rows};
 pub use sq8::{QuantizedVectorSet, ScanPart, Sq8Query, Sq8Rows, candidates, unit_query};
 
 /// Dimension of the embeddings produced by the facecore embedding model.

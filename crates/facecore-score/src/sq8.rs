@@ -154,10 +154,12 @@ fn dot_i8_one(query: &[i8], row: &[i8]) -> i32 {
 #[allow(unsafe_code)]
 pub(crate) mod avx2 {
     use std::arch::x86_64::{
-        __m256, __m256i, _mm_add_epi32, _mm_cvtsi128_si32, _mm_shuffle_epi32, _mm256_add_epi32,
-        _mm256_add_ps, _mm256_castsi256_si128, _mm256_extracti128_si256, _mm256_loadu_ps,
-        _mm256_loadu_si256, _mm256_madd_epi16, _mm256_maddubs_epi16, _mm256_mul_ps,
-        _mm256_set1_epi16, _mm256_setzero_ps, _mm256_setzero_si256, _mm256_sign_epi8,
+        __m128i, __m256, __m256i, _MM_HINT_T0, _mm_add_epi32, _mm_cvtepi32_ps, _mm_cvtsi128_si32,
+        _mm_prefetch, _mm_shuffle_epi32, _mm_storeu_ps, _mm256_add_epi16, _mm256_add_epi32,
+        _mm256_add_ps, _mm256_and_si256, _mm256_castsi256_si128, _mm256_extracti128_si256,
+        _mm256_hadd_epi32, _mm256_loadu_ps, _mm256_loadu_si256, _mm256_madd_epi16,
+        _mm256_maddubs_epi16, _mm256_mul_ps, _mm256_set1_epi8, _mm256_set1_epi16,
+        _mm256_setzero_ps, _mm256_setzero_si256, _mm256_sign_epi8, _mm256_srli_epi16,
         _mm256_storeu_ps,
     };
 
@@ -205,6 +207,19 @@ pub(crate) mod avx2 {
             tail += x * y;
         }
         lanes.iter().sum::<f32>() + tail
+    }
+
+    /// Asks the CPU to start loading every cache line of `data` (a hint:
+    /// it never faults and changes no result). Plain SSE, which every
+    /// x86-64 has.
+    pub(crate) fn prefetch<T>(data: &[T]) {
+        let bytes = std::mem::size_of_val(data);
+        let start = data.as_ptr().cast::<i8>();
+        for offset in (0..bytes).step_by(64) {
+            // SAFETY: `offset` is inside `data`, so the pointer stays in
+            // its allocation; a prefetch reads nothing architecturally.
+            unsafe { _mm_prefetch::<_MM_HINT_T0>(start.add(offset)) }
+        }
     }
 
     /// Whether this CPU runs AVX2 (the standard library caches the answer).
@@ -271,6 +286,86 @@ pub(crate) mod avx2 {
             .map(|(&a, &b)| i32::from(a) * i32::from(b))
             .sum();
         _mm_cvtsi128_si32(s) + tail
+    }
+
+    /// Appends the integer dot of `weights` with every packed 4-bit row of
+    /// `codes` (rows of `width` bytes; see `crate::sq4` for the layout).
+    pub(crate) fn dots_u4(weights: &[i8], codes: &[u8], width: usize, out: &mut Vec<f32>) {
+        assert!(available(), "the AVX2 kernel needs AVX2");
+        assert_eq!(
+            weights.len(),
+            2 * width,
+            "dots_u4: weights for another width"
+        );
+        assert!(width.is_multiple_of(32), "dots_u4: width not whole blocks");
+        // SAFETY: AVX2 is present (asserted above), which is all that
+        // `dots_u4_avx2`'s target feature requires.
+        unsafe { dots_u4_avx2(weights, codes, width, out) }
+    }
+
+    #[target_feature(enable = "avx2")]
+    fn dots_u4_avx2(weights: &[i8], codes: &[u8], width: usize, out: &mut Vec<f32>) {
+        let (weights, _) = weights.as_chunks::<32>();
+        let rows = codes.len() / width;
+        out.reserve(rows);
+        // Four rows at a time share one horizontal reduction.
+        let mut quads = codes.chunks_exact(4 * width);
+        for quad in &mut quads {
+            let (a, rest) = quad.split_at(width);
+            let (b, rest) = rest.split_at(width);
+            let (c, d) = rest.split_at(width);
+            let ab = _mm256_hadd_epi32(row_u4(weights, a), row_u4(weights, b));
+            let cd = _mm256_hadd_epi32(row_u4(weights, c), row_u4(weights, d));
+            let abcd = _mm256_hadd_epi32(ab, cd);
+            let sums = _mm_add_epi32(
+                _mm256_castsi256_si128(abcd),
+                _mm256_extracti128_si256(abcd, 1),
+            );
+            let mut four = [0.0f32; 4];
+            // SAFETY: `four` is 4 writable floats; the store is unaligned.
+            unsafe { _mm_storeu_ps(four.as_mut_ptr(), _mm_cvtepi32_ps(sums)) };
+            out.extend_from_slice(&four);
+        }
+        for row in quads.remainder().chunks_exact(width) {
+            let acc = row_u4(weights, row);
+            out.push(horizontal(_mm_add_epi32(
+                _mm256_castsi256_si128(acc),
+                _mm256_extracti128_si256(acc, 1),
+            )) as f32);
+        }
+    }
+
+    /// The sum of four `i32` lanes.
+    #[target_feature(enable = "avx2")]
+    fn horizontal(s: __m128i) -> i32 {
+        let s = _mm_add_epi32(s, _mm_shuffle_epi32(s, 0b01_00_11_10));
+        let s = _mm_add_epi32(s, _mm_shuffle_epi32(s, 0b10_11_00_01));
+        _mm_cvtsi128_si32(s)
+    }
+
+    /// Eight partial sums of one packed row's dot with the weights: per
+    /// block of 32 bytes, the low nibbles meet the block's first 32
+    /// weights and the high nibbles its next 32 (`u8 × i8` pairs summed
+    /// to 16 bits: at most `2 × 15 × 127` each, two of them `7,620`, no
+    /// saturation), widened to 32 bits.
+    #[target_feature(enable = "avx2")]
+    fn row_u4(weights: &[[i8; 32]], row: &[u8]) -> __m256i {
+        let (blocks, _) = row.as_chunks::<32>();
+        let mask = _mm256_set1_epi8(0x0f);
+        let ones = _mm256_set1_epi16(1);
+        let mut acc = _mm256_setzero_si256();
+        for (block, w) in blocks.iter().zip(weights.chunks_exact(2)) {
+            // SAFETY: `block` is 32 readable bytes; the load is unaligned.
+            let v = unsafe { _mm256_loadu_si256(block.as_ptr().cast()) };
+            let low = _mm256_and_si256(v, mask);
+            let high = _mm256_and_si256(_mm256_srli_epi16(v, 4), mask);
+            let pairs = _mm256_add_epi16(
+                _mm256_maddubs_epi16(low, load(&w[0])),
+                _mm256_maddubs_epi16(high, load(&w[1])),
+            );
+            acc = _mm256_add_epi32(acc, _mm256_madd_epi16(pairs, ones));
+        }
+        acc
     }
 }
 
@@ -406,6 +501,19 @@ impl Sq8Rows {
                 .zip(&self.steps[rows])
                 .map(|(&d, &step)| d as f32 * (query.step * step)),
         );
+    }
+
+    /// Asks the CPU to start loading row `row` (its codes, step and error)
+    /// into the cache: a scan that visits rows in an order the hardware
+    /// cannot predict calls it a few rows ahead. A hint only; a row out of
+    /// range is ignored.
+    pub fn prefetch(&self, row: usize) {
+        #[cfg(target_arch = "x86_64")]
+        if let Some(codes) = self.codes.get(row * self.dim..(row + 1) * self.dim) {
+            avx2::prefetch(codes);
+            avx2::prefetch(&self.steps[row..=row]);
+            avx2::prefetch(&self.errors[row..=row]);
+        }
     }
 
     /// The estimated cosine of `query` with row `row` alone.

@@ -159,8 +159,9 @@ pub enum CollectionIndex {
         /// Where an approximate index will fetch exact rows from.
         rows: Arc<dyn ExactRows>,
     },
-    /// Lists of 8-bit codes; exact rows fetched from the store.
-    Ivf(IvfIndex),
+    /// Lists of 8-bit codes; exact rows fetched from the store (boxed:
+    /// far larger than the exact variant's handles).
+    Ivf(Box<IvfIndex>),
 }
 
 impl std::fmt::Debug for CollectionIndex {
@@ -192,7 +193,7 @@ impl CollectionIndex {
             }
             return Ok(Self::Exact { index, rows });
         }
-        Ok(Self::Ivf(train_ivf(dim, faces, rows)?))
+        Ok(Self::Ivf(Box::new(train_ivf(dim, faces, rows)?)))
     }
 
     /// Whether searches are approximate (an [`IvfIndex`]).
@@ -232,7 +233,7 @@ impl VectorIndex for CollectionIndex {
                 if index.len() > EXACT_LIMIT {
                     let faces: Vec<(&str, &[f32])> = index.rows().collect();
                     let ivf = train_ivf(index.vectors.dim(), &faces, Arc::clone(rows))?;
-                    *self = Self::Ivf(ivf);
+                    *self = Self::Ivf(Box::new(ivf));
                 }
                 Ok(())
             }

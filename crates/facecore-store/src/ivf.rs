@@ -13,13 +13,15 @@
 //! * **Memory.** Each list keeps only its faces' [`Sq8Rows`] codes (the
 //!   vector quantised to `i8` with one scale and its error, `dim + 8`
 //!   bytes), a short code of the face along its 128 principal directions
-//!   (136 bytes; see `Projection`) and the ids; the exact `f32` embeddings
-//!   stay in redb. About 0.75 KB per face in all at 512 dimensions
-//!   (746 bytes measured at a million faces).
+//!   (4 bits each on a grid learnt per direction, 64 bytes; see
+//!   `Projection` and [`Sq4Rows`]) and the ids; the exact `f32`
+//!   embeddings stay in redb. About 0.7 KB per face in all at 512
+//!   dimensions (674 bytes measured at a million faces).
 //! * **Search.** The query is compared with every list's centroid (8-bit
 //!   estimates); the `probes` closest lists are scanned with the short
-//!   codes (a quarter of the bytes), split over the cores when large; the
-//!   best `max(256, probed/64)` rows get full 8-bit estimates, and every
+//!   codes (an eighth of the bytes), best-ranked lists first, split over
+//!   the cores when large; the best `max(1024, probed/256)` rows get full
+//!   8-bit estimates, and every
 //!   one of those whose upper bound reaches the best lower bound is
 //!   fetched from the store ([`ExactRows`]) and re-scored with the full
 //!   embedding. So **a returned cosine is always exact**: approximation
@@ -36,7 +38,7 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use facecore_score::{ScoreError, Sq8Query, Sq8Rows, dot, unit_query};
+use facecore_score::{ScoreError, Sq4Grid, Sq4Rows, Sq8Query, Sq8Rows, dot, unit_query};
 use rayon::prelude::*;
 
 use crate::StoreError;
@@ -105,16 +107,18 @@ impl IvfParams {
 struct Placed {
     list: usize,
     unit: Vec<f32>,
-    short: Option<Vec<f32>>,
+    /// The packed 4-bit short code, when the index has principal
+    /// directions.
+    short: Option<Vec<u8>>,
 }
 
 /// One list: codes and face ids, row `i` of one is row `i` of the other.
 #[derive(Debug, Clone)]
 struct List {
     codes: Sq8Rows,
-    /// The rows along the principal directions ([`Projection`]), when
-    /// the index has them: a cheap first ranking.
-    short: Sq8Rows,
+    /// The rows along the principal directions ([`Projection`]) in 4
+    /// bits, when the index has them: a cheap first ranking.
+    short: Sq4Rows,
     ids: Vec<Box<str>>,
 }
 
@@ -173,23 +177,28 @@ const PROJECTION_SAMPLE: usize = 20_000;
 /// Shortlists from which the full estimates are split over the cores.
 const PARALLEL_SHORTLIST: usize = 1024;
 
+/// Rows ahead of the one being estimated whose codes are prefetched.
+const PREFETCH_AHEAD: usize = 6;
+
 /// Probed rows kept after the short ranking: at least this many...
-const SHORTLIST_MIN: usize = 256;
+const SHORTLIST_MIN: usize = 1024;
 /// ...or this fraction of the probed rows (1/…).
-const SHORTLIST_FRACTION: usize = 64;
+const SHORTLIST_FRACTION: usize = 256;
 
 /// The principal directions of the faces (top eigenvectors of their
 /// uncentred second-moment matrix, where dot products live). Face
 /// embeddings are far from isotropic (on faces-dev, 100 directions hold
-/// 93% of the energy), so a face's coordinates along the first 128 rank
-/// probed rows almost as the full vector does at a quarter of the bytes;
-/// the full 8-bit codes and the exact rows then decide among the few
-/// best.
+/// 93% of the energy), so a face's coordinates along the first 128, in 4
+/// bits each, rank probed rows almost as the full vector does at an
+/// eighth of the bytes; the full 8-bit codes and the exact rows then
+/// decide among the few best.
 #[derive(Debug, Clone, PartialEq)]
 struct Projection {
     rank: usize,
     /// `rank × dim`, orthonormal rows.
     basis: Vec<f32>,
+    /// The 4-bit grid of each coordinate, learnt from the sample.
+    grid: Sq4Grid,
 }
 
 impl Projection {
@@ -229,16 +238,23 @@ impl Projection {
                 .collect();
             orthonormalise(&mut basis, dim);
         }
-        Self { rank, basis }
+        let coordinates: Vec<f32> = rows
+            .par_iter()
+            .flat_map_iter(|x| project(&basis, x))
+            .collect();
+        let grid = Sq4Grid::train(&coordinates, rank);
+        Self { rank, basis, grid }
     }
 
-    /// The coordinates of `v` along the directions.
-    fn apply(&self, v: &[f32]) -> Vec<f32> {
-        self.basis
-            .chunks_exact(v.len())
-            .map(|b| dot(b, v))
-            .collect()
+    /// The 4-bit short code of `v`.
+    fn encode(&self, v: &[f32]) -> Vec<u8> {
+        self.grid.encode(&project(&self.basis, v))
     }
+}
+
+/// The coordinates of `v` along the rows of `basis`.
+fn project(basis: &[f32], v: &[f32]) -> Vec<f32> {
+    basis.chunks_exact(v.len()).map(|b| dot(b, v)).collect()
 }
 
 /// Modified Gram–Schmidt on the rows of `basis` (rows of `dim`).
@@ -354,7 +370,7 @@ pub struct IvfModel {
 }
 
 /// First bytes of a saved [`IvfModel`], with the format version.
-const MODEL_MAGIC: &[u8; 8] = b"fcivf\0\0\x01";
+const MODEL_MAGIC: &[u8; 8] = b"fcivf\0\0\x02";
 
 impl IvfModel {
     /// The dimension of the vectors.
@@ -368,13 +384,17 @@ impl IvfModel {
     }
 
     /// The model as bytes (little-endian: a magic with the format version,
-    /// the sizes, the group ends, then the coarse and fine centroids and
-    /// the principal directions as `f32`). About 1 MB at 4,000 lists.
+    /// the sizes, the group ends, then the coarse and fine centroids, the
+    /// principal directions and their grids' lows and steps as `f32`).
+    /// About 1 MB at 4,000 lists.
     pub fn to_bytes(&self) -> Vec<u8> {
         let rank = self.projection.as_ref().map_or(0, |p| p.rank);
         let floats = self.coarse.len()
             + self.fine.len()
-            + self.projection.as_ref().map_or(0, |p| p.basis.len());
+            + self
+                .projection
+                .as_ref()
+                .map_or(0, |p| p.basis.len() + 2 * rank);
         let mut out = Vec::with_capacity(MODEL_MAGIC.len() + 16 + 4 * (self.groups.len() + floats));
         out.extend_from_slice(MODEL_MAGIC);
         for n in [self.dim, self.groups.len(), self.lists(), rank] {
@@ -383,7 +403,10 @@ impl IvfModel {
         for g in &self.groups {
             out.extend_from_slice(&(g.end as u32).to_le_bytes());
         }
-        let basis = self.projection.iter().flat_map(|p| &p.basis);
+        let basis = self
+            .projection
+            .iter()
+            .flat_map(|p| p.basis.iter().chain(p.grid.low()).chain(p.grid.step()));
         for v in self.coarse.iter().chain(&self.fine).chain(basis) {
             out.extend_from_slice(&v.to_le_bytes());
         }
@@ -418,6 +441,7 @@ impl IvfModel {
         }
         let floats = (groups + lists + rank)
             .checked_mul(dim)
+            .and_then(|f| f.checked_add(2 * rank))
             .ok_or("sizes overflow")?;
         let expected = floats.checked_add(4 + groups).ok_or("sizes overflow")?;
         if words.len() != expected {
@@ -447,16 +471,24 @@ impl IvfModel {
             return Err("a value is not finite".into());
         }
         let (coarse, rest) = values.split_at(groups * dim);
-        let (fine, basis) = rest.split_at(lists * dim);
+        let (fine, rest) = rest.split_at(lists * dim);
+        let (basis, rest) = rest.split_at(rank * dim);
+        let (low, step) = rest.split_at(rank);
+        let projection = if rank > 0 {
+            Some(Projection {
+                rank,
+                basis: basis.to_vec(),
+                grid: Sq4Grid::from_parts(low.to_vec(), step.to_vec())?,
+            })
+        } else {
+            None
+        };
         Ok(Self {
             dim,
             coarse: coarse.to_vec(),
             groups: ranges,
             fine: fine.to_vec(),
-            projection: (rank > 0).then(|| Projection {
-                rank,
-                basis: basis.to_vec(),
-            }),
+            projection,
         })
     }
 
@@ -577,7 +609,7 @@ impl IvfIndex {
             lists: (0..lists)
                 .map(|_| List {
                     codes: Sq8Rows::new(dim),
-                    short: Sq8Rows::new(short_dim),
+                    short: Sq4Rows::new(short_dim),
                     ids: Vec::new(),
                 })
                 .collect(),
@@ -717,7 +749,7 @@ impl IvfIndex {
         let unit = unit_query(vector, self.model.dim)?;
         Ok(Placed {
             list: self.list_of(&unit),
-            short: self.model.projection.as_ref().map(|p| p.apply(&unit)),
+            short: self.model.projection.as_ref().map(|p| p.encode(&unit)),
             unit,
         })
     }
@@ -746,19 +778,24 @@ impl IvfIndex {
                 .model
                 .projection
                 .as_ref()
-                .map_or(0, |p| 4 * p.basis.capacity())
+                .map_or(0, |p| 4 * (p.basis.capacity() + 2 * p.rank))
     }
 
     /// Runs `scan` over `lists`, split over the cores (rayon) when they
-    /// hold many rows, and returns the parts' results.
+    /// hold many rows, and returns the parts' results. The parts take the
+    /// lists in turn, so that each scans from the best-ranked list down
+    /// (its cut then rises early).
     fn scan_parts<T: Send>(
         lists: &[usize],
         probed: usize,
         scan: impl Fn(&[usize]) -> T + Sync + Send,
     ) -> Vec<T> {
         if probed >= PARALLEL_ROWS {
-            let chunk = lists.len().div_ceil(rayon::current_num_threads().max(1));
-            lists.par_chunks(chunk.max(1)).map(scan).collect()
+            let parts = rayon::current_num_threads().clamp(1, lists.len().max(1));
+            let dealt: Vec<Vec<usize>> = (0..parts)
+                .map(|p| lists.iter().skip(p).step_by(parts).copied().collect())
+                .collect();
+            dealt.par_iter().map(|part| scan(part)).collect()
         } else {
             vec![scan(lists)]
         }
@@ -794,16 +831,17 @@ impl IvfIndex {
     }
 
     /// Ranks the probed rows by their short codes, keeps the best
-    /// (`max(256, probed / 64)`), and estimates those with the full codes:
+    /// (`max(1024, probed / 256)`), and estimates those with the full codes:
     /// the ones whose upper bound reaches the best lower bound.
     fn shortlist(
         &self,
         q: &Sq8Query,
-        short: &[f32],
+        projection: &Projection,
+        unit: &[f32],
         lists: &[usize],
         probed: usize,
     ) -> Vec<Probed> {
-        let sq = Sq8Query::new(short);
+        let sq = projection.grid.query(&project(&projection.basis, unit));
         let keep = (probed / SHORTLIST_FRACTION).max(SHORTLIST_MIN);
         let parts = Self::scan_parts(lists, probed, |lists| {
             // Each part's best `keep`, by a running cut: rows below the
@@ -832,20 +870,29 @@ impl IvfIndex {
             best_first(&mut ranked, keep);
         }
         // Full 8-bit estimates of the shortlist: a random read of a row
-        // each, split over the cores when there are many.
-        let full = |&(l, r, _): &(u32, u32, f32)| -> Probed {
-            let codes = &self.lists[l as usize].codes;
-            (
-                l,
-                r,
-                codes.estimate(r as usize, q),
-                codes.bound(r as usize, q),
-            )
+        // each (asked for a few rows ahead, so that the reads overlap),
+        // split over the cores when there are many.
+        let full = |rows: &[(u32, u32, f32)]| -> Vec<Probed> {
+            let mut out = Vec::with_capacity(rows.len());
+            for (i, &(l, r, _)) in rows.iter().enumerate() {
+                if let Some(&(al, ar, _)) = rows.get(i + PREFETCH_AHEAD) {
+                    self.lists[al as usize].codes.prefetch(ar as usize);
+                }
+                let codes = &self.lists[l as usize].codes;
+                out.push((
+                    l,
+                    r,
+                    codes.estimate(r as usize, q),
+                    codes.bound(r as usize, q),
+                ));
+            }
+            out
         };
         let mut rows: Vec<Probed> = if ranked.len() >= PARALLEL_SHORTLIST {
-            ranked.par_iter().with_min_len(256).map(full).collect()
+            let chunk = ranked.len().div_ceil(rayon::current_num_threads().max(1));
+            ranked.par_chunks(chunk).flat_map_iter(full).collect()
         } else {
-            ranked.iter().map(full).collect()
+            full(&ranked)
         };
         let floor = rows
             .iter()
@@ -872,9 +919,11 @@ impl IvfIndex {
             });
             order.truncate(probes);
         }
+        // Best first: the short ranking's cut then rises early.
+        order.sort_unstable_by(|&a, &b| centroid_scores[b].total_cmp(&centroid_scores[a]));
         let probed: usize = order.iter().map(|&l| self.lists[l].ids.len()).sum();
         let rows = match &self.model.projection {
-            Some(projection) => self.shortlist(&q, &projection.apply(&unit), &order, probed),
+            Some(projection) => self.shortlist(&q, projection, &unit, &order, probed),
             None => self.scan_full(&q, &order, probed),
         };
         let ids: Vec<&str> = rows
@@ -1010,9 +1059,25 @@ mod tests {
         let first_end = MODEL_MAGIC.len() + 16;
         groups[first_end..first_end + 4].copy_from_slice(&0u32.to_le_bytes());
         assert!(IvfModel::from_bytes(&groups).is_err());
-        let mut huge = bytes;
+        let mut huge = bytes.clone();
         huge[MODEL_MAGIC.len()..MODEL_MAGIC.len() + 4].copy_from_slice(&u32::MAX.to_le_bytes());
         assert!(IvfModel::from_bytes(&huge).is_err());
+        // The last value is the last grid step: zero would collapse a
+        // dimension's levels.
+        let mut flat_grid = bytes.clone();
+        flat_grid[at..].copy_from_slice(&0f32.to_le_bytes());
+        assert_eq!(
+            IvfModel::from_bytes(&flat_grid).unwrap_err(),
+            "a grid step is not positive"
+        );
+        // A model saved by the previous format (8-bit short codes, no
+        // grid) is refused, so a load trains again instead of misreading.
+        let mut old = bytes;
+        old[MODEL_MAGIC.len() - 1] = 1;
+        assert_eq!(
+            IvfModel::from_bytes(&old).unwrap_err(),
+            "not an IVF model of this format version"
+        );
     }
 
     #[test]
