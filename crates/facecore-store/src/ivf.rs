@@ -180,6 +180,12 @@ const PARALLEL_SHORTLIST: usize = 1024;
 /// Rows ahead of the one being estimated whose codes are prefetched.
 const PREFETCH_AHEAD: usize = 6;
 
+/// Rows of the next list whose short codes are prefetched while a list is
+/// scanned (1 KB. On lists no cache holds, the scan alone measured 1.25
+/// times faster than with none, whole lists were no better; a query at a
+/// million faces, about 6% faster).
+const PREFETCH_LIST_ROWS: usize = 16;
+
 /// Probed rows kept after the short ranking: at least this many...
 const SHORTLIST_MIN: usize = 1024;
 /// ...or this fraction of the probed rows (1/…).
@@ -850,7 +856,12 @@ impl IvfIndex {
             let mut rows: Vec<(u32, u32, f32)> = Vec::with_capacity(2 * keep);
             let mut cut = f32::NEG_INFINITY;
             let mut estimates = Vec::new();
-            for &l in lists {
+            for (i, &l) in lists.iter().enumerate() {
+                // The next list's first rows are asked for now, so that
+                // its reads do not start cold when this list is done.
+                if let Some(&next) = lists.get(i + 1) {
+                    self.lists[next].short.prefetch(PREFETCH_LIST_ROWS);
+                }
                 estimates.clear();
                 self.lists[l].short.estimates(&sq, &mut estimates);
                 for (r, &e) in estimates.iter().enumerate() {

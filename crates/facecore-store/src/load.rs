@@ -381,6 +381,10 @@ impl Store {
         index.shrink_to_fit();
         report.faces = index.len();
         report.seconds = started.elapsed().as_secs_f64();
-        Ok(Some((collection, CollectionIndex::Ivf(Box::new(index)), report)))
+        Ok(Some((
+            collection,
+            CollectionIndex::Ivf(Box::new(index)),
+            report,
+        )))
     }
 }
