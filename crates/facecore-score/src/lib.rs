@@ -368,6 +368,23 @@ pub fn cosine_unit(a: &[f32], b: &[f32]) -> f32 {
     dot(a, b).clamp(-1.0, 1.0)
 }
 
+/// `Vec::swap_remove` for rows of `width` values stored flat: moves the
+/// last row into row `row` and drops the last. False, changing nothing,
+/// when `row` is out of range (or `width` is 0).
+pub(crate) fn swap_remove_row<T: Copy>(rows: &mut Vec<T>, width: usize, row: usize) -> bool {
+    let len = rows.len().checked_div(width).unwrap_or(0);
+    if row >= len {
+        return false;
+    }
+    let last = len - 1;
+    if row != last {
+        let (head, tail) = rows.split_at_mut(last * width);
+        head[row * width..(row + 1) * width].copy_from_slice(&tail[..width]);
+    }
+    rows.truncate(last * width);
+    true
+}
+
 /// A tiny xorshift64 PRNG for deterministic test data, shared by the tests
 /// of every module.
 #[cfg(test)]

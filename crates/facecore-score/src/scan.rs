@@ -134,17 +134,7 @@ impl VectorSet {
     /// its place (so the last vector's index becomes `index`). Returns false,
     /// changing nothing, when `index` is out of range.
     pub fn swap_remove(&mut self, index: usize) -> bool {
-        let len = self.len();
-        if index >= len {
-            return false;
-        }
-        let last = len - 1;
-        if index != last {
-            let (head, tail) = self.data.split_at_mut(last * self.dim);
-            head[index * self.dim..(index + 1) * self.dim].copy_from_slice(&tail[..self.dim]);
-        }
-        self.data.truncate(last * self.dim);
-        true
+        crate::swap_remove_row(&mut self.data, self.dim, index)
     }
 
     /// Validates `v`, stores a unit-length copy and returns its index.

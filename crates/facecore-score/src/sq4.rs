@@ -241,18 +241,7 @@ impl Sq4Rows {
     /// Removes row `row` by moving the last row into its place. Returns
     /// false when out of range.
     pub fn swap_remove(&mut self, row: usize) -> bool {
-        let len = self.len();
-        if row >= len {
-            return false;
-        }
-        let w = self.width;
-        let last = len - 1;
-        if row != last {
-            let (head, tail) = self.codes.split_at_mut(last * w);
-            head[row * w..(row + 1) * w].copy_from_slice(&tail[..w]);
-        }
-        self.codes.truncate(last * w);
-        true
+        crate::swap_remove_row(&mut self.codes, self.width, row)
     }
 
     /// Releases spare capacity.

@@ -442,17 +442,10 @@ impl Sq8Rows {
     /// Removes row `row` by moving the last row into its place. Returns
     /// false when out of range.
     pub fn swap_remove(&mut self, row: usize) -> bool {
-        let len = self.len();
-        if row >= len {
+        if row >= self.len() {
             return false;
         }
-        let dim = self.dim;
-        let last = len - 1;
-        if row != last {
-            let (head, tail) = self.codes.split_at_mut(last * dim);
-            head[row * dim..(row + 1) * dim].copy_from_slice(&tail[..dim]);
-        }
-        self.codes.truncate(last * dim);
+        crate::swap_remove_row(&mut self.codes, self.dim, row);
         self.steps.swap_remove(row);
         self.errors.swap_remove(row);
         true
