@@ -150,14 +150,13 @@ impl Sq4Grid {
         } else {
             0.0
         };
+        // The kernel meets each block's 32 low nibbles with the block's
+        // first 32 weights and its high nibbles with the next 32: with the
+        // layout of `slot`, that is plain dimension order, padded with
+        // zeros to whole blocks.
         let mut packed = vec![0i8; 2 * packed_len(self.dim())];
-        for (d, &w) in weights.iter().enumerate() {
-            let (byte, shift) = slot(d);
-            // The weights sit where the kernel meets their codes: first
-            // the low-nibble dimensions of a block, then the high ones.
-            let block = byte / BLOCK_BYTES;
-            let at = block * BLOCK_DIMS + usize::from(shift / 4) * BLOCK_BYTES + byte % BLOCK_BYTES;
-            packed[at] = (w * scale).round().clamp(-127.0, 127.0) as i8;
+        for (p, &w) in packed.iter_mut().zip(&weights) {
+            *p = (w * scale).round().clamp(-127.0, 127.0) as i8;
         }
         Sq4Query {
             weights: packed,

@@ -146,10 +146,11 @@ fn dot_i8_one(query: &[i8], row: &[i8]) -> i32 {
     dot_i8(query, row)
 }
 
-/// The AVX2 kernels (the integer dot of the codes, and the `f32` dot of
-/// [`crate::dot`]), the only `unsafe` code in facecore: the intrinsics'
-/// loads take raw pointers, and a `#[target_feature]` function may only be
-/// called where the feature is known to be present.
+/// The AVX2 kernels (the integer dots of the 8-bit and 4-bit codes, the
+/// `f32` dot of [`crate::dot`], and cache prefetching), the only `unsafe`
+/// code in facecore: the intrinsics' loads take raw pointers, and a
+/// `#[target_feature]` function may only be called where the feature is
+/// known to be present.
 #[cfg(target_arch = "x86_64")]
 #[allow(unsafe_code)]
 pub(crate) mod avx2 {

@@ -21,13 +21,12 @@
 //!   estimates); the `probes` closest lists are scanned with the short
 //!   codes (an eighth of the bytes), best-ranked lists first, split over
 //!   the cores when large; the best `max(1024, probed/256)` rows get full
-//!   8-bit estimates, and every
-//!   one of those whose upper bound reaches the best lower bound is
-//!   fetched from the store ([`ExactRows`]) and re-scored with the full
-//!   embedding. So **a returned cosine is always exact**: approximation
-//!   can only miss a face (one in an unprobed list, or ranked out by the
-//!   short code; the benchmark measures how often), never invent a match
-//!   or change a score.
+//!   8-bit estimates, and every one of those whose upper bound reaches the
+//!   best lower bound is fetched from the store ([`ExactRows`]) and
+//!   re-scored with the full embedding. So **a returned cosine is always
+//!   exact**: approximation can only miss a face (one in an unprobed list,
+//!   or ranked out by the short code; the benchmark measures how often),
+//!   never invent a match or change a score.
 //! * **Writes.** An insert goes to its nearest list, a delete swaps the
 //!   last row of its list into the hole: both visible to the next search.
 //!   The centroids stay those of the last training ([`IvfModel`]), which
