@@ -7,7 +7,8 @@
 //!
 //! The model's 33 PReLU layers are imported with a vectorised rewrite of
 //! tract's own (bit-identical results, about twice the speed of the whole
-//! model; see the `prelu` module).
+//! model; see the `prelu` module), and its 3×3 depthwise convolutions run
+//! on [`facecore_tract::replace_depthwise`]'s implementation.
 //!
 //! `embed_batch` runs crops in chunks of [`MAX_BATCH`] through a plan
 //! optimised once per batch size. With tract 0.23.9 on our 2-core machine a
@@ -93,12 +94,18 @@ fn build_plan(onnx: &[u8], batch: usize) -> Result<Arc<TypedRunnableModel>, Embe
     let mut reader = std::io::Cursor::new(onnx);
     let mut parser = tract_onnx::onnx();
     prelu::register(&mut parser.op_register);
-    parser
+    let err = |e: TractError| EmbedError::Model(format!("{e:#}"));
+    let mut model = parser
         .model_for_read(&mut reader)
         .and_then(|m| m.with_input_fact(0, f32::fact([batch, 3, size, size]).into()))
-        .and_then(|m| m.into_optimized())
+        .and_then(|m| m.into_typed())
+        .and_then(|m| m.into_decluttered())
+        .map_err(err)?;
+    facecore_tract::replace_depthwise(&mut model).map_err(err)?;
+    model
+        .into_optimized()
         .and_then(|m| m.into_runnable())
-        .map_err(|e| EmbedError::Model(format!("{e:#}")))
+        .map_err(err)
 }
 
 impl Embedder {
