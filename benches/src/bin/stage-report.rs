@@ -67,6 +67,30 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         keep(engine.embedder().embed(&crop).map(drop).map_err(Into::into))
     });
     let e2e = median_ms(runs, || keep(engine.embed(&jpeg, 1).map(drop)));
+    // The models alone, on prepared inputs: what the onnxruntime figures
+    // measure (the stages above add resizing, decoding and NMS).
+    let det_input: Vec<f32> = (0..3 * 240 * 320)
+        .map(|i| (i % 251) as f32 / 125.0 - 1.0)
+        .collect();
+    let detect_model = median_ms(runs, || {
+        keep(
+            engine
+                .detector()
+                .run_detector_raw(&det_input)
+                .map(drop)
+                .map_err(Into::into),
+        )
+    });
+    let lmk_input: Vec<f32> = (0..64 * 64).map(|i| (i % 256) as f32 / 256.0).collect();
+    let lmk_model = median_ms(runs, || {
+        keep(
+            engine
+                .detector()
+                .run_landmark_raw(&lmk_input)
+                .map(drop)
+                .map_err(Into::into),
+        )
+    });
     // One crop as the model's input, repeated 8 times: a batch-8 run.
     let plane = 112 * 112;
     let mut one = vec![0f32; 3 * plane];
@@ -76,6 +100,15 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         }
     }
     let batch: Vec<f32> = one.iter().copied().cycle().take(8 * one.len()).collect();
+    let embed_model = median_ms(runs, || {
+        keep(
+            engine
+                .embedder()
+                .run_raw(&one, 1)
+                .map(drop)
+                .map_err(Into::into),
+        )
+    });
     let embed_batched = median_ms(runs.div_ceil(4), || {
         keep(
             engine
@@ -109,7 +142,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let faces_per_s = (threads * per_thread) as f64 / t.elapsed().as_secs_f64();
 
     println!(
-        "{{\"decode\":{decode:.3},\"detect\":{detect:.3},\"landmarks\":{lmk:.3},\"align\":{align:.3},\"embed\":{embed:.3},\"embed_batched_per_face\":{embed_batched:.3},\"end_to_end\":{e2e:.3},\"threads\":{threads},\"faces_per_s\":{faces_per_s:.1},\"runs\":{runs}}}"
+        "{{\"decode\":{decode:.3},\"detect\":{detect:.3},\"landmarks\":{lmk:.3},\"align\":{align:.3},\"embed\":{embed:.3},\"detect_model\":{detect_model:.3},\"landmarks_model\":{lmk_model:.3},\"embed_model\":{embed_model:.3},\"embed_batched_per_face\":{embed_batched:.3},\"end_to_end\":{e2e:.3},\"threads\":{threads},\"faces_per_s\":{faces_per_s:.1},\"runs\":{runs}}}"
     );
     Ok(())
 }
