@@ -349,23 +349,18 @@ fn plane_any(job: &mut Plane<'_>, stride: usize, scratch: &mut Vec<f32>) {
         }
         for (y, out) in job.dst.chunks_exact_mut(wo).enumerate().take(ho) {
             let row = |i: usize, dx: usize| &scratch[(y + i) * pw + dx..][..wo];
-            let (a0, a1, a2) = (row(0, 0), row(0, 1), row(0, 2));
-            let (b0, b1, b2) = (row(1, 0), row(1, 1), row(1, 2));
-            let (c0, c1, c2) = (row(2, 0), row(2, 1), row(2, 2));
-            // Every slice exactly `wo` long, so the loop has no bounds checks
-            // and vectorises.
-            let out = &mut out[..wo];
-            for x in 0..wo {
-                out[x] = bias
-                    + (k[0] * a0[x] + k[1] * a1[x] + k[2] * a2[x])
-                    + (k[3] * b0[x] + k[4] * b1[x] + k[5] * b2[x])
-                    + (k[6] * c0[x] + k[7] * c1[x] + k[8] * c2[x]);
-            }
-            if relu {
-                for v in out.iter_mut() {
-                    *v = v.max(0.0);
-                }
-            }
+            let taps = [
+                row(0, 0),
+                row(0, 1),
+                row(0, 2),
+                row(1, 0),
+                row(1, 1),
+                row(1, 2),
+                row(2, 0),
+                row(2, 1),
+                row(2, 2),
+            ];
+            output_row(out, taps, k, bias, relu);
         }
     } else {
         // Each padded row split into its even columns (wo + 1 of them) and
@@ -390,23 +385,44 @@ fn plane_any(job: &mut Plane<'_>, stride: usize, scratch: &mut Vec<f32>) {
         for (y, out) in job.dst.chunks_exact_mut(wo).enumerate().take(ho) {
             let even = |i: usize, dx: usize| &scratch[(2 * y + i) * pw + dx..][..wo];
             let odd = |i: usize| &scratch[(2 * y + i) * pw + wo + 1..][..wo];
-            let (a0, a1, a2) = (even(0, 0), odd(0), even(0, 1));
-            let (b0, b1, b2) = (even(1, 0), odd(1), even(1, 1));
-            let (c0, c1, c2) = (even(2, 0), odd(2), even(2, 1));
-            // Every slice exactly `wo` long, so the loop has no bounds checks
-            // and vectorises.
-            let out = &mut out[..wo];
-            for x in 0..wo {
-                out[x] = bias
-                    + (k[0] * a0[x] + k[1] * a1[x] + k[2] * a2[x])
-                    + (k[3] * b0[x] + k[4] * b1[x] + k[5] * b2[x])
-                    + (k[6] * c0[x] + k[7] * c1[x] + k[8] * c2[x]);
-            }
-            if relu {
-                for v in out.iter_mut() {
-                    *v = v.max(0.0);
-                }
-            }
+            let taps = [
+                even(0, 0),
+                odd(0),
+                even(0, 1),
+                even(1, 0),
+                odd(1),
+                even(1, 1),
+                even(2, 0),
+                odd(2),
+                even(2, 1),
+            ];
+            output_row(out, taps, k, bias, relu);
+        }
+    }
+}
+
+/// One output row: `bias + Σ k[t] · taps[t][x]` for every `x`, the nine
+/// source rows already shifted so that column `x` of each is the tap's
+/// input, then the ReLU when asked.
+#[inline(always)]
+fn output_row(out: &mut [f32], taps: [&[f32]; 9], k: &[f32; 9], bias: f32, relu: bool) {
+    // Every slice exactly `n` long, so the loop has no bounds checks and
+    // vectorises.
+    let n = out.len();
+    let [a0, a1, a2, b0, b1, b2, c0, c1, c2] = taps;
+    let (a0, a1, a2) = (&a0[..n], &a1[..n], &a2[..n]);
+    let (b0, b1, b2) = (&b0[..n], &b1[..n], &b2[..n]);
+    let (c0, c1, c2) = (&c0[..n], &c1[..n], &c2[..n]);
+    let k = *k;
+    for x in 0..n {
+        out[x] = bias
+            + (k[0] * a0[x] + k[1] * a1[x] + k[2] * a2[x])
+            + (k[3] * b0[x] + k[4] * b1[x] + k[5] * b2[x])
+            + (k[6] * c0[x] + k[7] * c1[x] + k[8] * c2[x]);
+    }
+    if relu {
+        for v in out.iter_mut() {
+            *v = v.max(0.0);
         }
     }
 }
