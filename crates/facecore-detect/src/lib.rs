@@ -242,6 +242,7 @@ impl std::fmt::Debug for Detector {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Detector")
             .field("config", &self.config)
+            .field("detect_logits", &self.detect_logits)
             .finish_non_exhaustive()
     }
 }
