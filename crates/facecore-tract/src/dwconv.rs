@@ -179,6 +179,9 @@ impl EvalOp for Depthwise3x3 {
         out_shape[lead + 1] = ho;
         out_shape[lead + 2] = wo;
         let mut output = Tensor::zero::<f32>(&out_shape)?;
+        if h * w == 0 || n * c == 0 {
+            return Ok(tvec!(output.into_tvalue()));
+        }
         {
             let src = input.try_as_plain_ram()?.as_slice::<f32>()?;
             let mut view = output.try_as_plain_ram_mut()?;
@@ -512,6 +515,8 @@ mod tests {
             (4, 8, 10, 2, true),
             (2, 1, 1, 1, false),
             (2, 1, 1, 2, true),
+            (2, 0, 4, 1, false),
+            (2, 3, 0, 2, false),
             (5, 2, 3, 2, false),
             (16, 24, 32, 1, true),
             (16, 24, 32, 2, false),
