@@ -1,6 +1,8 @@
 //! Where tract spends its time in one ONNX model: every node of the optimised
 //! plan is timed over many runs, and the totals are printed per node and per
 //! operator kind, slowest first. A tool for the speed work of the pipeline.
+//! The model is parsed by plain tract-onnx: the embedding crate's PReLU
+//! rewrite is not applied here, so its PReLUs show tract's own cost.
 //!
 //! ```text
 //! cargo run --release -p facecore-tract --example op-profile -- \
@@ -24,7 +26,12 @@ fn main() -> TractResult<()> {
         .split(',')
         .map(|s| s.trim().parse())
         .collect::<Result<_, _>>()?;
-    let runs: usize = args.get(3).map(|s| s.parse()).transpose()?.unwrap_or(200);
+    let runs: usize = args
+        .get(3)
+        .map(|s| s.parse())
+        .transpose()?
+        .unwrap_or(200)
+        .max(1);
     let mut model = tract_onnx::onnx()
         .model_for_path(&args[1])?
         .with_input_fact(0, f32::fact(&shape).into())?
