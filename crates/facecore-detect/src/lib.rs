@@ -296,10 +296,11 @@ fn strip_two_class_softmax(model: &mut TypedModel) -> TractResult<bool> {
     let fact = model.outlet_fact(node.inputs[0])?;
     let rank = fact.rank();
     let two_classes = rank > 0 && fact.shape[rank - 1] == 2.to_dim();
-    if softmax.kind != SoftmaxKind::Softmax
+    // `two_classes` first: it also guarantees `rank - 1` below is defined.
+    if !two_classes
+        || softmax.kind != SoftmaxKind::Softmax
         || softmax.quant_output_dt.is_some()
         || softmax.axes.as_slice() != [rank - 1]
-        || !two_classes
         || fact.datum_type != f32::datum_type()
     {
         return Ok(false);

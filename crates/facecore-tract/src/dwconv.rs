@@ -435,6 +435,20 @@ mod tests {
     use super::*;
     use tract_onnx::tract_core::ops::cnn::PoolSpec;
 
+    /// A 3×3, padding-1 NCHW convolution's geometry; `None` leaves the
+    /// stride unset (1), as some importers do.
+    fn spec_3x3(inputs: usize, outputs: usize, stride: Option<usize>) -> PoolSpec {
+        PoolSpec {
+            data_format: DataFormat::NCHW,
+            kernel_shape: tvec![3, 3],
+            padding: PaddingSpec::Explicit(tvec![1, 1], tvec![1, 1]),
+            dilations: None,
+            strides: stride.map(|s| tvec![s, s]),
+            input_channels: inputs,
+            output_channels: outputs,
+        }
+    }
+
     /// A model of one tract depthwise convolution, `[1, c, h, w]` in, and
     /// a ReLU after it (as tract-onnx imports one) when `relu`.
     fn conv_model(c: usize, h: usize, w: usize, stride: usize, relu: bool) -> TypedModel {
@@ -457,15 +471,7 @@ mod tests {
         let b = model
             .add_const("b", tensor1(&bias))
             .unwrap_or_else(|e| panic!("{e}"));
-        let spec = PoolSpec {
-            data_format: DataFormat::NCHW,
-            kernel_shape: tvec![3, 3],
-            padding: PaddingSpec::Explicit(tvec![1, 1], tvec![1, 1]),
-            dilations: None,
-            strides: Some(tvec![stride, stride]),
-            input_channels: c,
-            output_channels: c,
-        };
+        let spec = spec_3x3(c, c, Some(stride));
         let conv = Conv::new(spec, KernelFormat::OIHW, c, None);
         let mut y = model
             .wire_node("conv", conv, &[x, k, b])
@@ -570,15 +576,7 @@ mod tests {
         let b = model
             .add_const("b", tensor1(&[0f32, 0.0, 0.0]))
             .unwrap_or_else(|e| panic!("{e}"));
-        let spec = PoolSpec {
-            data_format: DataFormat::NCHW,
-            kernel_shape: tvec![3, 3],
-            padding: PaddingSpec::Explicit(tvec![1, 1], tvec![1, 1]),
-            dilations: None,
-            strides: None,
-            input_channels: 2,
-            output_channels: 3,
-        };
+        let spec = spec_3x3(2, 3, None);
         model
             .wire_node(
                 "conv",
