@@ -14,6 +14,7 @@ pub mod error;
 pub mod fetch;
 pub mod healthcheck;
 pub mod input;
+pub mod log_output;
 pub mod metrics;
 pub mod openapi;
 pub mod recognition;

@@ -33,17 +33,19 @@ fn main() -> std::process::ExitCode {
         print!("{}", config.to_toml());
         return std::process::ExitCode::SUCCESS;
     }
-    // Log lines (one per request) are written by a thread of their own, in
-    // batches: a write per line to stdout cost a tenth of the server's time
-    // under load. Nothing is dropped (not lossy); the guard flushes what is
-    // left when `main` returns.
-    let (writer, _flush_at_exit) = tracing_appender::non_blocking::NonBlockingBuilder::default()
-        .lossy(false)
-        .thread_name("facecore-log")
-        .finish(std::io::BufWriter::with_capacity(
-            64 * 1024,
-            std::io::stdout(),
-        ));
+    // Log lines (one per request) are collected in memory and written in
+    // batches by a thread of their own (see `log_output`). Nothing is
+    // dropped; the guard writes what is left when `main` returns.
+    let (writer, _flush_at_exit) = match facecore_server::log_output::batched(
+        std::io::stdout(),
+        facecore_server::log_output::BatchedOutput::default(),
+    ) {
+        Ok(output) => output,
+        Err(e) => {
+            eprintln!("facecore-server: cannot start the log writer: {e}");
+            return std::process::ExitCode::FAILURE;
+        }
+    };
     let logs = tracing_subscriber::fmt()
         .with_max_level(tracing::Level::INFO)
         .with_writer(writer)
