@@ -10,10 +10,10 @@
 //! not strict JSON. The caller then parses with serde, which gives the
 //! value, or the error message naming the field; so no error changes.
 //!
-//! The usual coordinate (`-?0.` and up to 15 digits, what an f32 written
-//! shortest looks like) is read without branching on its length: 16 bytes
-//! at a time with SSSE3 where the processor has it (`simd`), 8 at a time
-//! otherwise. Anything else takes the general number reader below. Both
+//! The usual coordinate (`-?0.` and a dozen digits or fewer, what an f32
+//! written shortest looks like) is read without branching on its length:
+//! the 16 bytes at the cursor at once with SSSE3 where the processor has it
+//! (`simd`), 8 at a time otherwise. Anything else takes the general number reader below. Both
 //! give the same bits (tests compare every reader with serde_json).
 //!
 //! Numbers of up to 19 digits with a small exponent (what the API writes,

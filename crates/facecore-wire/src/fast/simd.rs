@@ -9,9 +9,9 @@
 #![allow(unsafe_code)]
 
 use std::arch::x86_64::{
-    __m128i, _mm_cmpeq_epi8, _mm_cvtsi128_si64, _mm_loadu_si128, _mm_madd_epi16, _mm_maddubs_epi16,
-    _mm_min_epu8, _mm_movemask_epi8, _mm_set1_epi8, _mm_setr_epi8, _mm_shuffle_epi8, _mm_sub_epi8,
-    _mm_unpackhi_epi64,
+    __m128i, _mm_and_si128, _mm_cmpeq_epi8, _mm_cvtsi128_si64, _mm_loadu_si128, _mm_madd_epi16,
+    _mm_maddubs_epi16, _mm_min_epu8, _mm_movemask_epi8, _mm_set1_epi8, _mm_setr_epi8,
+    _mm_shuffle_epi8, _mm_sub_epi8, _mm_unpackhi_epi64,
 };
 
 use super::{Cursor, POW10, Pair, ReadNumber, read_body};
@@ -42,60 +42,81 @@ impl ReadNumber for Ssse3 {
     }
 }
 
-/// Shuffles that move the first `n` bytes of a vector to its end, zeros
-/// before them (row `n`; rows 0 and 16 are never used).
+/// Shuffles that move the first `end` bytes of a vector to its end, zeros
+/// before them (row `end`).
 const ALIGN_RIGHT: [[u8; 16]; 17] = {
     let mut rows = [[0x80u8; 16]; 17];
-    let mut n = 0;
-    while n <= 16 {
-        let mut lane = 16 - n;
+    let mut end = 0;
+    while end <= 16 {
+        let mut lane = 16 - end;
         while lane < 16 {
-            rows[n][lane] = (lane - (16 - n)) as u8;
+            rows[end][lane] = (lane + end - 16) as u8;
             lane += 1;
         }
-        n += 1;
+        end += 1;
     }
     rows
 };
 
-/// `-?0.` then 1 to 15 digits, no exponent: the value, with the cursor
-/// moved past it. `None`, cursor unmoved, for anything else (and for a
-/// number within 19 bytes of the end of the body).
+/// Masks that clear a number's `0.` (row 0) or `-0.` (row 1).
+const CLEAR_LEAD: [[u8; 16]; 2] = {
+    let mut rows = [[0xFFu8; 16]; 2];
+    rows[0][0] = 0;
+    rows[0][1] = 0;
+    rows[1][0] = 0;
+    rows[1][1] = 0;
+    rows[1][2] = 0;
+    rows
+};
+
+/// `-?0.` then digits, no exponent, ending within the 16 bytes at the
+/// cursor (up to 13 digits, 12 with a sign: every coordinate from 1e-5 up,
+/// written shortest): the value, with the cursor moved past it. `None`,
+/// cursor unmoved, for anything else.
+///
+/// Each number's end is where the next one starts, so the time from one
+/// cursor to the next bounds the speed: the sign only picks which bits of
+/// the digit mask to read (not where to load), and the length is one
+/// `tzcnt` of that mask.
 #[target_feature(enable = "ssse3")]
 #[inline]
 unsafe fn small_fraction(c: &mut Cursor<'_>) -> Option<f64> {
     let start = c.at;
-    let window: &[u8; 19] = c.bytes.get(start..start + 19)?.try_into().ok()?;
+    let window: &[u8; 16] = c.bytes.get(start..start + 16)?.try_into().ok()?;
     let negative = window[0] == b'-';
-    let at = start + usize::from(negative);
-    let head = u16::from_le_bytes([
-        window[usize::from(negative)],
-        window[1 + usize::from(negative)],
-    ]);
-    if head != u16::from_le_bytes(*b"0.") {
+    let lead = 2 + usize::from(negative);
+    if window[lead - 2..lead] != *b"0." {
         return None;
     }
-    let digits_at = 2 + usize::from(negative);
-    let sixteen: &[u8; 16] = window[digits_at..digits_at + 16].try_into().ok()?;
-    // SAFETY: `sixteen` is 16 readable bytes; the load is unaligned.
-    let bytes = unsafe { _mm_loadu_si128(sixteen.as_ptr().cast::<__m128i>()) };
+    // SAFETY: `window` is 16 readable bytes; the load is unaligned.
+    let bytes = unsafe { _mm_loadu_si128(window.as_ptr().cast::<__m128i>()) };
     let values = _mm_sub_epi8(bytes, _mm_set1_epi8(b'0' as i8));
     // A digit's value is 0 to 9 as an unsigned byte.
     let is_digit = _mm_cmpeq_epi8(_mm_min_epu8(values, _mm_set1_epi8(9)), values);
-    let digit_bits = _mm_movemask_epi8(is_digit) as u32;
-    let n = (!digit_bits).trailing_zeros() as usize; // 0..=16
-    if n == 0 || n == 16 {
+    let stops = !(_mm_movemask_epi8(is_digit) as u32) & 0xFFFF;
+    // Bit k: the k-th byte after the point is not a digit.
+    let after_point = stops >> lead;
+    if after_point == 0 {
+        return None; // no end in sight: read generally
+    }
+    let n = after_point.trailing_zeros() as usize;
+    if n == 0 {
         return None;
     }
-    let after = sixteen[n];
-    if matches!(after, b'e' | b'E' | b'.') {
+    let end = lead + n; // at most 15
+    if matches!(window[end], b'e' | b'E' | b'.') {
         return None;
     }
-    // SAFETY: the row is 16 readable bytes.
-    let shuffle = unsafe { _mm_loadu_si128(ALIGN_RIGHT[n].as_ptr().cast::<__m128i>()) };
-    // The n digits at the end of the vector, zeros before them: the fold
+    // SAFETY: the rows are 16 readable bytes each.
+    let (clear, shuffle) = unsafe {
+        (
+            _mm_loadu_si128(CLEAR_LEAD[usize::from(negative)].as_ptr().cast::<__m128i>()),
+            _mm_loadu_si128(ALIGN_RIGHT[end].as_ptr().cast::<__m128i>()),
+        )
+    };
+    // The digits at the end of the vector, zeros before them: the fold
     // below then reads a 16-digit number with leading zeros.
-    let aligned = _mm_shuffle_epi8(values, shuffle);
+    let aligned = _mm_shuffle_epi8(_mm_and_si128(values, clear), shuffle);
     let pairs = _mm_maddubs_epi16(
         aligned,
         _mm_setr_epi8(10, 1, 10, 1, 10, 1, 10, 1, 10, 1, 10, 1, 10, 1, 10, 1),
@@ -105,8 +126,8 @@ unsafe fn small_fraction(c: &mut Cursor<'_>) -> Option<f64> {
     let high = _mm_cvtsi128_si64(_mm_unpackhi_epi64(quads, quads)) as u64;
     let eight = |q: u64| (q & 0xFFFF_FFFF) * 10_000 + (q >> 32);
     let mantissa = eight(low) * 100_000_000 + eight(high);
-    c.at = at + 2 + n;
-    // Below 10^15 < 2^53: exact as i64 and as f64.
+    c.at = start + end;
+    // Below 10^13 < 2^53: exact as i64 and as f64.
     #[allow(clippy::cast_precision_loss, clippy::cast_possible_wrap)]
     let magnitude = mantissa as i64 as f64 / POW10[n];
     Some(f64::from_bits(
