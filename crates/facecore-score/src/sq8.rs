@@ -304,6 +304,10 @@ pub(crate) mod avx2 {
         unsafe { dots_u4_avx2(weights, codes, width, out) }
     }
 
+    /// How far ahead of the rows being scanned [`dots_u4_avx2`] asks for
+    /// memory.
+    const PREFETCH_BYTES: usize = 2048;
+
     #[target_feature(enable = "avx2")]
     fn dots_u4_avx2(weights: &[i8], codes: &[u8], width: usize, out: &mut Vec<f32>) {
         let (weights, _) = weights.as_chunks::<32>();
@@ -312,6 +316,16 @@ pub(crate) mod avx2 {
         // Four rows at a time share one horizontal reduction.
         let mut quads = codes.chunks_exact(4 * width);
         for quad in &mut quads {
+            // Lines well ahead are asked for now: the hardware's own
+            // prefetcher alone left the scan at about half of what memory
+            // delivers, once the rows no longer fit the caches.
+            let ahead = quad.as_ptr().wrapping_add(PREFETCH_BYTES).cast::<i8>();
+            for line in (0..quad.len()).step_by(64) {
+                // A prefetch reads nothing architecturally, so the address
+                // may lie past the end (`wrapping_add` keeps the pointer
+                // arithmetic itself defined).
+                _mm_prefetch::<_MM_HINT_T0>(ahead.wrapping_add(line));
+            }
             let (a, rest) = quad.split_at(width);
             let (b, rest) = rest.split_at(width);
             let (c, d) = rest.split_at(width);
