@@ -38,9 +38,8 @@ pub(crate) type Pair = (Option<Vec<f64>>, Option<Vec<f64>>);
 /// serde must decide.
 pub(crate) fn compare_body(body: &[u8]) -> Option<Pair> {
     #[cfg(target_arch = "x86_64")]
-    if std::arch::is_x86_feature_detected!("ssse3") {
-        return simd::compare_body(body);
-    }
+    return simd::compare_body(body);
+    #[cfg(not(target_arch = "x86_64"))]
     read_body::<Portable>(body)
 }
 

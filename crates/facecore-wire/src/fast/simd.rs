@@ -5,7 +5,7 @@
 //!
 //! This is the one place in the crate with `unsafe`: the intrinsics of
 //! `std::arch` and the functions compiled for SSSE3, which may only run
-//! where the processor has it (checked at run time by the caller).
+//! where the processor has it (checked at run time, here).
 #![allow(unsafe_code)]
 
 use std::arch::x86_64::{
@@ -14,12 +14,15 @@ use std::arch::x86_64::{
     _mm_shuffle_epi8, _mm_sub_epi8, _mm_unpackhi_epi64,
 };
 
-use super::{Cursor, POW10, Pair, ReadNumber, read_body};
+use super::{Cursor, POW10, Pair, Portable, ReadNumber, read_body};
 
-/// [`super::compare_body`] on a processor with SSSE3.
+/// [`super::compare_body`]: with SSSE3 where this processor has it, with
+/// the portable reader otherwise.
 pub(super) fn compare_body(body: &[u8]) -> Option<Pair> {
-    debug_assert!(std::arch::is_x86_feature_detected!("ssse3"));
-    // SAFETY: the caller checked that this processor has SSSE3.
+    if !std::arch::is_x86_feature_detected!("ssse3") {
+        return read_body::<Portable>(body);
+    }
+    // SAFETY: this processor has SSSE3 (checked just above).
     unsafe { compare_body_ssse3(body) }
 }
 
