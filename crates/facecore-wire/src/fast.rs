@@ -13,8 +13,9 @@
 //! The usual coordinate (`-?0.` and a dozen digits or fewer, what an f32
 //! written shortest looks like) is read without branching on its length:
 //! the 16 bytes at the cursor at once with SSSE3 where the processor has it
-//! (`simd`), 8 at a time otherwise. Anything else takes the general number reader below. Both
-//! give the same bits (tests compare every reader with serde_json).
+//! (`simd`), 8 at a time otherwise. Anything else takes the general number
+//! reader below. All give the same bits (tests compare every reader with
+//! serde_json).
 //!
 //! Numbers of up to 19 digits with a small exponent (what the API writes,
 //! bar values under 1e-13) get exactly the bits serde_json gives them.
@@ -26,7 +27,7 @@
 mod simd;
 
 /// Exact powers of ten in `f64` (10^22 is the largest that is exact).
-pub(crate) const POW10: [f64; 23] = [
+const POW10: [f64; 23] = [
     1e0, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9, 1e10, 1e11, 1e12, 1e13, 1e14, 1e15, 1e16,
     1e17, 1e18, 1e19, 1e20, 1e21, 1e22,
 ];
@@ -46,7 +47,7 @@ pub(crate) fn compare_body(body: &[u8]) -> Option<Pair> {
 /// How one number is read: the portable reader, or a vector one (the
 /// whole body is then read by code compiled for that instruction set, so
 /// that its number reader is inlined).
-pub(crate) trait ReadNumber {
+trait ReadNumber {
     /// One JSON number at the cursor.
     fn number(c: &mut Cursor<'_>) -> Option<f64>;
 }
@@ -65,7 +66,7 @@ impl ReadNumber for Portable {
 }
 
 #[inline(always)]
-pub(crate) fn read_body<R: ReadNumber>(body: &[u8]) -> Option<Pair> {
+fn read_body<R: ReadNumber>(body: &[u8]) -> Option<Pair> {
     let mut c = Cursor { bytes: body, at: 0 };
     let mut pair: Pair = (None, None);
     c.space();
@@ -146,9 +147,9 @@ fn fold_eight(d: u64) -> u64 {
 }
 
 /// A read position in a body.
-pub(crate) struct Cursor<'a> {
-    pub(crate) bytes: &'a [u8],
-    pub(crate) at: usize,
+struct Cursor<'a> {
+    bytes: &'a [u8],
+    at: usize,
 }
 
 impl Cursor<'_> {
@@ -251,10 +252,11 @@ impl Cursor<'_> {
         (count, dropped)
     }
 
-    /// The usual embedding coordinate, `-?0.` and 1 to 15 digits with no
-    /// exponent, read without a branch on its length or sign: the digits
-    /// are found and folded eight bytes at a time. `None`, with the cursor
-    /// unmoved, for anything else (including a number this close to the end
+    /// The usual embedding coordinate, `-?0.` and 8 to 15 digits with no
+    /// exponent, read without a branch on its sign or on how many digits
+    /// past the eighth it has: the digits are found and folded eight bytes
+    /// at a time. `None`, with the cursor unmoved, for anything else
+    /// (fewer digits, which is rare, or a number within 19 bytes of the end
     /// of the body), which `general_number` then reads.
     #[inline(always)]
     fn small_fraction(&mut self) -> Option<f64> {
@@ -316,7 +318,7 @@ impl Cursor<'_> {
     /// One number in strict JSON syntax
     /// (`-?(0|[1-9][0-9]*)(\.[0-9]+)?([eE][+-]?[0-9]+)?`), of any shape.
     #[inline(always)]
-    pub(crate) fn general_number(&mut self) -> Option<f64> {
+    fn general_number(&mut self) -> Option<f64> {
         let (value, end) = any_number(self.bytes, self.at)?;
         self.at = end;
         Some(value)

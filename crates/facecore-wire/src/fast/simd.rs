@@ -11,7 +11,7 @@
 use std::arch::x86_64::{
     __m128i, _mm_and_si128, _mm_cmpeq_epi8, _mm_cvtsi128_si64, _mm_loadu_si128, _mm_madd_epi16,
     _mm_maddubs_epi16, _mm_min_epu8, _mm_movemask_epi8, _mm_set1_epi8, _mm_setr_epi8,
-    _mm_shuffle_epi8, _mm_sub_epi8, _mm_unpackhi_epi64,
+    _mm_setr_epi16, _mm_shuffle_epi8, _mm_sub_epi8, _mm_unpackhi_epi64,
 };
 
 use super::{Cursor, POW10, Pair, Portable, ReadNumber, read_body};
@@ -124,7 +124,7 @@ unsafe fn small_fraction(c: &mut Cursor<'_>) -> Option<f64> {
         aligned,
         _mm_setr_epi8(10, 1, 10, 1, 10, 1, 10, 1, 10, 1, 10, 1, 10, 1, 10, 1),
     );
-    let quads = _mm_madd_epi16(pairs, hundreds_and_ones());
+    let quads = _mm_madd_epi16(pairs, _mm_setr_epi16(100, 1, 100, 1, 100, 1, 100, 1));
     let low = _mm_cvtsi128_si64(quads) as u64;
     let high = _mm_cvtsi128_si64(_mm_unpackhi_epi64(quads, quads)) as u64;
     let eight = |q: u64| (q & 0xFFFF_FFFF) * 10_000 + (q >> 32);
@@ -136,11 +136,4 @@ unsafe fn small_fraction(c: &mut Cursor<'_>) -> Option<f64> {
     Some(f64::from_bits(
         magnitude.to_bits() | (u64::from(negative) << 63),
     ))
-}
-
-/// Pairs of 16-bit lanes weighted 100 and 1.
-#[target_feature(enable = "ssse3")]
-#[inline]
-fn hundreds_and_ones() -> __m128i {
-    std::arch::x86_64::_mm_setr_epi16(100, 1, 100, 1, 100, 1, 100, 1)
 }
