@@ -126,28 +126,33 @@ impl Connection {
         })
     }
 
-    /// Writes `request` and reads the whole answer: its status and body.
-    async fn exchange(&mut self, request: &[u8]) -> Result<(u16, Vec<u8>), BoxError> {
+    /// Writes `request` and reads the whole answer: its status, and where
+    /// its body lies in `self.buffer` (the answer is not copied: the load
+    /// loop only looks at the status).
+    async fn exchange(
+        &mut self,
+        request: &[u8],
+    ) -> Result<(u16, std::ops::Range<usize>), BoxError> {
         use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
         self.stream.write_all(request).await?;
         self.buffer.clear();
-        let mut head_end = None;
+        // (end of the head, status, content-length), once the head is in.
+        let mut head: Option<(usize, u16, usize)> = None;
         loop {
-            if head_end.is_none() {
-                head_end = self
+            if head.is_none()
+                && let Some(end) = self
                     .buffer
                     .windows(4)
                     .position(|w| w == b"\r\n\r\n")
-                    .map(|at| at + 4);
-            }
-            if let Some(end) = head_end {
-                let head = std::str::from_utf8(&self.buffer[..end])?;
-                let status: u16 = head
+                    .map(|at| at + 4)
+            {
+                let text = std::str::from_utf8(&self.buffer[..end])?;
+                let status: u16 = text
                     .get(9..12)
                     .ok_or("a short status line")?
                     .parse()
-                    .map_err(|_| format!("a bad status line: {head}"))?;
-                let length: usize = head
+                    .map_err(|_| format!("a bad status line: {text}"))?;
+                let length: usize = text
                     .lines()
                     .find_map(|line| {
                         let (name, value) = line.split_once(':')?;
@@ -155,9 +160,12 @@ impl Connection {
                             .then(|| value.trim().parse().ok())?
                     })
                     .ok_or("an answer without content-length")?;
-                if self.buffer.len() >= end + length {
-                    return Ok((status, self.buffer[end..end + length].to_vec()));
-                }
+                head = Some((end, status, length));
+            }
+            if let Some((end, status, length)) = head
+                && self.buffer.len() >= end + length
+            {
+                return Ok((status, end..end + length));
             }
             if self.stream.read_buf(&mut self.buffer).await? == 0 {
                 return Err("the server closed the connection".into());
@@ -173,7 +181,8 @@ async fn post_once(addr: &str, path: &str, key: &str, body: &[u8]) -> Result<(),
         .exchange(&api_post(addr, path, key, body))
         .await?;
     if status != 200 {
-        return Err(format!("POST {path}: {status} {}", String::from_utf8_lossy(&text)).into());
+        let text = String::from_utf8_lossy(&connection.buffer[text]);
+        return Err(format!("POST {path}: {status} {text}").into());
     }
     Ok(())
 }
