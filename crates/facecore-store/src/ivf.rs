@@ -857,20 +857,22 @@ impl IvfIndex {
             // is cut back to `keep` whenever it doubles.
             let mut rows: Vec<(u32, u32, f32)> = Vec::with_capacity(2 * keep);
             let mut cut = f32::NEG_INFINITY;
-            let mut estimates = Vec::new();
+            let mut above = Vec::new();
             for (i, &l) in lists.iter().enumerate() {
                 // The next list's first rows are asked for now, so that
                 // its reads do not start cold when this list is done.
                 if let Some(&next) = lists.get(i + 1) {
                     self.lists[next].short.prefetch(PREFETCH_LIST_ROWS);
                 }
-                estimates.clear();
-                self.lists[l].short.estimates(&sq, &mut estimates);
-                for (r, &e) in estimates.iter().enumerate() {
+                // The kernel drops the rows below the cut as it was when
+                // the list began; the cut may rise within the list.
+                above.clear();
+                self.lists[l].short.estimates_above(&sq, cut, &mut above);
+                for &(r, e) in &above {
                     if e < cut {
                         continue;
                     }
-                    rows.push((l as u32, r as u32, e));
+                    rows.push((l as u32, r, e));
                     if rows.len() == 2 * keep {
                         cut = best_first(&mut rows, keep);
                     }
@@ -915,28 +917,45 @@ impl IvfIndex {
         rows
     }
 
+    /// Every list's estimated closeness to the query (its centroid's 8-bit
+    /// estimate) with its number.
+    fn rank_lists(&self, q: &Sq8Query) -> Vec<(f32, u32)> {
+        let mut scores = Vec::with_capacity(self.lists.len());
+        self.fine_codes.estimates(q, &mut scores);
+        scores.into_iter().zip(0u32..).collect()
+    }
+
     /// The best match among the probed lists, re-scored exactly.
     fn search(&self, query: &[f32]) -> Result<Option<(&str, f32)>, IndexError> {
         let unit = unit_query(query, self.model.dim)?;
         if self.places.is_empty() {
             return Ok(None);
         }
-        let q = Sq8Query::new(&unit);
-        let mut centroid_scores = Vec::with_capacity(self.lists.len());
-        self.fine_codes.estimates(&q, &mut centroid_scores);
-        let mut order: Vec<usize> = (0..self.lists.len()).collect();
-        let probes = self.probes.min(order.len());
-        if probes < order.len() {
-            order.select_nth_unstable_by(probes - 1, |&a, &b| {
-                centroid_scores[b].total_cmp(&centroid_scores[a])
-            });
-            order.truncate(probes);
+        // A large search splits its scans over the cores. Called from
+        // outside the thread pool, it runs whole on one of the pool's
+        // threads: the caller then waits for the pool once, instead of once
+        // per parallel step, and the steps' hand-offs stay inside the pool.
+        if self.places.len() >= PARALLEL_ROWS && rayon::current_thread_index().is_none() {
+            return rayon::scope(|_| self.search_unit(&unit));
+        }
+        self.search_unit(&unit)
+    }
+
+    /// [`search`](Self::search) of a unit query, in a non-empty index.
+    fn search_unit(&self, unit: &[f32]) -> Result<Option<(&str, f32)>, IndexError> {
+        let q = Sq8Query::new(unit);
+        let mut ranked = self.rank_lists(&q);
+        let probes = self.probes.min(ranked.len());
+        if probes < ranked.len() {
+            ranked.select_nth_unstable_by(probes - 1, |a, b| b.0.total_cmp(&a.0));
+            ranked.truncate(probes);
         }
         // Best first: the short ranking's cut then rises early.
-        order.sort_unstable_by(|&a, &b| centroid_scores[b].total_cmp(&centroid_scores[a]));
+        ranked.sort_unstable_by(|a, b| b.0.total_cmp(&a.0));
+        let order: Vec<usize> = ranked.iter().map(|&(_, l)| l as usize).collect();
         let probed: usize = order.iter().map(|&l| self.lists[l].ids.len()).sum();
         let rows = match &self.model.projection {
-            Some(projection) => self.shortlist(&q, projection, &unit, &order, probed),
+            Some(projection) => self.shortlist(&q, projection, unit, &order, probed),
             None => self.scan_full(&q, &order, probed),
         };
         let ids: Vec<&str> = rows
@@ -951,7 +970,7 @@ impl IvfIndex {
             let Ok(v) = unit_query(&vector, self.model.dim) else {
                 continue;
             };
-            let cosine = dot(&unit, &v).clamp(-1.0, 1.0);
+            let cosine = dot(unit, &v).clamp(-1.0, 1.0);
             if best.is_none_or(|(best_id, c)| cosine > c || (cosine == c && id < best_id)) {
                 best = Some((id, cosine));
             }
