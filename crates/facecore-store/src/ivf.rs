@@ -96,7 +96,7 @@ impl IvfParams {
     /// 24. Recall first: on face-like data at a million faces
     /// (`docs/performance.md`, 8,103 counted queries) half of the lists
     /// find the face exact search finds for 99.86% of enrolled people,
-    /// three eighths for 99.73%, a quarter for 99.51%; still about seven
+    /// three eighths for 99.73%, a quarter for 99.51%; still seven to nine
     /// times faster than an exact scan.
     pub fn auto_probes(lists: usize) -> usize {
         (lists / 2).max(24).min(lists)
