@@ -77,8 +77,8 @@ fn bench_scan(c: &mut Criterion) {
 
 /// The short codes an IVF index ranks probed rows with: 128 coordinates
 /// per row in 8 bits (one scale per row) or in 4 bits (a grid per
-/// coordinate). At a million rows neither fits a cache, so this measures
-/// what the bytes cost.
+/// coordinate), every estimate or only those above a cut. At a million
+/// rows none fits a cache, so this measures what the bytes cost.
 fn bench_short_codes(c: &mut Criterion) {
     const SHORT: usize = 128;
     let mut rng = XorShift(0xc0de);
@@ -109,6 +109,19 @@ fn bench_short_codes(c: &mut Criterion) {
             b.iter(|| {
                 out.clear();
                 sq4.estimates(black_box(&q4), &mut out);
+            })
+        });
+        // What an index's short ranking does: only the rows above a cut
+        // (here the best 1 in 256) come back.
+        out.clear();
+        sq4.estimates(&q4, &mut out);
+        out.sort_unstable_by(|a, b| b.total_cmp(a));
+        let cut = out[n / 256];
+        let mut above = Vec::with_capacity(n / 128);
+        group.bench_function(format!("sq4_above_{name}_128"), |b| {
+            b.iter(|| {
+                above.clear();
+                sq4.estimates_above(black_box(&q4), cut, &mut above);
             })
         });
         group.finish();
