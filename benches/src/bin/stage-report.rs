@@ -7,6 +7,14 @@ use std::time::{Duration, Instant};
 
 use facecore::{Engine, EngineConfig};
 
+/// The allocator of the `facecore` and `facecore-server` binaries, so that
+/// the figures are theirs: with glibc's malloc, buffers of a few MB freed
+/// and taken again on every inference are often handed back to the kernel
+/// and faulted in anew (the detector's first layers then took up to 4×
+/// longer in some runs).
+#[global_allocator]
+static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
+
 fn median_ms(runs: usize, mut f: impl FnMut()) -> f64 {
     for _ in 0..3 {
         f();

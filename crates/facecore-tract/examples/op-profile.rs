@@ -38,10 +38,15 @@ fn main() -> TractResult<()> {
         .into_typed()?
         .into_decluttered()?;
     // As facecore loads its models (FACECORE_TRACT_DEPTHWISE=1: tract's
-    // own depthwise convolutions, to compare).
+    // own depthwise convolutions, FACECORE_TRACT_POINTWISE=1 its own 1x1
+    // ones, to compare).
     if std::env::var_os("FACECORE_TRACT_DEPTHWISE").is_none() {
         let n = facecore_tract::replace_depthwise(&mut model)?;
         println!("{n} depthwise convolutions replaced");
+    }
+    if std::env::var_os("FACECORE_TRACT_POINTWISE").is_none() {
+        let n = facecore_tract::replace_pointwise(&mut model)?;
+        println!("{n} pointwise convolutions replaced");
     }
     let model = model.into_optimized()?;
     let plan = model.into_runnable()?;

@@ -259,7 +259,7 @@ pub fn replace_depthwise(model: &mut TypedModel) -> TractResult<usize> {
 /// The id of the ReLU node that is the only consumer of `node`'s output:
 /// `max(x, 0)` with a constant all-zero operand that does not change the
 /// shape (how tract-onnx imports ONNX `Relu`).
-fn relu_after(model: &TypedModel, node: &TypedNode) -> TractResult<Option<usize>> {
+pub(crate) fn relu_after(model: &TypedModel, node: &TypedNode) -> TractResult<Option<usize>> {
     use tract_onnx::tract_core::ops::binary::TypedBinOp;
     use tract_onnx::tract_core::ops::math::Max;
     let outlet = OutletId::new(node.id, 0);

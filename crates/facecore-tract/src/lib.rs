@@ -6,6 +6,9 @@
 //! * [`replace_depthwise`]: 3×3 depthwise convolutions (padding 1, stride 1
 //!   or 2), with the ReLU after them folded in. All three default models
 //!   are MobileNet-like and lean on these; see [`dwconv`].
+//! * [`replace_pointwise`]: 1×1 convolutions (tract's `EinSum`
+//!   `IHW,OI->OHW`), with the bias, a residual add and a ReLU after them
+//!   folded in; see [`pwconv`].
 //!
 //! `examples/op-profile.rs` prints where tract spends its time in a model,
 //! per operator kind and per node, with and without these replacements:
@@ -16,5 +19,7 @@
 //! ```
 
 pub mod dwconv;
+pub mod pwconv;
 
 pub use dwconv::{Depthwise3x3, replace_depthwise};
+pub use pwconv::{Pointwise, replace_pointwise};
