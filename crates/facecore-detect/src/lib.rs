@@ -248,9 +248,8 @@ impl std::fmt::Debug for Detector {
 }
 
 /// Parses and optimises one model for a fixed input shape, with our
-/// replacements of tract's depthwise and 1×1 convolutions
-/// ([`facecore_tract::replace_depthwise`],
-/// [`facecore_tract::replace_pointwise`]). With
+/// replacements of tract's 3×3 and 1×1 convolutions
+/// ([`facecore_tract::replace_all`]). With
 /// `strip_softmax`, a two-class softmax ending output 0 is cut off, so the
 /// plan returns logits (see [`two_class_probability`]); the returned flag
 /// says whether it was.
@@ -271,8 +270,7 @@ fn load_plan(
         .and_then(|m| m.into_typed())
         .and_then(|m| m.into_decluttered())
         .map_err(err)?;
-    facecore_tract::replace_depthwise(&mut model).map_err(err)?;
-    facecore_tract::replace_pointwise(&mut model).map_err(err)?;
+    facecore_tract::replace_all(&mut model).map_err(err)?;
     let logits = strip_softmax && strip_two_class_softmax(&mut model).map_err(err)?;
     let plan = model
         .into_optimized()

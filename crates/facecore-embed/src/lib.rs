@@ -7,9 +7,8 @@
 //!
 //! The model's 33 PReLU layers are imported with a vectorised rewrite of
 //! tract's own (bit-identical results, about twice the speed of the whole
-//! model; see the `prelu` module), and its 3×3 depthwise and 1×1
-//! convolutions run on [`facecore_tract::replace_depthwise`]'s and
-//! [`facecore_tract::replace_pointwise`]'s implementations.
+//! model; see the `prelu` module), and its 3×3 and 1×1 convolutions run
+//! on [`facecore_tract::replace_all`]'s implementations.
 //!
 //! `embed_batch` runs crops in chunks of [`MAX_BATCH`] through a plan
 //! optimised once per batch size. With tract 0.23.9 on our 2-core machine a
@@ -102,8 +101,7 @@ fn build_plan(onnx: &[u8], batch: usize) -> Result<Arc<TypedRunnableModel>, Embe
         .and_then(|m| m.into_typed())
         .and_then(|m| m.into_decluttered())
         .map_err(err)?;
-    facecore_tract::replace_depthwise(&mut model).map_err(err)?;
-    facecore_tract::replace_pointwise(&mut model).map_err(err)?;
+    facecore_tract::replace_all(&mut model).map_err(err)?;
     model
         .into_optimized()
         .and_then(|m| m.into_runnable())

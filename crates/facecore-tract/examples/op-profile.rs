@@ -16,6 +16,12 @@ use tract_onnx::prelude::tract_ndarray::Dimension;
 use tract_onnx::prelude::*;
 use tract_onnx::tract_core::plan::{SimpleState, eval};
 
+/// The allocator of the shipped binaries: with glibc's, buffers of a few MB
+/// freed and taken again on every run are often faulted in anew, which
+/// shows up as time in whichever node allocates them.
+#[global_allocator]
+static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
+
 fn main() -> TractResult<()> {
     let args: Vec<String> = std::env::args().collect();
     if args.len() < 3 {
@@ -38,11 +44,15 @@ fn main() -> TractResult<()> {
         .into_typed()?
         .into_decluttered()?;
     // As facecore loads its models (FACECORE_TRACT_DEPTHWISE=1: tract's
-    // own depthwise convolutions, FACECORE_TRACT_POINTWISE=1 its own 1x1
-    // ones, to compare).
+    // own depthwise convolutions, FACECORE_TRACT_CONV3X3=1 its full 3x3
+    // ones, FACECORE_TRACT_POINTWISE=1 its 1x1 ones, to compare).
     if std::env::var_os("FACECORE_TRACT_DEPTHWISE").is_none() {
         let n = facecore_tract::replace_depthwise(&mut model)?;
         println!("{n} depthwise convolutions replaced");
+    }
+    if std::env::var_os("FACECORE_TRACT_CONV3X3").is_none() {
+        let n = facecore_tract::replace_conv3x3(&mut model)?;
+        println!("{n} full 3x3 convolutions replaced");
     }
     if std::env::var_os("FACECORE_TRACT_POINTWISE").is_none() {
         let n = facecore_tract::replace_pointwise(&mut model)?;

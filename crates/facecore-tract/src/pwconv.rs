@@ -12,9 +12,9 @@
 //! [`Pointwise`] reads the activation where it lies: in `CHW` layout one
 //! input channel's pixels are contiguous, so a tile of output channels ×
 //! pixels is a sum over input channels of one weight (broadcast) times a
-//! row of pixels. Each tile keeps 24 vector accumulators in registers
-//! (6 channels × 64 pixels, 12 × 32 or 24 × 16 with AVX-512, picked per
-//! layer to waste the fewest lanes), the weights are packed once at load
+//! row of pixels. Each tile keeps up to 24 vector accumulators in registers
+//! (6 channels × 64 pixels, 12 × 32 or 12 × 16 with AVX-512, picked per
+//! layer to waste the fewest lanes; a 24 × 16 tile ran at half the speed), the weights are packed once at load
 //! time in the order the tile reads them, and pixel tails use masked loads
 //! and stores. The bias, an optional residual and an optional ReLU are
 //! applied to the accumulators before the single store. AVX2 runs the same
@@ -29,9 +29,6 @@ use tract_onnx::tract_core::ops::einsum::EinSum;
 use tract_onnx::tract_core::ops::math::Add;
 
 use crate::dwconv::relu_after;
-
-/// Accumulator registers of one AVX-512 tile: channels × pixel vectors.
-const TILE_REGISTERS: usize = 24;
 
 /// Lanes of an AVX-512 vector.
 const LANES_512: usize = 16;
@@ -53,8 +50,9 @@ pub struct Pointwise {
     batch_axis: bool,
     /// Whether the output keeps it (tract drops it when it can).
     batch_out: bool,
-    /// Output channels per block: 6, 12 or 24 (a tile of 64, 32 or 16
-    /// pixels).
+    /// Pixel vectors (of 16) per AVX-512 tile: 4, 2 or 1.
+    vectors: usize,
+    /// Output channels per block (per tile): 6 or 12.
     block: usize,
     /// Weights in blocks of `block` output channels: block `b` holds, for
     /// each input channel `i`, the weights of outputs `b·block..` on `i`,
@@ -75,6 +73,7 @@ impl PartialEq for Pointwise {
             && self.outputs == other.outputs
             && self.batch_axis == other.batch_axis
             && self.batch_out == other.batch_out
+            && self.vectors == other.vectors
             && self.block == other.block
             && self.residual == other.residual
             && self.relu == other.relu
@@ -85,17 +84,20 @@ impl PartialEq for Pointwise {
 
 impl Eq for Pointwise {}
 
-/// The block width (output channels per tile) for `pixels` pixels and
-/// `outputs` channels: of 6 × 64, 12 × 32 and 24 × 16, the tile that
-/// computes the fewest padded products, the widest in pixels on a tie.
-fn block_for(pixels: usize, outputs: usize) -> usize {
-    [6, 12, 24]
+/// The AVX-512 tile shapes, as (pixel vectors, output channels).
+const TILES: [(usize, usize); 3] = [(4, 6), (2, 12), (1, 12)];
+
+/// The tile for `pixels` pixels and `outputs` channels: of [`TILES`], the
+/// one that computes the fewest padded products, the widest in pixels on a
+/// tie.
+fn tile_for(pixels: usize, outputs: usize) -> (usize, usize) {
+    TILES
         .into_iter()
-        .min_by_key(|&c| {
-            let px = LANES_512 * TILE_REGISTERS / c;
+        .min_by_key(|&(vectors, c)| {
+            let px = LANES_512 * vectors;
             (pixels.div_ceil(px) * px) * (outputs.div_ceil(c) * c)
         })
-        .unwrap_or(6)
+        .unwrap_or(TILES[0])
 }
 
 impl Pointwise {
@@ -118,7 +120,7 @@ impl Pointwise {
             weights.len(),
             bias.len()
         );
-        let block = block_for(pixels, outputs);
+        let (vectors, block) = tile_for(pixels, outputs);
         let blocks = outputs.div_ceil(block);
         let mut packed = vec![0f32; blocks * block * inputs];
         for (o, row) in weights
@@ -138,12 +140,23 @@ impl Pointwise {
             outputs,
             batch_axis: false,
             batch_out: false,
+            vectors,
             block,
             packed: packed.into(),
             bias: padded.into(),
             residual: false,
             relu: false,
         })
+    }
+
+    /// Output channels.
+    pub fn outputs(&self) -> usize {
+        self.outputs
+    }
+
+    /// Makes the op end with a ReLU (`max(x, 0)`).
+    pub fn set_relu(&mut self) {
+        self.relu = true;
     }
 
     /// The op for a decluttered `EinSum` node `IHW,OI->OHW` (or, with a
@@ -223,13 +236,49 @@ impl Pointwise {
                 && residual.is_none_or(|r| r.len() == out.len()),
             "pointwise: slice lengths do not match the layer"
         );
+        let offsets: Vec<usize> = (0..self.inputs).map(|i| i * pixels).collect();
+        let rows = Rows {
+            x,
+            offsets: &offsets,
+            residual,
+            out_stride: pixels,
+            pixels,
+        };
+        self.compute_rows(isa, &rows, out);
+    }
+
+    /// Computes `rows.pixels` pixels of every output channel into `out`
+    /// (see [`Rows`]).
+    ///
+    /// # Panics
+    /// When a row would run past the end of its slice.
+    pub(crate) fn compute_rows(&self, isa: Isa, rows: &Rows<'_>, out: &mut [f32]) {
+        let Rows {
+            x,
+            offsets,
+            residual,
+            out_stride,
+            pixels,
+        } = *rows;
         if pixels == 0 || self.outputs == 0 {
             return;
         }
+        let fits =
+            |len: usize| pixels <= out_stride && (self.outputs - 1) * out_stride + pixels <= len;
+        assert!(
+            offsets.len() == self.inputs
+                && offsets.iter().all(|&o| o + pixels <= x.len())
+                && fits(out.len())
+                && residual.is_none_or(|r| fits(r.len()))
+                && residual.is_some() == self.residual,
+            "pointwise: slice lengths do not match the layer"
+        );
         let layer = Layer {
             op: self,
             x,
+            offsets,
             residual,
+            out_stride,
             pixels,
         };
         match isa {
@@ -258,7 +307,7 @@ impl Pointwise {
 
 /// Which implementation runs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Isa {
+pub(crate) enum Isa {
     #[cfg(target_arch = "x86_64")]
     Avx512,
     #[cfg(target_arch = "x86_64")]
@@ -268,7 +317,7 @@ enum Isa {
 
 impl Isa {
     /// The widest this CPU has.
-    fn best() -> Isa {
+    pub(crate) fn best() -> Isa {
         #[cfg(target_arch = "x86_64")]
         {
             if std::is_x86_feature_detected!("avx512f") {
@@ -282,11 +331,27 @@ impl Isa {
     }
 }
 
+/// Where one run of the kernels reads and writes: input channel `i`'s
+/// pixels start at `x[offsets[i]]`, output channel `o`'s (and the
+/// residual's) at `o · out_stride` in theirs; `pixels` of each are used.
+#[derive(Clone, Copy)]
+pub(crate) struct Rows<'a> {
+    pub(crate) x: &'a [f32],
+    pub(crate) offsets: &'a [usize],
+    pub(crate) residual: Option<&'a [f32]>,
+    pub(crate) out_stride: usize,
+    pub(crate) pixels: usize,
+}
+
 /// One evaluation's operands, lengths already checked.
 struct Layer<'a> {
     op: &'a Pointwise,
     x: &'a [f32],
+    /// Where each input channel's pixels start in `x`.
+    offsets: &'a [usize],
     residual: Option<&'a [f32]>,
+    /// From one output channel's pixels to the next's (and the residual's).
+    out_stride: usize,
     pixels: usize,
 }
 
@@ -296,7 +361,7 @@ impl Layer<'_> {
     fn finish(&self, sum: f32, o: usize, p: usize) -> f32 {
         let mut v = sum + self.op.bias[o];
         if let Some(r) = self.residual {
-            v += r[o * self.pixels + p];
+            v += r[o * self.out_stride + p];
         }
         if self.op.relu { v.max(0.0) } else { v }
     }
@@ -310,17 +375,19 @@ impl Layer<'_> {
             sums.fill(0.0);
             for i in 0..op.inputs {
                 let w = op.packed[(b * op.inputs + i) * op.block + c];
-                for (s, &x) in sums.iter_mut().zip(&self.x[i * n..(i + 1) * n]) {
+                let row = &self.x[self.offsets[i]..][..n];
+                for (s, &x) in sums.iter_mut().zip(row) {
                     *s += w * x;
                 }
             }
-            for (p, (dst, &s)) in out[o * n..(o + 1) * n].iter_mut().zip(&sums).enumerate() {
+            let dst = &mut out[o * self.out_stride..][..n];
+            for (p, (dst, &s)) in dst.iter_mut().zip(&sums).enumerate() {
                 *dst = self.finish(s, o, p);
             }
         }
     }
 
-    /// AVX-512: tiles of `block` channels × `384 / block` pixels.
+    /// AVX-512: tiles of `block` channels × `16 · vectors` pixels.
     #[cfg(target_arch = "x86_64")]
     #[allow(unsafe_code)]
     #[target_feature(enable = "avx512f")]
@@ -328,10 +395,10 @@ impl Layer<'_> {
         // SAFETY (all three): the caller has AVX-512F; see `tile_avx512`
         // for the bounds, which `Layer`'s lengths satisfy.
         unsafe {
-            match self.op.block {
-                6 => self.tiles_avx512::<4, 6>(out),
-                12 => self.tiles_avx512::<2, 12>(out),
-                _ => self.tiles_avx512::<1, 24>(out),
+            match (self.op.vectors, self.op.block) {
+                (4, 6) => self.tiles_avx512::<4, 6>(out),
+                (2, 12) => self.tiles_avx512::<2, 12>(out),
+                _ => self.tiles_avx512::<1, 12>(out),
             }
         }
     }
@@ -353,10 +420,10 @@ impl Layer<'_> {
                     bias: &op.bias[b * C..(b + 1) * C],
                     residual: self
                         .residual
-                        .map(|r| r.as_ptr().wrapping_add(b * C * self.pixels + p0)),
-                    out: out.as_mut_ptr().wrapping_add(b * C * self.pixels + p0),
-                    stride: self.pixels,
-                    inputs: op.inputs,
+                        .map(|r| r.as_ptr().wrapping_add(b * C * self.out_stride + p0)),
+                    out: out.as_mut_ptr().wrapping_add(b * C * self.out_stride + p0),
+                    offsets: self.offsets,
+                    out_stride: self.out_stride,
                     rows: (op.outputs - b * C).min(C),
                     pixels,
                     relu: op.relu,
@@ -386,10 +453,10 @@ impl Layer<'_> {
                     bias: &op.bias[o0..o0 + AVX2_CHANNELS],
                     residual: self
                         .residual
-                        .map(|r| r.as_ptr().wrapping_add(o0 * self.pixels + p0)),
-                    out: out.as_mut_ptr().wrapping_add(o0 * self.pixels + p0),
-                    stride: self.pixels,
-                    inputs: op.inputs,
+                        .map(|r| r.as_ptr().wrapping_add(o0 * self.out_stride + p0)),
+                    out: out.as_mut_ptr().wrapping_add(o0 * self.out_stride + p0),
+                    offsets: self.offsets,
+                    out_stride: self.out_stride,
                     rows: (op.outputs - o0).min(AVX2_CHANNELS),
                     pixels,
                     relu: op.relu,
@@ -403,10 +470,11 @@ impl Layer<'_> {
 
 /// One tile: `rows` output channels × `pixels` pixels.
 ///
-/// Pointers: `x` at the tile's first pixel of input channel 0 (channel `i`
-/// is `i · stride` further), `out` and `residual` at the tile's first
-/// output channel and pixel (same stride), `weights` at the tile's first
-/// channel in its block (input channel `i`'s weights `i · block` further).
+/// Pointers: `x` at the tile's first pixel, plus `offsets[i]` for input
+/// channel `i`; `out` and `residual` at the tile's first
+/// output channel and pixel (channel `o` is `o · out_stride` further),
+/// `weights` at the tile's first channel in its block (input channel `i`'s
+/// weights `i · block` further).
 #[cfg(target_arch = "x86_64")]
 struct Tile<'a> {
     x: *const f32,
@@ -414,8 +482,8 @@ struct Tile<'a> {
     bias: &'a [f32],
     residual: Option<*const f32>,
     out: *mut f32,
-    stride: usize,
-    inputs: usize,
+    offsets: &'a [usize],
+    out_stride: usize,
     rows: usize,
     pixels: usize,
     relu: bool,
@@ -425,9 +493,9 @@ struct Tile<'a> {
 ///
 /// # Safety
 /// The CPU has AVX-512F; for every input channel `i < inputs`,
-/// `x + i·stride` is readable for `pixels` floats and `weights + i·C` for
-/// `C`; for every row `r < rows`, `out + r·stride` (and `residual`'s) for
-/// `pixels`; `bias` has `C` values; `pixels <= 16·P`, `rows <= C`.
+/// `x + offsets[i]` is readable for `pixels` floats and `weights + i·C` for
+/// `C`; for every row `r < rows`, `out + r·out_stride` (and `residual`'s)
+/// for `pixels`; `bias` has `C` values; `pixels <= 16·P`, `rows <= C`.
 #[cfg(target_arch = "x86_64")]
 #[allow(unsafe_code)]
 #[target_feature(enable = "avx512f")]
@@ -439,8 +507,8 @@ unsafe fn tile_avx512<const P: usize, const C: usize>(t: &Tile<'_>) {
         ((1u32 << left) - 1) as __mmask16
     });
     let mut acc = [[_mm512_setzero_ps(); P]; C];
-    for i in 0..t.inputs {
-        let row = t.x.wrapping_add(i * t.stride);
+    for (i, &offset) in t.offsets.iter().enumerate() {
+        let row = t.x.wrapping_add(offset);
         // SAFETY: masked-off lanes are not read; the rest lie in the
         // input channel's row (the function's contract).
         let xs: [__m512; P] = std::array::from_fn(|p| unsafe {
@@ -465,7 +533,7 @@ unsafe fn tile_avx512<const P: usize, const C: usize>(t: &Tile<'_>) {
             if masks[p] == 0 {
                 break;
             }
-            let at = c * t.stride + LANES_512 * p;
+            let at = c * t.out_stride + LANES_512 * p;
             let mut v = _mm512_add_ps(a, bias);
             if let Some(r) = t.residual {
                 // SAFETY: as for the input rows, in the residual's row `c`.
@@ -500,8 +568,8 @@ unsafe fn tile_avx2(t: &Tile<'_>, block: usize) {
     let masks: [__m256i; P] =
         std::array::from_fn(|p| _mm256_cmpgt_epi32(_mm256_set1_epi32(counts[p] as i32), lanes));
     let mut acc = [[_mm256_setzero_ps(); P]; AVX2_CHANNELS];
-    for i in 0..t.inputs {
-        let row = t.x.wrapping_add(i * t.stride);
+    for (i, &offset) in t.offsets.iter().enumerate() {
+        let row = t.x.wrapping_add(offset);
         // SAFETY: masked-off lanes are not read (the contract for the rest).
         let xs: [__m256; P] = std::array::from_fn(|p| unsafe {
             _mm256_maskload_ps(row.wrapping_add(8 * p), masks[p])
@@ -525,7 +593,7 @@ unsafe fn tile_avx2(t: &Tile<'_>, block: usize) {
             if counts[p] == 0 {
                 break;
             }
-            let at = c * t.stride + 8 * p;
+            let at = c * t.out_stride + 8 * p;
             let mut v = _mm256_add_ps(a, bias);
             if let Some(r) = t.residual {
                 // SAFETY: as for the input rows, in the residual's row `c`.
@@ -548,8 +616,13 @@ impl Op for Pointwise {
 
     fn info(&self) -> TractResult<Vec<String>> {
         Ok(vec![format!(
-            "{} -> {} channels, block {}, residual: {}, relu: {}",
-            self.inputs, self.outputs, self.block, self.residual, self.relu
+            "{} -> {} channels, tile {}x{}, residual: {}, relu: {}",
+            self.inputs,
+            self.outputs,
+            self.block,
+            16 * self.vectors,
+            self.residual,
+            self.relu
         )])
     }
 
@@ -818,11 +891,11 @@ mod tests {
     #[test]
     fn tile_shapes_waste_the_fewest_lanes() {
         // 64 pixels fill four vectors; 16 pixels one; 32 two.
-        assert_eq!(block_for(64, 64), 6);
-        assert_eq!(block_for(16, 256), 24);
-        assert_eq!(block_for(32, 64), 12);
-        // 80 pixels: 6 x 64 would compute 128 pixels, 24 x 16 exactly 80.
-        assert_eq!(block_for(80, 48), 24);
+        assert_eq!(tile_for(64, 64), (4, 6));
+        assert_eq!(tile_for(16, 256), (1, 12));
+        assert_eq!(tile_for(32, 64), (2, 12));
+        // 80 pixels: 6 x 64 would compute 128 pixels, 12 x 16 exactly 80.
+        assert_eq!(tile_for(80, 48), (1, 12));
     }
 
     /// A decluttered-looking graph: `[c, h, w]` input, a 1×1 convolution
