@@ -12,13 +12,14 @@
 //! [`Pointwise`] reads the activation where it lies: in `CHW` layout one
 //! input channel's pixels are contiguous, so a tile of output channels ×
 //! pixels is a sum over input channels of one weight (broadcast) times a
-//! row of pixels. Each tile keeps up to 24 vector accumulators in registers
-//! (6 channels × 64 pixels, 12 × 32 or 12 × 16 with AVX-512, picked per
-//! layer to waste the fewest lanes; a 24 × 16 tile ran at half the speed), the weights are packed once at load
-//! time in the order the tile reads them, and pixel tails use masked loads
-//! and stores. The bias, an optional residual and an optional ReLU are
-//! applied to the accumulators before the single store. AVX2 runs the same
-//! plan with 6 channels × 16 pixels; other CPUs a plain loop.
+//! row of pixels. Each tile keeps 16 to 24 vector accumulators in
+//! registers (with AVX-512: 6 channels × 64 pixels, 8 × 48, 12 × 32,
+//! 12 × 16 or 8 × 32, picked per layer to waste the fewest lanes; a
+//! 24 × 16 tile ran at half the speed), the weights are packed once at
+//! load time in the order the tile reads them, and pixel tails use masked
+//! loads and stores. The bias, an optional residual and an optional ReLU
+//! are applied to the accumulators before the single store. AVX2 runs the
+//! same plan with 6 or 4 channels × 16 pixels; other CPUs a plain loop.
 
 use std::sync::Arc;
 
@@ -33,9 +34,12 @@ use crate::dwconv::relu_after;
 /// Lanes of an AVX-512 vector.
 const LANES_512: usize = 16;
 
-/// Output channels of one AVX2 tile (each over 16 pixels, two vectors);
-/// every block width divides by it.
-const AVX2_CHANNELS: usize = 6;
+/// Output channels of one AVX2 tile (each over 16 pixels, two vectors)
+/// for a block width: 6 when it divides the width, else 4 (every width of
+/// [`TILES`] divides by one of them).
+fn avx2_channels(block: usize) -> usize {
+    if block.is_multiple_of(6) { 6 } else { 4 }
+}
 
 /// A 1×1 convolution of `[C, H, W]` (or `[1, C, H, W]`) `f32` input into
 /// `[O, H, W]`, plus a per-channel bias, optionally plus a residual input
@@ -85,7 +89,9 @@ impl PartialEq for Pointwise {
 impl Eq for Pointwise {}
 
 /// The AVX-512 tile shapes, as (pixel vectors, output channels).
-const TILES: [(usize, usize); 3] = [(4, 6), (2, 12), (1, 12)];
+/// 24 accumulators first, then 16 (which fit layers of 8 or 16 channels on
+/// rows of 32 or 160 pixels without padding).
+const TILES: [(usize, usize); 5] = [(4, 6), (3, 8), (2, 12), (1, 12), (2, 8)];
 
 /// The tile for `pixels` pixels and `outputs` channels: of [`TILES`], the
 /// one that computes the fewest padded products, the widest in pixels on a
@@ -397,7 +403,9 @@ impl Layer<'_> {
         unsafe {
             match (self.op.vectors, self.op.block) {
                 (4, 6) => self.tiles_avx512::<4, 6>(out),
+                (3, 8) => self.tiles_avx512::<3, 8>(out),
                 (2, 12) => self.tiles_avx512::<2, 12>(out),
+                (2, 8) => self.tiles_avx512::<2, 8>(out),
                 _ => self.tiles_avx512::<1, 12>(out),
             }
         }
@@ -441,28 +449,43 @@ impl Layer<'_> {
     #[allow(unsafe_code)]
     #[target_feature(enable = "avx2,fma")]
     unsafe fn run_avx2(&self, out: &mut [f32]) {
+        // SAFETY (both): the caller has AVX2 and FMA.
+        unsafe {
+            if avx2_channels(self.op.block) == 6 {
+                self.tiles_avx2::<6>(out);
+            } else {
+                self.tiles_avx2::<4>(out);
+            }
+        }
+    }
+
+    /// Every AVX2 tile of the layer, `C` channels each.
+    #[cfg(target_arch = "x86_64")]
+    #[allow(unsafe_code)]
+    #[target_feature(enable = "avx2,fma")]
+    unsafe fn tiles_avx2<const C: usize>(&self, out: &mut [f32]) {
         let op = self.op;
         let block = op.block;
         for p0 in (0..self.pixels).step_by(16) {
             let pixels = (self.pixels - p0).min(16);
-            for o0 in (0..op.outputs).step_by(AVX2_CHANNELS) {
+            for o0 in (0..op.outputs).step_by(C) {
                 let (b, c) = (o0 / block, o0 % block);
                 let tile = Tile {
                     x: self.x[p0..].as_ptr(),
                     weights: op.packed[b * op.inputs * block + c..].as_ptr(),
-                    bias: &op.bias[o0..o0 + AVX2_CHANNELS],
+                    bias: &op.bias[o0..o0 + C],
                     residual: self
                         .residual
                         .map(|r| r.as_ptr().wrapping_add(o0 * self.out_stride + p0)),
                     out: out.as_mut_ptr().wrapping_add(o0 * self.out_stride + p0),
                     offsets: self.offsets,
                     out_stride: self.out_stride,
-                    rows: (op.outputs - o0).min(AVX2_CHANNELS),
+                    rows: (op.outputs - o0).min(C),
                     pixels,
                     relu: op.relu,
                 };
                 // SAFETY: as in `tiles_avx512`; the CPU has AVX2 and FMA.
-                unsafe { tile_avx2(&tile, block) };
+                unsafe { tile_avx2::<C>(&tile, block) };
             }
         }
     }
@@ -550,24 +573,24 @@ unsafe fn tile_avx512<const P: usize, const C: usize>(t: &Tile<'_>) {
     }
 }
 
-/// 6 channels × 2 vectors of 8 pixels, summed in registers; the tile's
+/// `C` channels × 2 vectors of 8 pixels, summed in registers; the tile's
 /// weights are `block` apart from one input channel to the next.
 ///
 /// # Safety
-/// As [`tile_avx512`] with `C = 6`, `P = 2` and the CPU having AVX2 and
-/// FMA; input channel `i`'s weights start at `weights + i·block`.
+/// As [`tile_avx512`] with `P = 2` and the CPU having AVX2 and FMA; input
+/// channel `i`'s weights start at `weights + i·block`.
 #[cfg(target_arch = "x86_64")]
 #[allow(unsafe_code)]
 #[target_feature(enable = "avx2,fma")]
 #[inline]
-unsafe fn tile_avx2(t: &Tile<'_>, block: usize) {
+unsafe fn tile_avx2<const C: usize>(t: &Tile<'_>, block: usize) {
     use std::arch::x86_64::*;
     const P: usize = 2;
     let lanes = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
     let counts: [usize; P] = std::array::from_fn(|p| t.pixels.saturating_sub(8 * p).min(8));
     let masks: [__m256i; P] =
         std::array::from_fn(|p| _mm256_cmpgt_epi32(_mm256_set1_epi32(counts[p] as i32), lanes));
-    let mut acc = [[_mm256_setzero_ps(); P]; AVX2_CHANNELS];
+    let mut acc = [[_mm256_setzero_ps(); P]; C];
     for (i, &offset) in t.offsets.iter().enumerate() {
         let row = t.x.wrapping_add(offset);
         // SAFETY: masked-off lanes are not read (the contract for the rest).
@@ -576,7 +599,7 @@ unsafe fn tile_avx2(t: &Tile<'_>, block: usize) {
         });
         let w = t.weights.wrapping_add(i * block);
         for (c, acc) in acc.iter_mut().enumerate() {
-            // SAFETY: six weights per input channel (the contract).
+            // SAFETY: `C` weights per input channel (the contract).
             let wc = _mm256_set1_ps(unsafe { *w.add(c) });
             for (a, &x) in acc.iter_mut().zip(&xs) {
                 *a = _mm256_fmadd_ps(wc, x, *a);
@@ -890,12 +913,15 @@ mod tests {
 
     #[test]
     fn tile_shapes_waste_the_fewest_lanes() {
-        // 64 pixels fill four vectors; 16 pixels one; 32 two.
-        assert_eq!(tile_for(64, 64), (4, 6));
+        // Pixels and channels both fill whole tiles.
+        assert_eq!(tile_for(64, 66), (4, 6));
+        assert_eq!(tile_for(1200, 64), (3, 8));
         assert_eq!(tile_for(16, 256), (1, 12));
-        assert_eq!(tile_for(32, 64), (2, 12));
+        assert_eq!(tile_for(160, 16), (2, 8));
         // 80 pixels: 6 x 64 would compute 128 pixels, 12 x 16 exactly 80.
         assert_eq!(tile_for(80, 48), (1, 12));
+        // A tie goes to the tile with more accumulators.
+        assert_eq!(tile_for(32, 72), (2, 12));
     }
 
     /// A decluttered-looking graph: `[c, h, w]` input, a 1×1 convolution
