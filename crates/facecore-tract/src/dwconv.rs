@@ -10,11 +10,13 @@
 //! multiply-adds.
 //!
 //! [`replace_depthwise`] walks a decluttered typed model and swaps every
-//! such convolution for [`Depthwise3x3`], which owns its weights and bias
-//! and computes each output row as nine whole-row multiply-adds over
-//! zero-padded source rows (stride 2 reads rows split into even and odd
-//! columns), so the compiler vectorises the inner loop; the widest vector
-//! unit of the CPU is chosen at run time. Products are summed in a fixed
+//! such convolution for [`Depthwise3x3`], which owns its weights and bias.
+//! At stride 1 it computes a whole plane as one flat loop of nine
+//! multiply-adds per value, with column masks standing in for the left and
+//! right padding (small stride-2 planes: the same, subsampled); larger
+//! stride-2 planes go row by row over rows split into even and odd
+//! columns. The compiler vectorises the loops; the widest vector unit of
+//! the CPU is chosen at run time. Products are summed in a fixed
 //! order with separate multiplies and adds, so every CPU path gives the
 //! same floats; they differ from tract's in the last bits only (a different
 //! summation order), which the tests bound.
@@ -327,18 +329,23 @@ fn plane_avx2(job: &mut Plane<'_>, stride: usize, scratch: &mut Scratch) {
     plane_any(job, stride, scratch);
 }
 
-/// The widest plane computed as one flattened loop (see [`plane_any`]).
-/// Measured on the models' planes: 8×8 to 32×32 gained 10–30%, 40 and 80
-/// columns lost 10–30%.
-const FLAT_WIDTH: usize = 32;
+/// The widest stride-2 plane computed as its stride-1 output subsampled
+/// (see [`plane_any`]). The landmark model's 8- and 16-wide planes gained
+/// (27 -> 20 and 32 -> 25 us per layer); 32 lost (26 -> 38 us).
+const SUBSAMPLED_WIDTH: usize = 16;
 
 /// Buffers reused from one plane to the next within a call.
 #[derive(Default)]
 struct Scratch {
-    /// The padded plane the taps read (see [`plane_any`]).
+    /// The plane the taps read (see [`plane_any`]).
     source: Vec<f32>,
-    /// The output on the padded row pitch, before its rows are packed.
+    /// A stride-1 output before it is subsampled.
     flat: Vec<f32>,
+    /// 0 at the first (`left`) or last (`right`) column of each row, 1
+    /// elsewhere, for planes of width `mask_width`.
+    left: Vec<f32>,
+    right: Vec<f32>,
+    mask_width: usize,
 }
 
 /// Makes `buffer` `len` zeros long, or leaves it as it is when it already
@@ -353,51 +360,34 @@ fn fit(buffer: &mut Vec<f32>, len: usize) {
 
 /// The convolution of one plane, written so that the loops vectorise.
 ///
-/// Stride 1 reads the zero-padded plane, where every tap of output row `y`
-/// is a contiguous run starting `y` padded rows further than row 0's. Up
-/// to [`FLAT_WIDTH`] columns, the whole output is one long multiply-add
-/// over the padded pitch (the two columns past each row's end are computed
-/// and dropped), then packed into rows, so that small planes (4×4 to
-/// 32×32 in the landmark model) cost one loop, not one per row; wider
-/// planes are computed row by row (there the packing costs more than the
-/// loops it saves). Stride 2 reads rows split into their even
-/// and odd columns and computes row by row (there the same trick would
-/// compute four values for each one kept).
+/// Stride 1 runs over the plane as one flat array: output `j` (row-major)
+/// reads input `j + (ky − 1)·w + kx − 1` for tap `(ky, kx)`, from a copy of
+/// the plane with `w + 1` zeros before and after it (the padding rows).
+/// Taps left of column 0 and right of column `w − 1` would read the row
+/// before or after; their sums are multiplied by a 0/1 column mask
+/// instead. One loop per plane, whatever its size, and no per-row copies.
+/// Stride 2 on planes up to [`SUBSAMPLED_WIDTH`] wide does the same and
+/// keeps every other row and column (four times the products, but one
+/// loop instead of one per tiny row); wider ones read rows split into
+/// their even and odd columns and compute row by row.
 #[inline(always)]
 fn plane_any(job: &mut Plane<'_>, stride: usize, scratch: &mut Scratch) {
     let (src, h, w, k, bias, relu) = (job.src, job.h, job.w, job.taps, job.bias, job.relu);
     let (ho, wo) = (out_len(h, stride), out_len(w, stride));
-    let source = &mut scratch.source;
-    if stride == 1 {
-        // Rows 0 and h + 1 of the padded plane are zeros; row r + 1 holds
-        // source row r between a zero on each side.
-        let pw = w + 2;
-        fit(source, (h + 2) * pw);
-        for (r, row) in src.chunks_exact(w).enumerate() {
-            source[(r + 1) * pw + 1..(r + 1) * pw + 1 + w].copy_from_slice(row);
+    let subsample = stride == 2 && w <= SUBSAMPLED_WIDTH;
+    if stride == 1 || subsample {
+        let n = h * w;
+        fit(&mut scratch.source, n + 2 * w + 2);
+        scratch.source[w + 1..w + 1 + n].copy_from_slice(src);
+        if scratch.mask_width != w || scratch.left.len() != n {
+            scratch.left = (0..n).map(|j| f32::from(u8::from(j % w != 0))).collect();
+            scratch.right = (0..n)
+                .map(|j| f32::from(u8::from(j % w != w - 1)))
+                .collect();
+            scratch.mask_width = w;
         }
         let source = &scratch.source;
-        if w > FLAT_WIDTH {
-            for (y, out) in job.dst.chunks_exact_mut(wo).enumerate().take(ho) {
-                let tap = |ky: usize, kx: usize| &source[(y + ky) * pw + kx..][..wo];
-                let taps = [
-                    tap(0, 0),
-                    tap(0, 1),
-                    tap(0, 2),
-                    tap(1, 0),
-                    tap(1, 1),
-                    tap(1, 2),
-                    tap(2, 0),
-                    tap(2, 1),
-                    tap(2, 2),
-                ];
-                output_row(out, taps, k, bias, relu);
-            }
-            return;
-        }
-        let n = (ho - 1) * pw + wo;
-        fit(&mut scratch.flat, n);
-        let tap = |ky: usize, kx: usize| &source[ky * pw + kx..][..n];
+        let tap = |ky: usize, kx: usize| &source[ky * w + kx..][..n];
         let taps = [
             tap(0, 0),
             tap(0, 1),
@@ -409,47 +399,86 @@ fn plane_any(job: &mut Plane<'_>, stride: usize, scratch: &mut Scratch) {
             tap(2, 1),
             tap(2, 2),
         ];
-        output_row(&mut scratch.flat, taps, k, bias, relu);
-        for (y, out) in job.dst.chunks_exact_mut(wo).enumerate().take(ho) {
-            out.copy_from_slice(&scratch.flat[y * pw..y * pw + wo]);
-        }
-    } else {
-        // Each padded row split into its even columns (wo + 1 of them) and
-        // its odd columns (wo): output column x reads even x, odd x, even
-        // x + 1.
-        let pw = 2 * wo + 1;
-        fit(source, (h + 2) * pw);
-        for (r, row) in src.chunks_exact(w).enumerate() {
-            let (even, odd) = source[(r + 1) * pw..(r + 2) * pw].split_at_mut(wo + 1);
-            // Padded column p is source column p - 1: source column 2i
-            // is odd padded column 2i + 1, source 2i + 1 is even padded
-            // column 2i + 2.
-            let pairs = row.chunks_exact(2);
-            if let [last] = pairs.remainder() {
-                odd[w / 2] = *last;
+        let masks = [&scratch.left[..], &scratch.right[..]];
+        if subsample {
+            fit(&mut scratch.flat, n);
+            output_flat(&mut scratch.flat, taps, masks, k, bias, relu);
+            for (y, out) in job.dst.chunks_exact_mut(wo).enumerate().take(ho) {
+                let row = scratch.flat[2 * y * w..].iter().step_by(2);
+                for (o, &v) in out.iter_mut().zip(row) {
+                    *o = v;
+                }
             }
-            for ((pair, o), e) in pairs.zip(odd.iter_mut()).zip(even[1..].iter_mut()) {
-                *o = pair[0];
-                *e = pair[1];
-            }
+        } else {
+            output_flat(&mut job.dst[..n], taps, masks, k, bias, relu);
         }
-        let source = &scratch.source;
-        for (y, out) in job.dst.chunks_exact_mut(wo).enumerate().take(ho) {
-            let even = |i: usize, dx: usize| &source[(2 * y + i) * pw + dx..][..wo];
-            let odd = |i: usize| &source[(2 * y + i) * pw + wo + 1..][..wo];
-            let taps = [
-                even(0, 0),
-                odd(0),
-                even(0, 1),
-                even(1, 0),
-                odd(1),
-                even(1, 1),
-                even(2, 0),
-                odd(2),
-                even(2, 1),
-            ];
-            output_row(out, taps, k, bias, relu);
+        return;
+    }
+    // Each padded row split into its even columns (wo + 1 of them) and its
+    // odd columns (wo): output column x reads even x, odd x, even x + 1.
+    let pw = 2 * wo + 1;
+    let source = &mut scratch.source;
+    fit(source, (h + 2) * pw);
+    for (r, row) in src.chunks_exact(w).enumerate() {
+        let (even, odd) = source[(r + 1) * pw..(r + 2) * pw].split_at_mut(wo + 1);
+        // Padded column p is source column p - 1: source column 2i is odd
+        // padded column 2i + 1, source 2i + 1 is even padded column 2i + 2.
+        let pairs = row.chunks_exact(2);
+        if let [last] = pairs.remainder() {
+            odd[w / 2] = *last;
         }
+        for ((pair, o), e) in pairs.zip(odd.iter_mut()).zip(even[1..].iter_mut()) {
+            *o = pair[0];
+            *e = pair[1];
+        }
+    }
+    let source = &scratch.source;
+    for (y, out) in job.dst.chunks_exact_mut(wo).enumerate().take(ho) {
+        let even = |i: usize, dx: usize| &source[(2 * y + i) * pw + dx..][..wo];
+        let odd = |i: usize| &source[(2 * y + i) * pw + wo + 1..][..wo];
+        let taps = [
+            even(0, 0),
+            odd(0),
+            even(0, 1),
+            even(1, 0),
+            odd(1),
+            even(1, 1),
+            even(2, 0),
+            odd(2),
+            even(2, 1),
+        ];
+        output_row(out, taps, k, bias, relu);
+    }
+}
+
+/// A whole stride-1 plane, flattened: `bias + left·mask_left + middle +
+/// right·mask_right` for every `j`, where `left`, `middle` and `right` are
+/// the sums of the taps of column 0, 1 and 2 (see [`plane_any`]), then the
+/// ReLU when asked.
+#[inline(always)]
+fn output_flat(
+    out: &mut [f32],
+    taps: [&[f32]; 9],
+    masks: [&[f32]; 2],
+    k: &[f32; 9],
+    bias: f32,
+    relu: bool,
+) {
+    // Every slice exactly `n` long, so the loop has no bounds checks and
+    // vectorises.
+    let n = out.len();
+    let [a0, a1, a2, b0, b1, b2, c0, c1, c2] = taps;
+    let (a0, a1, a2) = (&a0[..n], &a1[..n], &a2[..n]);
+    let (b0, b1, b2) = (&b0[..n], &b1[..n], &b2[..n]);
+    let (c0, c1, c2) = (&c0[..n], &c1[..n], &c2[..n]);
+    let (ml, mr) = (&masks[0][..n], &masks[1][..n]);
+    let k = *k;
+    for j in 0..n {
+        let left = k[0] * a0[j] + k[3] * b0[j] + k[6] * c0[j];
+        let middle = k[1] * a1[j] + k[4] * b1[j] + k[7] * c1[j];
+        let right = k[2] * a2[j] + k[5] * b2[j] + k[8] * c2[j];
+        let v = bias + left * ml[j] + middle + right * mr[j];
+        out[j] = if relu { v.max(0.0) } else { v };
     }
 }
 
@@ -575,7 +604,7 @@ mod tests {
             (5, 2, 3, 2, false),
             (16, 24, 32, 1, true),
             (16, 24, 32, 2, false),
-            // Wider than FLAT_WIDTH: row by row.
+            // Wider planes, odd widths (the column masks at every row end).
             (3, 5, 40, 1, true),
             (2, 3, 33, 1, false),
         ] {
