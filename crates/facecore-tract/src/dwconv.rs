@@ -16,10 +16,10 @@
 //! right padding (small stride-2 planes: the same, subsampled); larger
 //! stride-2 planes go row by row over rows split into even and odd
 //! columns. The compiler vectorises the loops; the widest vector unit of
-//! the CPU is chosen at run time. Products are summed in a fixed
-//! order with separate multiplies and adds, so every CPU path gives the
-//! same floats; they differ from tract's in the last bits only (a different
-//! summation order), which the tests bound.
+//! the CPU is chosen at run time. Products are summed in a fixed order,
+//! with fused multiply-adds on AVX2 and AVX-512 (both paths give the same
+//! floats) and separate multiplies and adds elsewhere; results differ from
+//! tract's in the last bits only, which the tests bound.
 
 use std::sync::Arc;
 
@@ -309,24 +309,31 @@ fn run_plane(job: &mut Plane<'_>, stride: usize, scratch: &mut Scratch) {
             // is safe code compiled with that feature enabled.
             return unsafe { plane_avx512(job, stride, scratch) };
         }
-        if std::is_x86_feature_detected!("avx2") {
-            // SAFETY: as above, for AVX2.
+        if std::is_x86_feature_detected!("avx2") && std::is_x86_feature_detected!("fma") {
+            // SAFETY: as above, for AVX2 and FMA.
             return unsafe { plane_avx2(job, stride, scratch) };
         }
     }
-    plane_any(job, stride, scratch);
+    plane_any::<false>(job, stride, scratch);
 }
 
 #[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx512f")]
+#[target_feature(enable = "avx512f,fma")]
 fn plane_avx512(job: &mut Plane<'_>, stride: usize, scratch: &mut Scratch) {
-    plane_any(job, stride, scratch);
+    plane_any::<true>(job, stride, scratch);
 }
 
 #[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx2")]
+#[target_feature(enable = "avx2,fma")]
 fn plane_avx2(job: &mut Plane<'_>, stride: usize, scratch: &mut Scratch) {
-    plane_any(job, stride, scratch);
+    plane_any::<true>(job, stride, scratch);
+}
+
+/// `a · b + c`, rounded once when `FUSED` (only where the CPU has fused
+/// multiply-adds: elsewhere `mul_add` is a slow library call).
+#[inline(always)]
+fn madd<const FUSED: bool>(a: f32, b: f32, c: f32) -> f32 {
+    if FUSED { a.mul_add(b, c) } else { a * b + c }
 }
 
 /// The widest stride-2 plane computed as its stride-1 output subsampled
@@ -371,7 +378,7 @@ fn fit(buffer: &mut Vec<f32>, len: usize) {
 /// loop instead of one per tiny row); wider ones read rows split into
 /// their even and odd columns and compute row by row.
 #[inline(always)]
-fn plane_any(job: &mut Plane<'_>, stride: usize, scratch: &mut Scratch) {
+fn plane_any<const FUSED: bool>(job: &mut Plane<'_>, stride: usize, scratch: &mut Scratch) {
     let (src, h, w, k, bias, relu) = (job.src, job.h, job.w, job.taps, job.bias, job.relu);
     let (ho, wo) = (out_len(h, stride), out_len(w, stride));
     let subsample = stride == 2 && w <= SUBSAMPLED_WIDTH;
@@ -402,7 +409,7 @@ fn plane_any(job: &mut Plane<'_>, stride: usize, scratch: &mut Scratch) {
         let masks = [&scratch.left[..], &scratch.right[..]];
         if subsample {
             fit(&mut scratch.flat, n);
-            output_flat(&mut scratch.flat, taps, masks, k, bias, relu);
+            output_flat::<FUSED>(&mut scratch.flat, taps, masks, k, bias, relu);
             for (y, out) in job.dst.chunks_exact_mut(wo).enumerate().take(ho) {
                 let row = scratch.flat[2 * y * w..].iter().step_by(2);
                 for (o, &v) in out.iter_mut().zip(row) {
@@ -410,7 +417,7 @@ fn plane_any(job: &mut Plane<'_>, stride: usize, scratch: &mut Scratch) {
                 }
             }
         } else {
-            output_flat(&mut job.dst[..n], taps, masks, k, bias, relu);
+            output_flat::<FUSED>(&mut job.dst[..n], taps, masks, k, bias, relu);
         }
         return;
     }
@@ -447,7 +454,7 @@ fn plane_any(job: &mut Plane<'_>, stride: usize, scratch: &mut Scratch) {
             odd(2),
             even(2, 1),
         ];
-        output_row(out, taps, k, bias, relu);
+        output_row::<FUSED>(out, taps, k, bias, relu);
     }
 }
 
@@ -456,7 +463,7 @@ fn plane_any(job: &mut Plane<'_>, stride: usize, scratch: &mut Scratch) {
 /// the sums of the taps of column 0, 1 and 2 (see [`plane_any`]), then the
 /// ReLU when asked.
 #[inline(always)]
-fn output_flat(
+fn output_flat<const FUSED: bool>(
     out: &mut [f32],
     taps: [&[f32]; 9],
     masks: [&[f32]; 2],
@@ -474,10 +481,11 @@ fn output_flat(
     let (ml, mr) = (&masks[0][..n], &masks[1][..n]);
     let k = *k;
     for j in 0..n {
-        let left = k[0] * a0[j] + k[3] * b0[j] + k[6] * c0[j];
-        let middle = k[1] * a1[j] + k[4] * b1[j] + k[7] * c1[j];
-        let right = k[2] * a2[j] + k[5] * b2[j] + k[8] * c2[j];
-        let v = bias + left * ml[j] + middle + right * mr[j];
+        let f = madd::<FUSED>;
+        let left = f(k[0], a0[j], f(k[3], b0[j], k[6] * c0[j]));
+        let middle = f(k[1], a1[j], f(k[4], b1[j], f(k[7], c1[j], bias)));
+        let right = f(k[2], a2[j], f(k[5], b2[j], k[8] * c2[j]));
+        let v = f(left, ml[j], f(right, mr[j], middle));
         out[j] = if relu { v.max(0.0) } else { v };
     }
 }
@@ -486,7 +494,13 @@ fn output_flat(
 /// source rows already shifted so that column `x` of each is the tap's
 /// input, then the ReLU when asked.
 #[inline(always)]
-fn output_row(out: &mut [f32], taps: [&[f32]; 9], k: &[f32; 9], bias: f32, relu: bool) {
+fn output_row<const FUSED: bool>(
+    out: &mut [f32],
+    taps: [&[f32]; 9],
+    k: &[f32; 9],
+    bias: f32,
+    relu: bool,
+) {
     // Every slice exactly `n` long, so the loop has no bounds checks and
     // vectorises.
     let n = out.len();
@@ -495,11 +509,12 @@ fn output_row(out: &mut [f32], taps: [&[f32]; 9], k: &[f32; 9], bias: f32, relu:
     let (b0, b1, b2) = (&b0[..n], &b1[..n], &b2[..n]);
     let (c0, c1, c2) = (&c0[..n], &c1[..n], &c2[..n]);
     let k = *k;
+    let f = madd::<FUSED>;
     for x in 0..n {
-        out[x] = bias
-            + (k[0] * a0[x] + k[1] * a1[x] + k[2] * a2[x])
-            + (k[3] * b0[x] + k[4] * b1[x] + k[5] * b2[x])
-            + (k[6] * c0[x] + k[7] * c1[x] + k[8] * c2[x]);
+        let top = f(k[0], a0[x], f(k[1], a1[x], f(k[2], a2[x], bias)));
+        let middle = f(k[3], b0[x], f(k[4], b1[x], k[5] * b2[x]));
+        let bottom = f(k[6], c0[x], f(k[7], c1[x], k[8] * c2[x]));
+        out[x] = top + middle + bottom;
     }
     if relu {
         for v in out.iter_mut() {
@@ -637,6 +652,36 @@ mod tests {
                     (a - b).abs() <= 1e-5 * (1.0 + b.abs()),
                     "{c}x{h}x{w} stride {stride}, element {i}: {a} vs tract {b}"
                 );
+            }
+        }
+    }
+
+    #[test]
+    fn the_portable_loop_agrees_with_the_vector_paths() {
+        let taps = [0.3, -0.2, 0.1, 0.5, -0.4, 0.25, -0.1, 0.2, 0.15];
+        for (h, w, stride) in [(8, 8, 1), (5, 7, 1), (8, 8, 2), (9, 40, 2), (3, 33, 1)] {
+            let src: Vec<f32> = (0..h * w).map(|i| (i % 11) as f32 / 5.0 - 1.0).collect();
+            let n = out_len(h, stride) * out_len(w, stride);
+            let mut outs = [vec![f32::NAN; n], vec![f32::NAN; n]];
+            for (fused, dst) in outs.iter_mut().enumerate() {
+                let mut job = Plane {
+                    src: &src,
+                    h,
+                    w,
+                    taps: &taps,
+                    bias: 0.05,
+                    relu: false,
+                    dst,
+                };
+                let mut scratch = Scratch::default();
+                if fused == 0 {
+                    plane_any::<false>(&mut job, stride, &mut scratch);
+                } else {
+                    run_plane(&mut job, stride, &mut scratch);
+                }
+            }
+            for (a, b) in outs[0].iter().zip(&outs[1]) {
+                assert!((a - b).abs() <= 1e-5, "{h}x{w} stride {stride}: {a} vs {b}");
             }
         }
     }
