@@ -180,15 +180,19 @@ impl EvalOp for Depthwise3x3 {
         let mut out_shape: TVec<usize> = shape.into();
         out_shape[lead + 1] = ho;
         out_shape[lead + 2] = wo;
-        let mut output = Tensor::zero::<f32>(&out_shape)?;
         if h * w == 0 || n * c == 0 {
-            return Ok(tvec!(output.into_tvalue()));
+            return Ok(tvec!(Tensor::zero::<f32>(&out_shape)?.into_tvalue()));
         }
+        // SAFETY: every plane of the output is written whole by
+        // `plane_any` (each of its paths stores every output value) before
+        // anyone reads it.
+        #[allow(unsafe_code)]
+        let mut output = unsafe { Tensor::uninitialized::<f32>(&out_shape)? };
         {
             let src = input.try_as_plain_ram()?.as_slice::<f32>()?;
             let mut view = output.try_as_plain_ram_mut()?;
             let dst = view.as_slice_mut::<f32>()?;
-            let mut scratch = Scratch::default();
+            let mut scratch = SCRATCH.take();
             for (plane, (src, dst)) in src
                 .chunks_exact(h * w)
                 .zip(dst.chunks_exact_mut(ho * wo))
@@ -210,6 +214,7 @@ impl EvalOp for Depthwise3x3 {
                 };
                 run_plane(&mut job, self.stride, &mut scratch);
             }
+            SCRATCH.set(scratch);
         }
         Ok(tvec!(output.into_tvalue()))
     }
@@ -341,7 +346,14 @@ fn madd<const FUSED: bool>(a: f32, b: f32, c: f32) -> f32 {
 /// (27 -> 20 and 32 -> 25 us per layer); 32 lost (26 -> 38 us).
 const SUBSAMPLED_WIDTH: usize = 16;
 
-/// Buffers reused from one plane to the next within a call.
+thread_local! {
+    /// This thread's buffers, kept from one call to the next (a few
+    /// hundred KB for the detector's largest planes).
+    static SCRATCH: std::cell::Cell<Scratch> = std::cell::Cell::new(Scratch::default());
+}
+
+/// Buffers reused from one plane (and call) to the next. Nothing in them
+/// is assumed from an earlier use but the masks, which record their width.
 #[derive(Default)]
 struct Scratch {
     /// The plane the taps read (see [`plane_any`]).
@@ -355,14 +367,9 @@ struct Scratch {
     mask_width: usize,
 }
 
-/// Makes `buffer` `len` zeros long, or leaves it as it is when it already
-/// has that length: the planes of one call share a shape, and each writes
-/// the same positions, leaving the others (zeros) alone.
+/// Makes `buffer` `len` long; what it holds is overwritten by the caller.
 fn fit(buffer: &mut Vec<f32>, len: usize) {
-    if buffer.len() != len {
-        buffer.clear();
-        buffer.resize(len, 0.0);
-    }
+    buffer.resize(len, 0.0);
 }
 
 /// The convolution of one plane, written so that the loops vectorise.
@@ -385,12 +392,24 @@ fn plane_any<const FUSED: bool>(job: &mut Plane<'_>, stride: usize, scratch: &mu
     if stride == 1 || subsample {
         let n = h * w;
         fit(&mut scratch.source, n + 2 * w + 2);
-        scratch.source[w + 1..w + 1 + n].copy_from_slice(src);
+        let (before, rest) = scratch.source.split_at_mut(w + 1);
+        let (plane, after) = rest.split_at_mut(n);
+        before.fill(0.0);
+        plane.copy_from_slice(src);
+        after.fill(0.0);
         if scratch.mask_width != w || scratch.left.len() != n {
-            scratch.left = (0..n).map(|j| f32::from(u8::from(j % w != 0))).collect();
-            scratch.right = (0..n)
-                .map(|j| f32::from(u8::from(j % w != w - 1)))
-                .collect();
+            scratch.left.clear();
+            scratch.left.resize(n, 1.0);
+            scratch.right.clear();
+            scratch.right.resize(n, 1.0);
+            for (left, right) in scratch
+                .left
+                .chunks_exact_mut(w)
+                .zip(scratch.right.chunks_exact_mut(w))
+            {
+                left[0] = 0.0;
+                right[w - 1] = 0.0;
+            }
             scratch.mask_width = w;
         }
         let source = &scratch.source;
@@ -426,8 +445,15 @@ fn plane_any<const FUSED: bool>(job: &mut Plane<'_>, stride: usize, scratch: &mu
     let pw = 2 * wo + 1;
     let source = &mut scratch.source;
     fit(source, (h + 2) * pw);
+    source[..pw].fill(0.0);
+    source[(h + 1) * pw..].fill(0.0);
     for (r, row) in src.chunks_exact(w).enumerate() {
         let (even, odd) = source[(r + 1) * pw..(r + 2) * pw].split_at_mut(wo + 1);
+        // The padding: column 0, and column w + 1 when it is even.
+        even[0] = 0.0;
+        if w % 2 == 1 {
+            even[wo] = 0.0;
+        }
         // Padded column p is source column p - 1: source column 2i is odd
         // padded column 2i + 1, source 2i + 1 is even padded column 2i + 2.
         let pairs = row.chunks_exact(2);
