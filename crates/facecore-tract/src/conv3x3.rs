@@ -164,19 +164,23 @@ impl Conv3x3 {
                 if s == 1 {
                     row[p..p + w].copy_from_slice(src);
                 } else {
-                    // Source column j is padded column j + p: the source
-                    // columns of one parity land in the even half, the
-                    // others in the odd half, in order.
+                    // Source column j is padded column j + p: of each
+                    // pair of source columns (2i, 2i + 1), the first lands
+                    // in one half and the second in the other, both at
+                    // i plus a fixed shift.
                     let (even, odd) = row.split_at_mut(evens);
-                    let to_even = p % 2;
-                    let to_odd = 1 - to_even;
-                    let even = &mut even[(to_even + p) / 2..];
-                    for (v, &x) in even.iter_mut().zip(src.iter().skip(to_even).step_by(2)) {
-                        *v = x;
+                    let (first, second) = if p % 2 == 0 {
+                        (&mut even[p / 2..], &mut odd[p / 2..])
+                    } else {
+                        (&mut odd[p / 2..], &mut even[p / 2 + 1..])
+                    };
+                    let pairs = src.chunks_exact(2);
+                    if let [last] = pairs.remainder() {
+                        first[w / 2] = *last;
                     }
-                    let odd = &mut odd[(to_odd + p) / 2..];
-                    for (v, &x) in odd.iter_mut().zip(src.iter().skip(to_odd).step_by(2)) {
-                        *v = x;
+                    for ((pair, a), b) in pairs.zip(first.iter_mut()).zip(second.iter_mut()) {
+                        *a = pair[0];
+                        *b = pair[1];
                     }
                 }
             }
