@@ -23,7 +23,7 @@ use tract_onnx::tract_core::ops::cnn::conv::{Conv, KernelFormat};
 use tract_onnx::tract_core::ops::nn::DataFormat;
 
 use crate::dwconv::relu_after;
-use crate::pwconv::{Isa, Pointwise, Rows};
+use crate::pwconv::{Isa, Pointwise, Rows, transpose};
 
 /// A 3×3 convolution of `[C, H, W]` or `[1, C, H, W]` `f32` input with the
 /// same stride, dilation and padding on both axes, a bias per output
@@ -38,8 +38,10 @@ pub struct Conv3x3 {
     stride: usize,
     dilation: usize,
     padding: usize,
-    /// Whether input and output carry a batch axis of 1 (`NCHW`).
+    /// Whether input and output carry a batch axis of 1 (`NCHW`, `NHWC`).
     batch_axis: bool,
+    /// Whether channels come last (`NHWC`, `HWC`): the detector's heads.
+    channels_last: bool,
 }
 
 /// Output length of an axis of `n` inputs, when there is at least one.
@@ -64,10 +66,11 @@ impl Conv3x3 {
             return Ok(None);
         };
         let spec = &conv.pool_spec;
-        let batch_axis = match spec.data_format {
-            DataFormat::NCHW => true,
-            DataFormat::CHW => false,
-            _ => return Ok(None),
+        let (batch_axis, channels_last) = match spec.data_format {
+            DataFormat::NCHW => (true, false),
+            DataFormat::CHW => (false, false),
+            DataFormat::NHWC => (true, true),
+            DataFormat::HWC => (false, true),
         };
         let same = |v: Option<&[usize]>| match v {
             None => Some(1),
@@ -105,8 +108,9 @@ impl Conv3x3 {
         let Some(dims) = input.shape.as_concrete() else {
             return Ok(None);
         };
-        let (c, h, w) = match (batch_axis, dims) {
-            (false, &[c, h, w]) | (true, &[1, c, h, w]) => (c, h, w),
+        let (c, h, w) = match (batch_axis, channels_last, dims) {
+            (false, false, &[c, h, w]) | (true, false, &[1, c, h, w]) => (c, h, w),
+            (false, true, &[h, w, c]) | (true, true, &[1, h, w, c]) => (c, h, w),
             _ => return Ok(None),
         };
         let kernel = model.outlet_fact(node.inputs[1])?;
@@ -144,6 +148,7 @@ impl Conv3x3 {
             dilation,
             padding,
             batch_axis,
+            channels_last,
         }))
     }
 
@@ -272,6 +277,18 @@ fn with_scratch<R>(geometry: Geometry, len: usize, f: impl FnOnce(&mut [f32]) ->
     })
 }
 
+impl Conv3x3 {
+    /// The axes of channels, height and width in input and output.
+    fn axes(&self) -> (usize, usize, usize) {
+        let lead = usize::from(self.batch_axis);
+        if self.channels_last {
+            (lead + 2, lead, lead + 1)
+        } else {
+            (lead, lead + 1, lead + 2)
+        }
+    }
+}
+
 impl Op for Conv3x3 {
     fn name(&self) -> StaticName {
         "FacecoreConv3x3".into()
@@ -297,36 +314,43 @@ impl EvalOp for Conv3x3 {
     fn eval(&self, _ctx: &EvalContext<'_>, inputs: TVec<TValue>) -> TractResult<TVec<TValue>> {
         let input = args_1!(inputs);
         let lead = usize::from(self.batch_axis);
+        let (c_axis, h_axis, w_axis) = self.axes();
         let shape = input.shape();
         ensure!(
             input.rank() == 3 + lead
-                && shape[lead] == self.channels
+                && shape[c_axis] == self.channels
                 && (!self.batch_axis || shape[0] == 1),
             "conv3x3: unexpected input shape {shape:?}"
         );
-        let (h, w) = (shape[lead + 1], shape[lead + 2]);
+        let (h, w) = (shape[h_axis], shape[w_axis]);
         let (ho, wo) = (
             self.out_len(h).context("conv3x3: input too small")?,
             self.out_len(w).context("conv3x3: input too small")?,
         );
         let mut out_shape: TVec<usize> = shape.into();
-        out_shape[lead] = self.taps.outputs();
-        out_shape[lead + 1] = ho;
-        out_shape[lead + 2] = wo;
+        out_shape[c_axis] = self.taps.outputs();
+        out_shape[h_axis] = ho;
+        out_shape[w_axis] = wo;
         // SAFETY: `compute` writes every element (each chunk of output rows
         // is stored whole, for every output channel) before anyone reads it.
         #[allow(unsafe_code)]
         let mut output = unsafe { Tensor::uninitialized::<f32>(&out_shape)? };
         {
             let x = input.try_as_plain_ram()?;
+            let x = x.as_slice::<f32>()?;
             let mut view = output.try_as_plain_ram_mut()?;
-            self.compute(
-                Isa::best(),
-                x.as_slice::<f32>()?,
-                h,
-                w,
-                view.as_slice_mut::<f32>()?,
-            );
+            let out = view.as_slice_mut::<f32>()?;
+            if self.channels_last {
+                // Transposed to channels first and back: the heads this
+                // serves are 4×5 pixels.
+                let mut planes = vec![0f32; x.len()];
+                transpose(x, h * w, &mut planes);
+                let mut result = vec![0f32; out.len()];
+                self.compute(Isa::best(), &planes, h, w, &mut result);
+                transpose(&result, self.taps.outputs(), out);
+            } else {
+                self.compute(Isa::best(), x, h, w, out);
+            }
         }
         Ok(tvec!(output.into_tvalue()))
     }
@@ -337,9 +361,10 @@ impl TypedOp for Conv3x3 {
         let input = inputs[0];
         let lead = usize::from(self.batch_axis);
         ensure!(input.rank() == 3 + lead, "unexpected rank {}", input.rank());
+        let (c_axis, h_axis, w_axis) = self.axes();
         let mut shape = input.shape.to_tvec();
-        shape[lead] = self.taps.outputs().to_dim();
-        for axis in [lead + 1, lead + 2] {
+        shape[c_axis] = self.taps.outputs().to_dim();
+        for axis in [h_axis, w_axis] {
             let n = shape[axis]
                 .to_usize()
                 .context("conv3x3 needs concrete spatial sizes")?;
@@ -399,9 +424,19 @@ mod tests {
     /// A model of one tract convolution on `[1, c, h, w]`, and a ReLU after
     /// it when `relu`.
     fn conv_model(case: Case, relu: bool) -> TypedModel {
+        conv_model_in(case, relu, DataFormat::NCHW)
+    }
+
+    /// As [`conv_model`], the input `[1, h, w, c]` when `format` is `NHWC`.
+    fn conv_model_in(case: Case, relu: bool, format: DataFormat) -> TypedModel {
         let (c, o, h, w, stride, dilation, padding) = case;
         let mut model = TypedModel::default();
-        let x = ok(model.add_source("x", f32::fact([1, c, h, w])));
+        let shape = if format == DataFormat::NHWC {
+            [1, h, w, c]
+        } else {
+            [1, c, h, w]
+        };
+        let x = ok(model.add_source("x", f32::fact(shape)));
         let mut v = 7u32;
         let mut next = move || {
             v = v.wrapping_mul(1_664_525).wrapping_add(1_013_904_223);
@@ -413,7 +448,7 @@ mod tests {
         let k = ok(model.add_const("k", Tensor::from(ok(kernel.map_err(Into::into)))));
         let b = ok(model.add_const("b", tensor1(&bias)));
         let spec = PoolSpec {
-            data_format: DataFormat::NCHW,
+            data_format: format,
             kernel_shape: tvec![3, 3],
             padding: PaddingSpec::Explicit(tvec![padding, padding], tvec![padding, padding]),
             dilations: Some(tvec![dilation, dilation]),
@@ -478,6 +513,31 @@ mod tests {
                     assert!(theirs.contains(&0.0) && ours.iter().all(|&v| v >= 0.0));
                 }
                 assert_eq!(ours.len(), theirs.len(), "{case:?}");
+                for (i, (a, b)) in ours.iter().zip(&theirs).enumerate() {
+                    assert!(
+                        (a - b).abs() <= 1e-5 * (1.0 + b.abs()),
+                        "{case:?} relu {relu}, element {i}: {a} vs tract {b}"
+                    );
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn channels_last_matches_tract() {
+        // The detector's heads: NHWC, 4x5 pixels, many channels in.
+        for case in [(64, 6, 4, 5, 1, 1, 1), (5, 3, 6, 7, 2, 1, 1)] {
+            let (c, _, h, w, ..) = case;
+            let input = Tensor::from(tract_ndarray::Array4::from_shape_fn(
+                (1, h, w, c),
+                |(_, y, x, ch)| ((ch * 13 + y * 7 + x * 3) % 19) as f32 / 9.0 - 1.0,
+            ));
+            for relu in [false, true] {
+                let mut model = conv_model_in(case, relu, DataFormat::NHWC);
+                assert_eq!(ok(replace_conv3x3(&mut model)), 1, "{case:?}");
+                let ours = run(model, &input);
+                let theirs = run(conv_model_in(case, relu, DataFormat::NHWC), &input);
+                assert_eq!(ours.len(), theirs.len());
                 for (i, (a, b)) in ours.iter().zip(&theirs).enumerate() {
                     assert!(
                         (a - b).abs() <= 1e-5 * (1.0 + b.abs()),

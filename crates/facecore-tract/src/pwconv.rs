@@ -54,6 +54,9 @@ pub struct Pointwise {
     batch_axis: bool,
     /// Whether the output keeps it (tract drops it when it can).
     batch_out: bool,
+    /// Whether the output is `[1, H, W, O]` (the detector's heads) rather
+    /// than channels first.
+    channels_last: bool,
     /// Pixel vectors (of 16) per AVX-512 tile: 4, 2 or 1.
     vectors: usize,
     /// Output channels per block (per tile): 6 or 12.
@@ -77,6 +80,7 @@ impl PartialEq for Pointwise {
             && self.outputs == other.outputs
             && self.batch_axis == other.batch_axis
             && self.batch_out == other.batch_out
+            && self.channels_last == other.channels_last
             && self.vectors == other.vectors
             && self.block == other.block
             && self.residual == other.residual
@@ -146,6 +150,7 @@ impl Pointwise {
             outputs,
             batch_axis: false,
             batch_out: false,
+            channels_last: false,
             vectors,
             block,
             packed: packed.into(),
@@ -167,17 +172,20 @@ impl Pointwise {
 
     /// The op for a decluttered `EinSum` node `IHW,OI->OHW` (or, with a
     /// batch axis of 1 on either side or both, `IHW,OI->NOHW`,
-    /// `NIHW,OI->OHW`, `NIHW,OI->NOHW`) with constant `f32` weights, when
-    /// its input has concrete sizes; `None` otherwise.
+    /// `NIHW,OI->OHW`, `NIHW,OI->NOHW`; or channels last, `IHW,OI->NHWO`,
+    /// `NIHW,OI->NHWO`) with constant `f32` weights, when its input has
+    /// concrete sizes; `None` otherwise.
     fn for_node(model: &TypedModel, node: &TypedNode) -> TractResult<Option<Self>> {
         let Some(einsum) = node.op_as::<EinSum>() else {
             return Ok(None);
         };
-        let (batch_axis, batch_out) = match einsum.axes.to_string().as_str() {
-            "IHW,OI->OHW" => (false, false),
-            "IHW,OI->NOHW" => (false, true),
-            "NIHW,OI->OHW" => (true, false),
-            "NIHW,OI->NOHW" => (true, true),
+        let (batch_axis, batch_out, channels_last) = match einsum.axes.to_string().as_str() {
+            "IHW,OI->OHW" => (false, false, false),
+            "IHW,OI->NOHW" => (false, true, false),
+            "NIHW,OI->OHW" => (true, false, false),
+            "NIHW,OI->NOHW" => (true, true, false),
+            "IHW,OI->NHWO" => (false, true, true),
+            "NIHW,OI->NHWO" => (true, true, true),
             _ => return Ok(None),
         };
         if einsum.q_params.is_some()
@@ -216,6 +224,7 @@ impl Pointwise {
         )?;
         op.batch_axis = batch_axis;
         op.batch_out = batch_out;
+        op.channels_last = channels_last;
         Ok(Some(op))
     }
 
@@ -226,8 +235,13 @@ impl Pointwise {
         if self.batch_out {
             out.push(one);
         }
-        out.push(outputs);
+        if !self.channels_last {
+            out.push(outputs.clone());
+        }
         out.extend(shape[lead + 1..].iter().cloned());
+        if self.channels_last {
+            out.push(outputs);
+        }
         out
     }
 
@@ -690,12 +704,16 @@ impl EvalOp for Pointwise {
                 None => None,
             };
             let mut view = output.try_as_plain_ram_mut()?;
-            self.compute(
-                Isa::best(),
-                x.as_slice::<f32>()?,
-                residual,
-                view.as_slice_mut::<f32>()?,
-            );
+            let out = view.as_slice_mut::<f32>()?;
+            if self.channels_last {
+                // Channels first into a buffer, then transposed: the heads
+                // this serves have 4-12 outputs on at most 1,200 pixels.
+                let mut planes = vec![0f32; out.len()];
+                self.compute(Isa::best(), x.as_slice::<f32>()?, residual, &mut planes);
+                transpose(&planes, self.outputs, out);
+            } else {
+                self.compute(Isa::best(), x.as_slice::<f32>()?, residual, out);
+            }
         }
         Ok(tvec!(output.into_tvalue()))
     }
@@ -711,6 +729,17 @@ impl TypedOp for Pointwise {
     }
 
     as_op!();
+}
+
+/// Writes `rows × columns` row-major `src` into `dst` column-major (its
+/// transpose, `columns × rows` row-major), `rows = src.len() / columns`.
+pub(crate) fn transpose(src: &[f32], rows: usize, dst: &mut [f32]) {
+    let columns = src.len() / rows.max(1);
+    for (r, row) in src.chunks_exact(columns.max(1)).enumerate().take(rows) {
+        for (c, &v) in row.iter().enumerate() {
+            dst[c * rows + r] = v;
+        }
+    }
 }
 
 /// The only consumer of `outlet`, when it has exactly one and is not a
@@ -744,11 +773,13 @@ fn add_after(model: &TypedModel, outlet: OutletId) -> TractResult<Option<(usize,
 }
 
 /// When `outlet`'s only consumer adds a constant `[outputs, 1, 1]` (or
-/// `[1, outputs, 1, 1]`) bias to it: that node and the bias.
+/// `[1, outputs, 1, 1]`; channels last, `[1, 1, 1, outputs]`) bias to it:
+/// that node and the bias.
 fn bias_after(
     model: &TypedModel,
     outlet: OutletId,
     outputs: usize,
+    channels_last: bool,
 ) -> TractResult<Option<(usize, Vec<f32>)>> {
     let Some((add, other)) = add_after(model, outlet)? else {
         return Ok(None);
@@ -756,9 +787,12 @@ fn bias_after(
     let Some(k) = model.outlet_fact(other)?.konst.as_ref() else {
         return Ok(None);
     };
-    if k.datum_type() != f32::datum_type()
-        || (k.shape() != [outputs, 1, 1] && k.shape() != [1, outputs, 1, 1])
-    {
+    let fits = if channels_last {
+        k.shape() == [1, 1, 1, outputs]
+    } else {
+        k.shape() == [outputs, 1, 1] || k.shape() == [1, outputs, 1, 1]
+    };
+    if k.datum_type() != f32::datum_type() || !fits {
         return Ok(None);
     }
     Ok(Some((
@@ -783,7 +817,7 @@ pub fn replace_pointwise(model: &mut TypedModel) -> TractResult<usize> {
         };
         let input = node.inputs[0];
         let mut last = OutletId::new(id, 0);
-        if let Some((add, bias)) = bias_after(model, last, op.outputs)? {
+        if let Some((add, bias)) = bias_after(model, last, op.outputs, op.channels_last)? {
             let mut padded = bias;
             padded.resize(op.bias.len(), 0.0);
             op.bias = padded.into();
@@ -793,6 +827,7 @@ pub fn replace_pointwise(model: &mut TypedModel) -> TractResult<usize> {
         // A residual: another computed tensor of the output's own shape
         // (not a broadcast one).
         if let Some((add, other)) = add_after(model, last)?
+            && !op.channels_last
             && model.outlet_fact(other)?.konst.is_none()
             && model.outlet_fact(other)?.shape == model.outlet_fact(last)?.shape
             && model.outlet_fact(other)?.datum_type == f32::datum_type()
@@ -994,6 +1029,42 @@ mod tests {
             let theirs = run(einsum_model(c, o, h, w, [o, h, w]), &inputs);
             close(&ours, &theirs, "{c}->{o}");
         }
+    }
+
+    #[test]
+    fn a_channels_last_head_matches_tract() {
+        // As the detector's heads: CHW in, [1, H, W, O] out, a bias, a ReLU.
+        let (c, o, h, w) = (16, 6, 5, 7);
+        let build = || {
+            let mut model = TypedModel::default();
+            let x = ok(model.add_source("x", f32::fact([c, h, w])));
+            let weights = tract_ndarray::Array2::from_shape_vec((o, c), values(o * c, 9));
+            let k = ok(model.add_const("k", Tensor::from(ok(weights.map_err(Into::into)))));
+            let bias = tract_ndarray::Array4::from_shape_vec((1, 1, 1, o), values(o, 10));
+            let b = ok(model.add_const("b", Tensor::from(ok(bias.map_err(Into::into)))));
+            let zero = ok(model.add_const("zero", ok(Tensor::zero::<f32>(&[1, 1, 1, 1]))));
+            let axes = ok("IHW,OI->NHWO".parse());
+            let y = ok(model.wire_node("conv", EinSum::new(axes, f32::datum_type()), &[x, k]));
+            let y = ok(model.wire_node("bias", math::add(), &[y[0], b]));
+            let y = ok(model.wire_node("relu", math::max(), &[y[0], zero]));
+            ok(model.select_output_outlets(&y));
+            model
+        };
+        let input = Tensor::from(tract_ndarray::Array3::from_shape_fn(
+            (c, h, w),
+            |(a, b, d)| ((a * 7 + b * 3 + d) % 13) as f32 / 6.0 - 1.0,
+        ));
+        let mut model = build();
+        assert_eq!(ok(replace_pointwise(&mut model)), 1);
+        let model = ok(model.into_decluttered());
+        assert_eq!(
+            ops(&model),
+            ["Source", "FacecorePointwise"],
+            "bias and ReLU in"
+        );
+        let ours = run(model, std::slice::from_ref(&input));
+        assert!(ours.contains(&0.0), "the ReLU clipped something");
+        close(&ours, &run(build(), &[input]), "channels last");
     }
 
     #[test]
