@@ -22,7 +22,6 @@ use tract_onnx::tract_core::ops::cnn::PaddingSpec;
 use tract_onnx::tract_core::ops::cnn::conv::{Conv, KernelFormat};
 use tract_onnx::tract_core::ops::nn::DataFormat;
 
-use crate::dwconv::relu_after;
 use crate::pwconv::{Isa, Pointwise, Rows, transpose};
 
 /// A 3×3 convolution of `[C, H, W]` or `[1, C, H, W]` `f32` input with the
@@ -386,25 +385,9 @@ impl TypedOp for Conv3x3 {
 /// # Errors
 /// When tract cannot patch the graph.
 pub fn replace_conv3x3(model: &mut TypedModel) -> TractResult<usize> {
-    let mut replaced = 0;
-    for id in model.eval_order()? {
-        let node = model.node(id);
-        let Some(mut op) = Conv3x3::for_node(model, node)? else {
-            continue;
-        };
-        let mut last = OutletId::new(id, 0);
-        if let Some(relu) = relu_after(model, node)? {
-            Arc::make_mut(&mut op.taps).set_relu();
-            last = OutletId::new(relu, 0);
-        }
-        let mut patch = TypedModelPatch::default();
-        let input = patch.tap_model(model, node.inputs[0])?;
-        let out = patch.wire_node(&node.name, op, &[input])?;
-        patch.shunt_outside(model, last, out[0])?;
-        patch.apply(model)?;
-        replaced += 1;
-    }
-    Ok(replaced)
+    crate::replace_each(model, Conv3x3::for_node, |op| {
+        Arc::make_mut(&mut op.taps).set_relu();
+    })
 }
 
 #[cfg(test)]
@@ -413,9 +396,7 @@ mod tests {
     use tract_onnx::tract_core::ops::cnn::PoolSpec;
     use tract_onnx::tract_core::ops::math;
 
-    fn ok<T>(r: TractResult<T>) -> T {
-        r.unwrap_or_else(|e| panic!("{e:?}"))
-    }
+    use crate::testing::{close, ok};
 
     /// One geometry: channels in, out, height, width, stride, dilation,
     /// padding.
@@ -467,12 +448,7 @@ mod tests {
     }
 
     fn run(model: TypedModel, input: &Tensor) -> Vec<f32> {
-        let plan = ok(model.into_optimized().and_then(|m| m.into_runnable()));
-        let out = ok(plan.run(tvec!(input.clone().into_tvalue())));
-        ok(out[0].to_plain_array_view::<f32>())
-            .iter()
-            .copied()
-            .collect()
+        crate::testing::run(model, std::slice::from_ref(input))
     }
 
     const CASES: [Case; 9] = [
@@ -512,13 +488,7 @@ mod tests {
                 if relu {
                     assert!(theirs.contains(&0.0) && ours.iter().all(|&v| v >= 0.0));
                 }
-                assert_eq!(ours.len(), theirs.len(), "{case:?}");
-                for (i, (a, b)) in ours.iter().zip(&theirs).enumerate() {
-                    assert!(
-                        (a - b).abs() <= 1e-5 * (1.0 + b.abs()),
-                        "{case:?} relu {relu}, element {i}: {a} vs tract {b}"
-                    );
-                }
+                close(&ours, &theirs, &format!("{case:?} relu {relu}"));
             }
         }
     }
@@ -537,13 +507,7 @@ mod tests {
                 assert_eq!(ok(replace_conv3x3(&mut model)), 1, "{case:?}");
                 let ours = run(model, &input);
                 let theirs = run(conv_model_in(case, relu, DataFormat::NHWC), &input);
-                assert_eq!(ours.len(), theirs.len());
-                for (i, (a, b)) in ours.iter().zip(&theirs).enumerate() {
-                    assert!(
-                        (a - b).abs() <= 1e-5 * (1.0 + b.abs()),
-                        "{case:?} relu {relu}, element {i}: {a} vs tract {b}"
-                    );
-                }
+                close(&ours, &theirs, &format!("{case:?} relu {relu}"));
             }
         }
     }

@@ -15,10 +15,11 @@
 //! multiply-adds per value, with column masks standing in for the left and
 //! right padding (small stride-2 planes: the same, subsampled); larger
 //! stride-2 planes go row by row over rows split into even and odd
-//! columns. The compiler vectorises the loops; the widest vector unit of
-//! the CPU is chosen at run time. Products are summed in a fixed order,
-//! with fused multiply-adds on AVX2 and AVX-512 (both paths give the same
-//! floats) and separate multiplies and adds elsewhere; results differ from
+//! columns; with AVX-512, planes up to 16×16 use masked loads straight
+//! from the input instead. The compiler vectorises the loops; the widest
+//! vector unit of the CPU is chosen at run time. The vector paths use fused
+//! multiply-adds, the portable one separate multiplies and adds, and the
+//! paths sum in different orders: results differ from each other and from
 //! tract's in the last bits only, which the tests bound.
 
 use std::sync::Arc;
@@ -242,25 +243,7 @@ impl TypedOp for Depthwise3x3 {
 /// [`Depthwise3x3`] covers, together with the ReLU right after it when
 /// there is one; returns how many convolutions were replaced.
 pub fn replace_depthwise(model: &mut TypedModel) -> TractResult<usize> {
-    let mut replaced = 0;
-    for id in model.eval_order()? {
-        let node = model.node(id);
-        let Some(mut op) = Depthwise3x3::for_node(model, node)? else {
-            continue;
-        };
-        let mut last = OutletId::new(id, 0);
-        if let Some(relu) = relu_after(model, node)? {
-            op.relu = true;
-            last = OutletId::new(relu, 0);
-        }
-        let mut patch = TypedModelPatch::default();
-        let input = patch.tap_model(model, node.inputs[0])?;
-        let out = patch.wire_node(&node.name, op, &[input])?;
-        patch.shunt_outside(model, last, out[0])?;
-        patch.apply(model)?;
-        replaced += 1;
-    }
-    Ok(replaced)
+    crate::replace_each(model, Depthwise3x3::for_node, |op| op.relu = true)
 }
 
 /// The id of the ReLU node that is the only consumer of `node`'s output:
@@ -338,6 +321,13 @@ fn plane_avx512(job: &mut Plane<'_>, stride: usize, scratch: &mut Scratch) {
 #[target_feature(enable = "avx2,fma")]
 fn plane_avx2(job: &mut Plane<'_>, stride: usize, scratch: &mut Scratch) {
     plane_any::<true>(job, stride, scratch);
+}
+
+/// `max(v, 0)` when `relu`, else `v`. A function, not a closure: closures
+/// are compiled without their caller's vector features.
+#[inline(always)]
+fn clip(v: f32, relu: bool) -> f32 {
+    if relu { v.max(0.0) } else { v }
 }
 
 /// `a · b + c`, rounded once when `FUSED` (only where the CPU has fused
@@ -551,7 +541,7 @@ fn plane_any<const FUSED: bool>(job: &mut Plane<'_>, stride: usize, scratch: &mu
         let masks = [&scratch.left[..], &scratch.right[..]];
         if subsample {
             fit(&mut scratch.flat, n);
-            output_flat::<FUSED>(&mut scratch.flat, taps, masks, k, bias, relu);
+            output_flat::<FUSED>(&mut scratch.flat, taps, Some(masks), k, bias, relu);
             for (y, out) in job.dst.chunks_exact_mut(wo).enumerate().take(ho) {
                 let row = scratch.flat[2 * y * w..].iter().step_by(2);
                 for (o, &v) in out.iter_mut().zip(row) {
@@ -559,7 +549,7 @@ fn plane_any<const FUSED: bool>(job: &mut Plane<'_>, stride: usize, scratch: &mu
                 }
             }
         } else {
-            output_flat::<FUSED>(&mut job.dst[..n], taps, masks, k, bias, relu);
+            output_flat::<FUSED>(&mut job.dst[..n], taps, Some(masks), k, bias, relu);
         }
         return;
     }
@@ -603,55 +593,26 @@ fn plane_any<const FUSED: bool>(job: &mut Plane<'_>, stride: usize, scratch: &mu
             odd(2),
             even(2, 1),
         ];
-        output_row::<FUSED>(out, taps, k, bias, relu);
+        output_flat::<FUSED>(out, taps, None, k, bias, relu);
     }
 }
 
-/// A whole stride-1 plane, flattened: `bias + left·mask_left + middle +
-/// right·mask_right` for every `j`, where `left`, `middle` and `right` are
-/// the sums of the taps of column 0, 1 and 2 (see [`plane_any`]), then the
-/// ReLU when asked.
+/// `bias + Σ k[t] · taps[t][j]` for every `j`, then the ReLU when asked.
+/// The nine tap slices are already shifted so that element `j` of each is
+/// that tap's input. With `masks` (a flattened stride-1 plane, see
+/// [`plane_any`]), the sums of the left and of the right tap column are
+/// multiplied by the left and right column masks.
 #[inline(always)]
 fn output_flat<const FUSED: bool>(
     out: &mut [f32],
     taps: [&[f32]; 9],
-    masks: [&[f32]; 2],
+    masks: Option<[&[f32]; 2]>,
     k: &[f32; 9],
     bias: f32,
     relu: bool,
 ) {
-    // Every slice exactly `n` long, so the loop has no bounds checks and
-    // vectorises.
-    let n = out.len();
-    let [a0, a1, a2, b0, b1, b2, c0, c1, c2] = taps;
-    let (a0, a1, a2) = (&a0[..n], &a1[..n], &a2[..n]);
-    let (b0, b1, b2) = (&b0[..n], &b1[..n], &b2[..n]);
-    let (c0, c1, c2) = (&c0[..n], &c1[..n], &c2[..n]);
-    let (ml, mr) = (&masks[0][..n], &masks[1][..n]);
-    let k = *k;
-    for j in 0..n {
-        let f = madd::<FUSED>;
-        let left = f(k[0], a0[j], f(k[3], b0[j], k[6] * c0[j]));
-        let middle = f(k[1], a1[j], f(k[4], b1[j], f(k[7], c1[j], bias)));
-        let right = f(k[2], a2[j], f(k[5], b2[j], k[8] * c2[j]));
-        let v = f(left, ml[j], f(right, mr[j], middle));
-        out[j] = if relu { v.max(0.0) } else { v };
-    }
-}
-
-/// One output row: `bias + Σ k[t] · taps[t][x]` for every `x`, the nine
-/// source rows already shifted so that column `x` of each is the tap's
-/// input, then the ReLU when asked.
-#[inline(always)]
-fn output_row<const FUSED: bool>(
-    out: &mut [f32],
-    taps: [&[f32]; 9],
-    k: &[f32; 9],
-    bias: f32,
-    relu: bool,
-) {
-    // Every slice exactly `n` long, so the loop has no bounds checks and
-    // vectorises.
+    // Every slice exactly `n` long, so the loops have no bounds checks and
+    // vectorise.
     let n = out.len();
     let [a0, a1, a2, b0, b1, b2, c0, c1, c2] = taps;
     let (a0, a1, a2) = (&a0[..n], &a1[..n], &a2[..n]);
@@ -659,15 +620,23 @@ fn output_row<const FUSED: bool>(
     let (c0, c1, c2) = (&c0[..n], &c1[..n], &c2[..n]);
     let k = *k;
     let f = madd::<FUSED>;
-    for x in 0..n {
-        let top = f(k[0], a0[x], f(k[1], a1[x], f(k[2], a2[x], bias)));
-        let middle = f(k[3], b0[x], f(k[4], b1[x], k[5] * b2[x]));
-        let bottom = f(k[6], c0[x], f(k[7], c1[x], k[8] * c2[x]));
-        out[x] = top + middle + bottom;
-    }
-    if relu {
-        for v in out.iter_mut() {
-            *v = v.max(0.0);
+    match masks {
+        Some([ml, mr]) => {
+            let (ml, mr) = (&ml[..n], &mr[..n]);
+            for j in 0..n {
+                let left = f(k[0], a0[j], f(k[3], b0[j], k[6] * c0[j]));
+                let middle = f(k[1], a1[j], f(k[4], b1[j], f(k[7], c1[j], bias)));
+                let right = f(k[2], a2[j], f(k[5], b2[j], k[8] * c2[j]));
+                out[j] = clip(f(left, ml[j], f(right, mr[j], middle)), relu);
+            }
+        }
+        None => {
+            for j in 0..n {
+                let top = f(k[0], a0[j], f(k[1], a1[j], f(k[2], a2[j], bias)));
+                let middle = f(k[3], b0[j], f(k[4], b1[j], k[5] * b2[j]));
+                let bottom = f(k[6], c0[j], f(k[7], c1[j], k[8] * c2[j]));
+                out[j] = clip(top + middle + bottom, relu);
+            }
         }
     }
 }
@@ -740,19 +709,7 @@ mod tests {
     }
 
     fn run(model: TypedModel, input: &Tensor) -> Vec<f32> {
-        let plan = model
-            .into_optimized()
-            .and_then(|m| m.into_runnable())
-            .unwrap_or_else(|e| panic!("{e}"));
-        let out = plan
-            .run(tvec!(input.clone().into_tvalue()))
-            .unwrap_or_else(|e| panic!("{e}"));
-        out[0]
-            .to_plain_array_view::<f32>()
-            .unwrap_or_else(|e| panic!("{e}"))
-            .iter()
-            .copied()
-            .collect()
+        crate::testing::run(model, std::slice::from_ref(input))
     }
 
     #[test]
@@ -794,14 +751,8 @@ mod tests {
             if relu {
                 assert!(theirs.contains(&0.0) && ours.iter().all(|&v| v >= 0.0));
             }
-            assert_eq!(ours.len(), theirs.len(), "{c}x{h}x{w} stride {stride}");
             assert_eq!(ours.len(), c * out_len(h, stride) * out_len(w, stride));
-            for (i, (a, b)) in ours.iter().zip(&theirs).enumerate() {
-                assert!(
-                    (a - b).abs() <= 1e-5 * (1.0 + b.abs()),
-                    "{c}x{h}x{w} stride {stride}, element {i}: {a} vs tract {b}"
-                );
-            }
+            crate::testing::close(&ours, &theirs, &format!("{c}x{h}x{w} stride {stride}"));
         }
     }
 

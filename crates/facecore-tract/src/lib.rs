@@ -29,7 +29,7 @@ pub use conv3x3::{Conv3x3, replace_conv3x3};
 pub use dwconv::{Depthwise3x3, replace_depthwise};
 pub use pwconv::{Pointwise, replace_pointwise};
 
-use tract_onnx::prelude::{TractResult, TypedModel};
+use tract_onnx::prelude::*;
 
 /// Applies every replacement of this crate to a decluttered `model`, in
 /// the order they must run (the depthwise and full 3×3 convolutions before
@@ -40,4 +40,66 @@ use tract_onnx::prelude::{TractResult, TypedModel};
 /// When tract cannot patch the graph.
 pub fn replace_all(model: &mut TypedModel) -> TractResult<usize> {
     Ok(replace_depthwise(model)? + replace_conv3x3(model)? + replace_pointwise(model)?)
+}
+
+/// Swaps every node of `model` that `make` has an op for with that op (fed
+/// the node's first input), together with the ReLU right after it when
+/// there is one, which `fold_relu` folds into the op; returns how many
+/// nodes were replaced. For ops of one input and one output.
+fn replace_each<O: TypedOp>(
+    model: &mut TypedModel,
+    make: impl Fn(&TypedModel, &TypedNode) -> TractResult<Option<O>>,
+    fold_relu: impl Fn(&mut O),
+) -> TractResult<usize> {
+    let mut replaced = 0;
+    for id in model.eval_order()? {
+        let node = model.node(id);
+        let Some(mut op) = make(model, node)? else {
+            continue;
+        };
+        let mut last = OutletId::new(id, 0);
+        if let Some(relu) = dwconv::relu_after(model, node)? {
+            fold_relu(&mut op);
+            last = OutletId::new(relu, 0);
+        }
+        let mut patch = TypedModelPatch::default();
+        let input = patch.tap_model(model, node.inputs[0])?;
+        let out = patch.wire_node(&node.name, op, &[input])?;
+        patch.shunt_outside(model, last, out[0])?;
+        patch.apply(model)?;
+        replaced += 1;
+    }
+    Ok(replaced)
+}
+
+/// Helpers of the crate's tests: tract models run and compared.
+#[cfg(test)]
+pub(crate) mod testing {
+    use tract_onnx::prelude::*;
+
+    /// The value, or a panic with tract's whole error chain.
+    pub(crate) fn ok<T>(r: TractResult<T>) -> T {
+        r.unwrap_or_else(|e| panic!("{e:?}"))
+    }
+
+    /// Optimises and runs `model` on `inputs`; its first output, flat.
+    pub(crate) fn run(model: TypedModel, inputs: &[Tensor]) -> Vec<f32> {
+        let plan = ok(model.into_optimized().and_then(|m| m.into_runnable()));
+        let out = ok(plan.run(inputs.iter().map(|t| t.clone().into_tvalue()).collect()));
+        ok(out[0].to_plain_array_view::<f32>())
+            .iter()
+            .copied()
+            .collect()
+    }
+
+    /// Asserts that `ours` matches tract's `theirs` within 1e-5 relative.
+    pub(crate) fn close(ours: &[f32], theirs: &[f32], what: &str) {
+        assert_eq!(ours.len(), theirs.len(), "{what}");
+        for (i, (a, b)) in ours.iter().zip(theirs).enumerate() {
+            assert!(
+                (a - b).abs() <= 1e-5 * (1.0 + b.abs()),
+                "{what}, element {i}: {a} vs tract {b}"
+            );
+        }
+    }
 }

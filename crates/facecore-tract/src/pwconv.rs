@@ -863,9 +863,7 @@ mod tests {
     use tract_onnx::tract_core::ops::math;
     use tract_onnx::tract_core::ops::nn::DataFormat;
 
-    fn ok<T>(r: TractResult<T>) -> T {
-        r.unwrap_or_else(|e| panic!("{e:?}"))
-    }
+    use crate::testing::{close, ok, run};
 
     /// Deterministic values in [-0.5, 0.5).
     fn values(n: usize, seed: u32) -> Vec<f32> {
@@ -979,15 +977,6 @@ mod tests {
         model
     }
 
-    fn run(model: TypedModel, inputs: &[Tensor]) -> Vec<f32> {
-        let plan = ok(model.into_optimized().and_then(|m| m.into_runnable()));
-        let out = ok(plan.run(inputs.iter().map(|t| t.clone().into_tvalue()).collect()));
-        ok(out[0].to_plain_array_view::<f32>())
-            .iter()
-            .copied()
-            .collect()
-    }
-
     fn ops(model: &TypedModel) -> Vec<String> {
         model
             .nodes()
@@ -995,16 +984,6 @@ mod tests {
             .filter(|n| !n.op_is::<Const>())
             .map(|n| n.op().name().to_string())
             .collect()
-    }
-
-    fn close(ours: &[f32], theirs: &[f32], what: &str) {
-        assert_eq!(ours.len(), theirs.len(), "{what}");
-        for (i, (a, b)) in ours.iter().zip(theirs).enumerate() {
-            assert!(
-                (a - b).abs() <= 1e-5 * (1.0 + b.abs()),
-                "{what}, element {i}: {a} vs tract {b}"
-            );
-        }
     }
 
     #[test]
