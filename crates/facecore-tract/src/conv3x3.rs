@@ -1,8 +1,8 @@
-//! A full (not depthwise) 3×3 convolution that replaces tract's in the
-//! detector and landmark models: the detector's first layer (3 → 16
-//! channels, stride 2, on the whole 320×240 input) and the seven dilated
-//! convolutions of its receptive-field block, the landmark model's first
-//! layer.
+//! A full (not depthwise) 3×3 convolution that replaces tract's in all
+//! three default models: the detector's first layer (3 → 16 channels,
+//! stride 2, on the whole 320×240 input), the seven dilated convolutions
+//! of its receptive-field block and its two channels-last heads, and the
+//! first layers of the landmark and embedding models.
 //!
 //! tract-onnx 0.23.9 runs the first layers as a direct convolution at about
 //! 12 billion multiply-adds a second, and the dilated ones as an explicit
@@ -24,9 +24,10 @@ use tract_onnx::tract_core::ops::nn::DataFormat;
 
 use crate::pwconv::{Isa, Pointwise, Rows, transpose};
 
-/// A 3×3 convolution of `[C, H, W]` or `[1, C, H, W]` `f32` input with the
-/// same stride, dilation and padding on both axes, a bias per output
-/// channel and optionally a ReLU.
+/// A 3×3 convolution of `[C, H, W]` or `[1, C, H, W]` `f32` input (or
+/// channels last, `[H, W, C]`, `[1, H, W, C]`) with the same stride,
+/// dilation and padding on both axes, a bias per output channel and
+/// optionally a ReLU.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Conv3x3 {
     /// The product over the gathered taps: `9 · channels` inputs, weights
@@ -240,9 +241,10 @@ impl Conv3x3 {
 /// the first zeroed it.
 type Geometry = [usize; 5];
 
-/// At most this many geometries are kept per thread (the detector has
-/// five).
-const KEPT_GEOMETRIES: usize = 8;
+/// At most this many geometries are kept per thread (the three default
+/// models have nine; all but the detector's first layer's, 0.9 MB, are a
+/// few KB).
+const KEPT_GEOMETRIES: usize = 16;
 
 thread_local! {
     static SCRATCH: std::cell::RefCell<Vec<(Geometry, Vec<f32>)>> =

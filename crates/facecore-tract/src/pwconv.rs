@@ -1,6 +1,6 @@
 //! A 1×1 ("pointwise") convolution that replaces tract's matrix product in
-//! the detector and landmark models, with the bias, a residual add and a
-//! ReLU after it folded in.
+//! all three default models, with the bias, a residual add and a ReLU
+//! after it folded in.
 //!
 //! After declutter, tract-onnx 0.23.9 turns each 1×1 convolution into an
 //! `EinSum` `IHW,OI->OHW` followed by a bias `Add`, and optimises it into a
@@ -42,8 +42,9 @@ fn avx2_channels(block: usize) -> usize {
 }
 
 /// A 1×1 convolution of `[C, H, W]` (or `[1, C, H, W]`) `f32` input into
-/// `[O, H, W]`, plus a per-channel bias, optionally plus a residual input
-/// of the output's shape, optionally followed by a ReLU.
+/// `[O, H, W]` (or `[1, O, H, W]`, or channels last `[1, H, W, O]`), plus a
+/// per-channel bias, optionally plus a residual input of the output's shape
+/// (channels first only), optionally followed by a ReLU.
 #[derive(Debug, Clone)]
 pub struct Pointwise {
     /// Input channels.
