@@ -438,7 +438,7 @@ impl Layer<'_> {
             let pixels = (self.pixels - p0).min(width);
             for b in 0..op.outputs.div_ceil(C) {
                 let tile = Tile {
-                    x: self.x[p0..].as_ptr(),
+                    x: self.x.as_ptr().wrapping_add(p0),
                     weights: op.packed[b * op.inputs * C..].as_ptr(),
                     bias: &op.bias[b * C..(b + 1) * C],
                     residual: self
@@ -486,7 +486,7 @@ impl Layer<'_> {
             for o0 in (0..op.outputs).step_by(C) {
                 let (b, c) = (o0 / block, o0 % block);
                 let tile = Tile {
-                    x: self.x[p0..].as_ptr(),
+                    x: self.x.as_ptr().wrapping_add(p0),
                     weights: op.packed[b * op.inputs * block + c..].as_ptr(),
                     bias: &op.bias[o0..o0 + C],
                     residual: self
@@ -905,6 +905,8 @@ mod tests {
             (2, 40, 200),
             (24, 24, 80),
             (7, 12, 1),
+            // No input channels: the bias alone, whatever the pixels.
+            (0, 3, 70),
         ] {
             let weights = values(inputs * outputs, 1);
             let bias = values(outputs, 2);
