@@ -7,11 +7,13 @@
 //!   or 2), with the ReLU after them folded in. All three default models
 //!   are MobileNet-like and lean on these; see [`dwconv`].
 //! * [`replace_conv3x3`]: full 3×3 convolutions (any channel counts,
-//!   stride 1 or 2, dilated or not), with the ReLU after them folded in;
-//!   see [`conv3x3`].
+//!   stride 1 or 2, dilated or not, channels first or last), with the ReLU
+//!   after them folded in; see [`conv3x3`].
 //! * [`replace_pointwise`]: 1×1 convolutions (tract's `EinSum`
-//!   `IHW,OI->OHW`), with the bias, a residual add and a ReLU after them
-//!   folded in; see [`pwconv`].
+//!   `IHW,OI->OHW`, with or without a batch axis, channels first or last),
+//!   with the bias, a residual add and a ReLU after them folded in; see
+//!   [`pwconv`].
+//! * [`replace_all`]: all three, in the order they must run.
 //!
 //! `examples/op-profile.rs` prints where tract spends its time in a model,
 //! per operator kind and per node, with and without these replacements:
