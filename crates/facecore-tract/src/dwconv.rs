@@ -246,36 +246,6 @@ pub fn replace_depthwise(model: &mut TypedModel) -> TractResult<usize> {
     crate::replace_each(model, Depthwise3x3::for_node, |op| op.relu = true)
 }
 
-/// The id of the ReLU node that is the only consumer of `node`'s output:
-/// `max(x, 0)` with a constant all-zero operand that does not change the
-/// shape (how tract-onnx imports ONNX `Relu`).
-pub(crate) fn relu_after(model: &TypedModel, node: &TypedNode) -> TractResult<Option<usize>> {
-    use tract_onnx::tract_core::ops::binary::TypedBinOp;
-    use tract_onnx::tract_core::ops::math::Max;
-    let outlet = OutletId::new(node.id, 0);
-    let successors = &node.outputs[0].successors;
-    if successors.len() != 1 || model.output_outlets()?.contains(&outlet) {
-        return Ok(None);
-    }
-    let next = model.node(successors[0].node);
-    let is_max = next
-        .op_as::<TypedBinOp>()
-        .is_some_and(|b| b.0.is::<Max>() && b.1.is_none());
-    if !is_max || next.inputs.len() != 2 {
-        return Ok(None);
-    }
-    let other = next.inputs[1 - successors[0].slot];
-    let zero = model.outlet_fact(other)?.konst.as_ref().is_some_and(|k| {
-        k.datum_type() == f32::datum_type()
-            && k.try_as_plain_ram()
-                .and_then(|v| Ok(v.as_slice::<f32>()?.iter().all(|&z| z == 0.0)))
-                .unwrap_or(false)
-    });
-    let same_shape =
-        model.outlet_fact(OutletId::new(next.id, 0))?.shape == model.outlet_fact(outlet)?.shape;
-    Ok((zero && same_shape).then_some(next.id))
-}
-
 /// One channel plane of one image.
 struct Plane<'a> {
     src: &'a [f32],

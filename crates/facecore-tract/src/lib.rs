@@ -25,6 +25,7 @@
 
 pub mod conv3x3;
 pub mod dwconv;
+mod pattern;
 pub mod pwconv;
 
 pub use conv3x3::{Conv3x3, replace_conv3x3};
@@ -60,7 +61,7 @@ fn replace_each<O: TypedOp>(
             continue;
         };
         let mut last = OutletId::new(id, 0);
-        if let Some(relu) = dwconv::relu_after(model, node)? {
+        if let Some(relu) = pattern::relu_after(model, last)? {
             fold_relu(&mut op);
             last = OutletId::new(relu, 0);
         }

@@ -25,11 +25,9 @@ use std::sync::Arc;
 
 use tract_onnx::prelude::*;
 use tract_onnx::tract_core::internal::*;
-use tract_onnx::tract_core::ops::binary::TypedBinOp;
 use tract_onnx::tract_core::ops::einsum::EinSum;
-use tract_onnx::tract_core::ops::math::Add;
 
-use crate::dwconv::relu_after;
+use crate::pattern::{add_after, relu_after};
 
 /// Lanes of an AVX-512 vector.
 const LANES_512: usize = 16;
@@ -743,36 +741,6 @@ pub(crate) fn transpose(src: &[f32], rows: usize, dst: &mut [f32]) {
     }
 }
 
-/// The only consumer of `outlet`, when it has exactly one and is not a
-/// model output: `(node, input slot)`.
-fn sole_consumer(model: &TypedModel, outlet: OutletId) -> TractResult<Option<(usize, usize)>> {
-    let successors = &model.node(outlet.node).outputs[outlet.slot].successors;
-    if successors.len() != 1 || model.output_outlets()?.contains(&outlet) {
-        return Ok(None);
-    }
-    Ok(Some((successors[0].node, successors[0].slot)))
-}
-
-/// When `outlet`'s only consumer is an `Add` of it and another operand of
-/// its own shape, that node and the other operand.
-fn add_after(model: &TypedModel, outlet: OutletId) -> TractResult<Option<(usize, OutletId)>> {
-    let Some((next, slot)) = sole_consumer(model, outlet)? else {
-        return Ok(None);
-    };
-    let node = model.node(next);
-    let is_add = node
-        .op_as::<TypedBinOp>()
-        .is_some_and(|b| b.0.is::<Add>() && b.1.is_none());
-    if !is_add || node.inputs.len() != 2 {
-        return Ok(None);
-    }
-    let out = model.outlet_fact(OutletId::new(next, 0))?;
-    if out.shape != model.outlet_fact(outlet)?.shape || out.datum_type != f32::datum_type() {
-        return Ok(None);
-    }
-    Ok(Some((next, node.inputs[1 - slot])))
-}
-
 /// When `outlet`'s only consumer adds a constant `[outputs, 1, 1]` (or
 /// `[1, outputs, 1, 1]`; channels last, `[1, 1, 1, outputs]`) bias to it:
 /// that node and the bias.
@@ -837,7 +805,7 @@ pub fn replace_pointwise(model: &mut TypedModel) -> TractResult<usize> {
             residual = Some(other);
             last = OutletId::new(add, 0);
         }
-        if let Some(relu) = relu_after(model, model.node(last.node))? {
+        if let Some(relu) = relu_after(model, last)? {
             op.relu = true;
             last = OutletId::new(relu, 0);
         }
