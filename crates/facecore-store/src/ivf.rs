@@ -12,16 +12,16 @@
 //!   nearest fine centroid overall, which is what a search ranks lists by.
 //! * **Memory.** Each list keeps only its faces' [`Sq8Rows`] codes (the
 //!   vector quantised to `i8` with one scale and its error, `dim + 8` bytes),
-//!   a short code of the face along its 127 principal directions and the
+//!   a short code of the face along its 63 principal directions and the
 //!   length of what they leave out (4 bits each on a grid learnt per
-//!   coordinate, 64 bytes; see `Projection` and [`Sq4Rows`]) and the ids; the
-//!   exact `f32` embeddings stay in redb. About 0.7 KB per face in all at 512
-//!   dimensions (674 bytes measured at a million faces).
+//!   coordinate, 32 bytes; see `Projection` and [`Sq4Rows`]) and the ids; the
+//!   exact `f32` embeddings stay in redb. About 0.65 KB per face in all at
+//!   512 dimensions (644 bytes measured at a million faces).
 //! * **Search.** The query is compared with every list's centroid (8-bit
 //!   estimates); the `probes` closest lists are scanned with the short codes
-//!   (an eighth of the bytes; up to their 4-bit rounding, a row's estimate is
+//!   (a sixteenth of the bytes; up to their 4-bit rounding, a row's estimate is
 //!   the most its dot product can be), best-ranked lists first, split over
-//!   the cores when large; the best `max(1024, probed/256)` rows get full
+//!   the cores when large; the best `max(1024, probed/128)` rows get full
 //!   8-bit estimates, and every one of those whose upper bound reaches the
 //!   best lower bound is fetched from the store ([`ExactRows`]) and re-scored
 //!   with the full embedding. So **a returned cosine is always exact**:
@@ -96,9 +96,9 @@ impl IvfParams {
     /// Lists probed per query for `lists` lists: seven sixteenths of them,
     /// at least 24. Recall first: on face-like data at a million faces
     /// (`docs/performance.md`, 8,103 counted queries) 7/16 of the lists
-    /// find the face exact search finds for 99.86% of enrolled people, half
-    /// of them for 99.93%, three eighths for 99.79%, a third for 99.74%;
-    /// still about nine times faster than an exact scan.
+    /// find the face exact search finds for 99.84% of enrolled people, half
+    /// of them for 99.89%, three eighths for 99.75%; still about twelve
+    /// times faster than an exact scan.
     pub fn auto_probes(lists: usize) -> usize {
         (lists * 7 / 16).max(24).min(lists)
     }
@@ -167,10 +167,13 @@ impl SplitMix {
     }
 }
 
-/// Principal directions of the short code (for embeddings of 256
-/// dimensions or more); with the length of what they leave out, the code
-/// has 128 coordinates, 64 bytes.
-const SHORT_RANK: usize = 127;
+/// Principal directions of the short code; with the length of what they
+/// leave out, the code has 64 coordinates, 32 bytes.
+const SHORT_RANK: usize = 63;
+
+/// Embeddings of fewer dimensions get no short code (their 8-bit codes are
+/// short enough).
+const SHORT_FROM_DIM: usize = 256;
 
 /// Weight of the query's left-out length in the short ranking (see
 /// [`Projection`]): at 1 the estimate is an upper bound of the dot product.
@@ -201,15 +204,14 @@ const PREFETCH_LIST_ROWS: usize = 32;
 /// Probed rows kept after the short ranking: at least this many...
 const SHORTLIST_MIN: usize = 1024;
 /// ...or this fraction of the probed rows (1/…).
-const SHORTLIST_FRACTION: usize = 256;
+const SHORTLIST_FRACTION: usize = 128;
 
 /// The principal directions of the faces (top eigenvectors of their
 /// uncentred second-moment matrix, where dot products live). Face
 /// embeddings are far from isotropic (on faces-dev, 100 directions hold
-/// 93% of the energy), so a face's coordinates along the first 128, in 4
-/// bits each, rank probed rows almost as the full vector does at an
-/// eighth of the bytes; the full 8-bit codes and the exact rows then
-/// decide among the few best.
+/// 93% of the energy), so a face's coordinates along the first few dozen,
+/// in 4 bits each, rank probed rows well enough to pick the few hundredths
+/// that the full 8-bit codes and the exact rows then decide among.
 ///
 /// The code's last coordinate is the length of the part of the face the
 /// directions leave out, `‖x_r‖`, and the query weighs it by its own
@@ -217,8 +219,11 @@ const SHORTLIST_FRACTION: usize = 256;
 /// `q_p·x_p + ‖q_r‖·‖x_r‖`: the most its dot product with the query can be
 /// (Cauchy–Schwarz on the left-out parts). Ranking by the principal part
 /// alone put a face with much of its length outside the directions too
-/// low: at a million faces, 6 of the 8,103 enrolled queries lost their
-/// match that way at 1,500 probes, none with the bound.
+/// low, which hurt genuine matches more than the strangers around them: at
+/// a million faces with 128 directions, 6 of 8,103 enrolled queries lost
+/// their match that way at 1,500 probes, 1 with the bound. The bound ranks
+/// so much better that 63 directions (32 bytes a row, half the bytes read)
+/// with a shortlist twice as long find more than 128 did without it.
 #[derive(Debug, Clone, PartialEq)]
 struct Projection {
     /// Principal directions; the code has one coordinate more.
@@ -612,8 +617,8 @@ impl IvfModel {
             fine.extend_from_slice(&centroids);
             groups.push(start..fine.len() / dim);
         }
-        let projection = (dim >= 2 * (SHORT_RANK + 1))
-            .then(|| Projection::train(sample, dim, SHORT_RANK, &mut rng));
+        let projection =
+            (dim >= SHORT_FROM_DIM).then(|| Projection::train(sample, dim, SHORT_RANK, &mut rng));
         Ok(Self {
             dim,
             coarse,
@@ -884,7 +889,7 @@ impl IvfIndex {
     }
 
     /// Ranks the probed rows by their short codes, keeps the best
-    /// (`max(1024, probed / 256)`), and estimates those with the full codes:
+    /// (`max(1024, probed / 128)`), and estimates those with the full codes:
     /// the ones whose upper bound reaches the best lower bound.
     fn shortlist(
         &self,
@@ -1103,7 +1108,7 @@ mod tests {
     #[test]
     fn a_model_survives_its_bytes_and_damage_is_refused() {
         // 256 dimensions, so the model has principal directions too.
-        let dim = 2 * (SHORT_RANK + 1);
+        let dim = SHORT_FROM_DIM;
         let mut rng = SplitMix(11);
         let flat: Vec<f32> = clustered(&mut rng, dim, 60, 5)
             .into_iter()
