@@ -60,6 +60,61 @@ fn load_cache(path: &Path, model: &str) -> HashMap<String, Option<Vec<f32>>> {
         .collect()
 }
 
+/// How many cached embeddings are computed again, before the cache is used,
+/// to check it was made by this pipeline.
+const CACHE_CHECKS: usize = 8;
+
+/// The least cosine between a cached and a fresh embedding of one image for
+/// the cache to count as this pipeline's. Arithmetic changes (another
+/// summation order in a kernel) move an embedding by about 1e-6 in cosine; a
+/// change to detection, alignment or the model moves it far more.
+const CACHE_MIN_COSINE: f32 = 0.9999;
+
+/// The embedding of the dominant face of one image of the data set.
+fn embed_one(engine: &Engine, data: &Path, path: &str) -> Result<Option<Vec<f32>>> {
+    let bytes = std::fs::read(data.join(path))?;
+    Ok(engine
+        .embed(&bytes, 1)?
+        .faces
+        .into_iter()
+        .next()
+        .map(|f| f.embedding.vector))
+}
+
+/// Embeds a few cached images again (spread over the data set) and says why
+/// the cache does not belong to this pipeline, or `None` when every checked
+/// image agrees. The model id alone does not tell: a change to detection or
+/// alignment changes the embeddings of the same model. Images that cannot
+/// be read now are not checked (the embedding pass reports them).
+fn stale_cache(
+    engine: &Engine,
+    data: &Path,
+    labels: &[(String, String)],
+    cached: &HashMap<String, Option<Vec<f32>>>,
+) -> Option<String> {
+    let present: Vec<&str> = labels
+        .iter()
+        .map(|(path, _)| path.as_str())
+        .filter(|path| cached.contains_key(*path))
+        .collect();
+    let checks = present.len().min(CACHE_CHECKS);
+    (0..checks).find_map(|i| {
+        let path = present[i * present.len() / checks];
+        let fresh = embed_one(engine, data, path).ok()?;
+        match (cached.get(path)?, fresh) {
+            (None, None) => None,
+            (Some(_), None) => Some(format!("{path}: cached with a face, none found now")),
+            (None, Some(_)) => Some(format!("{path}: cached without a face, one found now")),
+            (Some(old), Some(new)) => {
+                let agree = facecore::score::cosine(old, &new).unwrap_or(-1.0);
+                (agree < CACHE_MIN_COSINE).then(|| {
+                    format!("{path}: cosine {agree:.6} between the cached and a fresh embedding")
+                })
+            }
+        }
+    })
+}
+
 /// The embeddings of a labelled data set.
 pub struct Labelled {
     /// `(path, identity)` rows of labels.csv.
@@ -80,7 +135,15 @@ pub fn embed_labelled(
 ) -> Result<Labelled> {
     let labels = read_labels(data)?;
     let model = engine.model_id().to_string();
-    let cached = cache.map(|c| load_cache(c, &model)).unwrap_or_default();
+    let mut cached = cache.map(|c| load_cache(c, &model)).unwrap_or_default();
+    let stale = stale_cache(engine, data, &labels, &cached);
+    if let (Some(why), Some(c)) = (&stale, cache) {
+        eprintln!(
+            "the cache {} was made by another pipeline ({why}); embedding every image again",
+            c.display()
+        );
+        cached.clear();
+    }
     let todo: Vec<usize> = (0..labels.len())
         .filter(|&i| !cached.contains_key(&labels[i].0))
         .collect();
@@ -99,7 +162,9 @@ pub fn embed_labelled(
             Some(Mutex::new(
                 std::fs::OpenOptions::new()
                     .create(true)
-                    .append(true)
+                    .append(stale.is_none())
+                    .write(true)
+                    .truncate(stale.is_some())
                     .open(c)
                     .with_context(|| format!("cannot open cache {}", c.display()))?,
             ))
@@ -118,11 +183,7 @@ pub fn embed_labelled(
                     let k = next.fetch_add(1, Ordering::Relaxed);
                     let Some(&i) = todo.get(k) else { break };
                     let path = &labels[i].0;
-                    let vector = std::fs::read(data.join(path))
-                        .map_err(anyhow::Error::from)
-                        .and_then(|b| Ok(engine.embed(&b, 1)?))
-                        .map(|e| e.faces.into_iter().next().map(|f| f.embedding.vector));
-                    match vector {
+                    match embed_one(engine, data, path) {
                         Ok(v) => {
                             if let Some(w) = &writer {
                                 let line = serde_json::to_string(&Cached {

@@ -135,7 +135,39 @@ fn calibrate_measures_thresholds_and_writes_the_manifest() {
         os("--cache"),
         cache.as_os_str(),
     ]);
-    assert!(String::from_utf8_lossy(&again.stderr).contains("6 cached, 0 to embed"));
+    let stderr = String::from_utf8_lossy(&again.stderr);
+    assert!(stderr.contains("6 cached, 0 to embed"), "{stderr}");
+    assert!(!stderr.contains("another pipeline"), "{stderr}");
+    // A cache whose embeddings this pipeline does not reproduce (here one
+    // vector turned, as a change to alignment would) is noticed and rebuilt.
+    let text = std::fs::read_to_string(&cache).unwrap();
+    let mut lines: Vec<serde_json::Value> = text
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let vector = lines[4]["vector"].as_array_mut().unwrap();
+    vector.rotate_left(1);
+    let turned = vector.clone();
+    let text: String = lines.iter().map(|l| format!("{l}\n")).collect();
+    std::fs::write(&cache, text).unwrap();
+    let rebuilt = facecore(&[
+        os("calibrate"),
+        os("--data"),
+        dir.as_os_str(),
+        os("--cache"),
+        cache.as_os_str(),
+    ]);
+    let stderr = String::from_utf8_lossy(&rebuilt.stderr);
+    assert!(rebuilt.status.success(), "{stderr}");
+    assert!(stderr.contains("made by another pipeline"), "{stderr}");
+    assert!(stderr.contains("0 cached, 6 to embed"), "{stderr}");
+    assert_eq!(stdout, String::from_utf8_lossy(&rebuilt.stdout));
+    let text = std::fs::read_to_string(&cache).unwrap();
+    assert_eq!(text.lines().count(), 6);
+    assert!(text.lines().all(|l| {
+        let line: serde_json::Value = serde_json::from_str(l).unwrap();
+        line["vector"].as_array() != Some(&turned)
+    }));
     // Too few impostor pairs to write a calibration: refused, file untouched.
     let manifest = dir.join("manifest.json");
     std::fs::copy(fixture("../models/manifest.json"), &manifest).unwrap();
