@@ -88,11 +88,13 @@ fn errors_are_one_line_and_a_failure_exit() {
     assert!(!out.status.success());
 }
 
-#[test]
-fn calibrate_measures_thresholds_and_writes_the_manifest() {
-    let dir = std::env::temp_dir().join(format!("facecore-cli-cal-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    // Two identities, three images each: variants of the two fixtures.
+/// A labelled data set in a new directory `dir`: two identities, three
+/// images each (variants of the astronaut and camera fixtures: `a0`..`a2`,
+/// `c0`..`c2`), and `extra` more `(file, identity)` rows of fixtures copied
+/// as they are.
+fn labelled_set(dir: &Path, extra: &[(&str, &str)]) {
+    let _ = std::fs::remove_dir_all(dir);
+    std::fs::create_dir_all(dir).unwrap();
     let mut labels = String::from("path,identity\n");
     for (name, id) in [("astronaut.png", "a"), ("camera.png", "c")] {
         let img = image::open(fixture(name)).unwrap().to_rgb8();
@@ -107,7 +109,81 @@ fn calibrate_measures_thresholds_and_writes_the_manifest() {
             labels.push_str(&format!("{file},{id}\n"));
         }
     }
+    for (name, id) in extra {
+        std::fs::copy(fixture(name), dir.join(name)).unwrap();
+        labels.push_str(&format!("{name},{id}\n"));
+    }
     std::fs::write(dir.join("labels.csv"), labels).unwrap();
+}
+
+#[test]
+fn eval_writes_the_report_and_plot() {
+    let dir = std::env::temp_dir().join(format!("facecore-cli-eval-{}", std::process::id()));
+    // The cat has no (human) face: it is counted, named, and its pairs score -1.
+    labelled_set(&dir, &[("chelsea.png", "cat")]);
+    let pairs = "a,b,same,fold\n\
+                 a0.png,a1.png,1,1\na0.png,c0.png,0,1\n\
+                 a1.png,a2.png,1,2\na1.png,c1.png,0,2\n\
+                 c0.png,c1.png,1,3\nc2.png,a2.png,0,3\n\
+                 c1.png,c2.png,1,4\nchelsea.png,a0.png,0,4\n";
+    std::fs::write(dir.join("pairs.csv"), pairs).unwrap();
+    let out_dir = dir.join("report");
+    let out = facecore(&[
+        os("eval"),
+        os("--data"),
+        dir.as_os_str(),
+        os("--out"),
+        out_dir.as_os_str(),
+    ]);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let name = dir.file_name().unwrap().to_string_lossy().into_owned();
+    let md = std::fs::read_to_string(out_dir.join(format!("{name}.md"))).unwrap();
+    assert_eq!(stdout.trim(), md.trim());
+    for expected in [
+        "# Evaluation of `fr_feature@0.0.1`",
+        "7 images, 2 identities; 1 with no face detected (chelsea.png); 0 unreadable.",
+        "6 genuine and 9 impostor pairs of the images with a face. ROC AUC 1.0000.",
+        "| 1e-3 |",
+        "| 70 | 1e-3 |",
+        "FPR, 95% upper bound",
+        // 4 genuine pairs far above 4 impostor pairs, the cat's at -1.
+        "8 pairs (1 with an undetected face, scored -1). ROC AUC 1.0000; \
+         10-fold verification accuracy 100.00 % ± 0.00",
+        &format!("]({name}.png)"),
+    ] {
+        assert!(md.contains(expected), "`{expected}` missing from:\n{md}");
+    }
+    let plot = image::open(out_dir.join(format!("{name}.png"))).unwrap();
+    assert!(plot.width() >= 400 && plot.height() >= 200);
+
+    // A pairs file naming an image that is not in labels.csv is refused.
+    let bad = dir.join("bad-pairs.csv");
+    std::fs::write(&bad, "a,b,same\na0.png,nobody.png,0\n").unwrap();
+    let out = facecore(&[
+        os("eval"),
+        os("--data"),
+        dir.as_os_str(),
+        os("--pairs"),
+        bad.as_os_str(),
+    ]);
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("nobody.png") && err.contains("labels.csv"),
+        "{err}"
+    );
+    std::fs::remove_dir_all(&dir).ok();
+}
+
+#[test]
+fn calibrate_measures_thresholds_and_writes_the_manifest() {
+    let dir = std::env::temp_dir().join(format!("facecore-cli-cal-{}", std::process::id()));
+    labelled_set(&dir, &[]);
     let cache = dir.join("cache.jsonl");
     let out = facecore(&[
         os("calibrate"),

@@ -95,6 +95,53 @@ pub fn roc_auc(genuine: &[f32], impostor: &[f32]) -> f64 {
     (rank_sum - p * (p + 1.0) / 2.0) / (p * n)
 }
 
+/// The largest false-positive rate that is still consistent, at the given
+/// confidence, with `false_positives` impostor pairs matching out of
+/// `impostor_pairs` (the exact one-sided Clopper–Pearson bound: the rate `p`
+/// at which `P(X ≤ false_positives)` for `X ~ Binomial(impostor_pairs, p)`
+/// falls to `1 − confidence`).
+///
+/// A measured rate of zero does not prove a rate of zero: with no match among
+/// 2.7 million impostor pairs the rate may still be 1.1e-6 at 95% confidence.
+/// Returns 1 when there are no impostor pairs or all of them match.
+pub fn fpr_upper_bound(false_positives: usize, impostor_pairs: usize, confidence: f64) -> f64 {
+    if impostor_pairs == 0 || false_positives >= impostor_pairs {
+        return 1.0;
+    }
+    let (k, n) = (false_positives as f64, impostor_pairs as f64);
+    let tail = 1.0 - confidence.clamp(0.0, 1.0);
+    // ln P(X ≤ k) at rate p, summed in log space: the first term alone,
+    // (1 − p)^n, is far below f64's range for a few thousand expected matches.
+    let log_cdf = |p: f64| {
+        let (ln_p, ln_q) = (p.ln(), (-p).ln_1p());
+        let mut term = n * ln_q;
+        let mut terms = Vec::with_capacity(false_positives + 1);
+        terms.push(term);
+        for i in 0..false_positives {
+            let i = i as f64;
+            term += (n - i).ln() - (i + 1.0).ln() + ln_p - ln_q;
+            terms.push(term);
+        }
+        let top = terms.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+        top + terms.iter().map(|t| (t - top).exp()).sum::<f64>().ln()
+    };
+    // P(X ≤ k) falls as p rises: bisect between the measured rate and 1.
+    let (mut lo, mut hi) = (k / n, 1.0);
+    let target = tail.ln();
+    for _ in 0..200 {
+        let mid = 0.5 * (lo + hi);
+        if mid <= lo || mid >= hi {
+            break;
+        }
+        if log_cdf(mid) > target {
+            lo = mid;
+        } else {
+            hi = mid;
+        }
+    }
+    hi
+}
+
 /// The thresholds at [`TARGET_FPRS`] from genuine and impostor scores.
 pub fn calibrate(genuine: &[f32], impostor: &[f32]) -> CalibrationReport {
     let mut imp: Vec<f32> = impostor.iter().copied().filter(|x| x.is_finite()).collect();
@@ -156,6 +203,43 @@ mod tests {
         }
         // genuine >= 0.499: (0.9 - 0.499) / 0.6 of them
         assert!((p.tpr - (0.9 - 0.499) / 0.6).abs() < 0.01, "{p:?}");
+    }
+
+    #[test]
+    fn fpr_upper_bound_matches_the_exact_and_tabled_values() {
+        // No match: P(X = 0) = (1 − p)^n = 0.05 has a closed form.
+        let n = 2_673_961;
+        let exact = 1.0 - 0.05f64.powf(1.0 / n as f64);
+        let got = fpr_upper_bound(0, n, 0.95);
+        assert!((got / exact - 1.0).abs() < 1e-9, "{got} vs {exact}");
+        assert!((got * n as f64 - 2.9957).abs() < 1e-3, "{got}");
+        // With many pairs the binomial is Poisson: one-sided 95% upper limits
+        // of a Poisson mean for 1..5 and 10 observed events, as tabled.
+        let n = 1_000_000_000;
+        for (k, limit) in [
+            (1, 4.744),
+            (2, 6.296),
+            (3, 7.754),
+            (4, 9.154),
+            (5, 10.513),
+            (10, 16.962),
+        ] {
+            let got = fpr_upper_bound(k, n, 0.95) * n as f64;
+            assert!((got - limit).abs() < 2e-3, "{k}: {got} vs {limit}");
+        }
+        // Thousands of matches: about k + 1.645·√k, and no underflow.
+        let got = fpr_upper_bound(2673, 2_673_961, 0.95) * 2_673_961.0;
+        let normal = 2673.0 + 1.645 * 2673f64.sqrt();
+        assert!((got - normal).abs() < 3.0, "{got} vs {normal}");
+        // A small sample: p with (1 − p)^4 + 4p(1 − p)^3 = 0.05 for 1 of 4.
+        let p = fpr_upper_bound(1, 4, 0.95);
+        let cdf = (1.0 - p).powi(4) + 4.0 * p * (1.0 - p).powi(3);
+        assert!((cdf - 0.05).abs() < 1e-9, "{p}: {cdf}");
+        assert_eq!(fpr_upper_bound(3, 3, 0.95), 1.0);
+        assert_eq!(fpr_upper_bound(0, 0, 0.95), 1.0);
+        // More confidence, a wider bound; more matches, a higher one.
+        assert!(fpr_upper_bound(5, 1000, 0.99) > fpr_upper_bound(5, 1000, 0.95));
+        assert!(fpr_upper_bound(6, 1000, 0.95) > fpr_upper_bound(5, 1000, 0.95));
     }
 
     #[test]
