@@ -79,33 +79,43 @@ fn bench_scan(c: &mut Criterion) {
 /// per row in 8 bits (one scale per row) or in 4 bits (a grid per
 /// coordinate), every estimate or only those above a cut. At a million
 /// rows none fits a cache, so this measures what the bytes cost.
+///
+/// Two widths: 128 coordinates (the index's first short codes, which the
+/// figures in docs/performance.md name) and 64, what the index scans now
+/// (63 principal directions plus the length left out of them).
 fn bench_short_codes(c: &mut Criterion) {
-    const SHORT: usize = 128;
+    for width in [128, 64] {
+        short_codes(c, width);
+    }
+}
+
+/// The short-code groups for rows of `width` coordinates.
+fn short_codes(c: &mut Criterion, width: usize) {
     let mut rng = XorShift(0xc0de);
-    let sample: Vec<f32> = (0..20_000).flat_map(|_| unit(&mut rng, SHORT)).collect();
-    let grid = Sq4Grid::train(&sample, SHORT);
-    let query = unit(&mut rng, SHORT);
+    let sample: Vec<f32> = (0..20_000).flat_map(|_| unit(&mut rng, width)).collect();
+    let grid = Sq4Grid::train(&sample, width);
+    let query = unit(&mut rng, width);
     let (q8, q4) = (Sq8Query::new(&query), grid.query(&query));
     for (name, n) in [("100k", 100_000usize), ("1m", 1_000_000)] {
-        let mut sq8 = Sq8Rows::with_capacity(SHORT, n);
-        let mut sq4 = facecore_score::Sq4Rows::new(SHORT);
+        let mut sq8 = Sq8Rows::with_capacity(width, n);
+        let mut sq4 = facecore_score::Sq4Rows::new(width);
         for _ in 0..n {
-            let row = unit(&mut rng, SHORT);
+            let row = unit(&mut rng, width);
             sq8.push(&row);
             sq4.push(&grid.encode(&row));
         }
-        let mut group = c.benchmark_group(format!("short_codes_{name}_128"));
+        let mut group = c.benchmark_group(format!("short_codes_{name}_{width}"));
         group.throughput(Throughput::Elements(n as u64));
         group.sample_size(20);
         group.measurement_time(Duration::from_secs(4));
         let mut out = Vec::with_capacity(n);
-        group.bench_function(format!("sq8_estimates_{name}_128"), |b| {
+        group.bench_function(format!("sq8_estimates_{name}_{width}"), |b| {
             b.iter(|| {
                 out.clear();
                 sq8.estimates(black_box(&q8), &mut out);
             })
         });
-        group.bench_function(format!("sq4_estimates_{name}_128"), |b| {
+        group.bench_function(format!("sq4_estimates_{name}_{width}"), |b| {
             b.iter(|| {
                 out.clear();
                 sq4.estimates(black_box(&q4), &mut out);
@@ -118,7 +128,7 @@ fn bench_short_codes(c: &mut Criterion) {
         out.sort_unstable_by(|a, b| b.total_cmp(a));
         let cut = out[n / 256];
         let mut above = Vec::with_capacity(n / 128);
-        group.bench_function(format!("sq4_above_{name}_128"), |b| {
+        group.bench_function(format!("sq4_above_{name}_{width}"), |b| {
             b.iter(|| {
                 above.clear();
                 sq4.estimates_above(black_box(&q4), cut, &mut above);

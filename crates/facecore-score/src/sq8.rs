@@ -155,14 +155,15 @@ fn dot_i8_one(query: &[i8], row: &[i8]) -> i32 {
 #[allow(unsafe_code)]
 pub(crate) mod avx2 {
     use std::arch::x86_64::{
-        __m128i, __m256, __m256i, _MM_HINT_T0, _MM_HINT_T1, _mm_add_epi32, _mm_add_ps,
-        _mm_cmpge_ps, _mm_cvtepi32_ps, _mm_cvtsi128_si32, _mm_movemask_ps, _mm_mul_ps,
-        _mm_prefetch, _mm_set1_ps, _mm_shuffle_epi32, _mm_storeu_ps, _mm256_add_epi16,
-        _mm256_add_epi32, _mm256_add_ps, _mm256_and_si256, _mm256_castsi256_si128,
-        _mm256_extracti128_si256, _mm256_hadd_epi32, _mm256_loadu_ps, _mm256_loadu_si256,
-        _mm256_madd_epi16, _mm256_maddubs_epi16, _mm256_mul_ps, _mm256_set1_epi8,
-        _mm256_set1_epi16, _mm256_setzero_ps, _mm256_setzero_si256, _mm256_sign_epi8,
-        _mm256_srli_epi16, _mm256_storeu_ps,
+        __m128i, __m256, __m256d, __m256i, _MM_HINT_T0, _MM_HINT_T1, _mm_add_epi32, _mm_add_ps,
+        _mm_cmpge_ps, _mm_cvtepi32_ps, _mm_cvtsi128_si32, _mm_loadu_ps, _mm_movemask_ps,
+        _mm_mul_ps, _mm_prefetch, _mm_set1_ps, _mm_shuffle_epi32, _mm_storeu_ps, _mm256_add_epi16,
+        _mm256_add_epi32, _mm256_add_ps, _mm256_and_si256, _mm256_castsi256_si128, _mm256_cvtps_pd,
+        _mm256_extracti128_si256, _mm256_fmadd_pd, _mm256_hadd_epi32, _mm256_loadu_ps,
+        _mm256_loadu_si256, _mm256_madd_epi16, _mm256_maddubs_epi16, _mm256_mul_ps,
+        _mm256_set1_epi8, _mm256_set1_epi16, _mm256_setzero_pd, _mm256_setzero_ps,
+        _mm256_setzero_si256, _mm256_sign_epi8, _mm256_srli_epi16, _mm256_storeu_pd,
+        _mm256_storeu_ps,
     };
 
     /// [`crate::dot`] in eight-wide registers: the same sixteen lanes, each
@@ -174,6 +175,65 @@ pub(crate) mod avx2 {
         // SAFETY: AVX2 (and so AVX) is present (asserted above), which is
         // all that `dot_f32_avx2`'s target feature requires.
         unsafe { dot_f32_avx2(a, b) }
+    }
+
+    /// Whether this CPU also has fused multiply-add, which
+    /// [`fused_sums`] uses besides AVX2.
+    pub(crate) fn fma_available() -> bool {
+        available() && std::arch::is_x86_feature_detected!("fma")
+    }
+
+    /// [`crate::fused_sums`] in four-wide `f64` registers, with fused
+    /// multiply-adds: products of `f32`s are exact in `f64`, so rounding
+    /// `x·y + acc` once is rounding `acc` plus the exact product, which is
+    /// what the portable code's separate multiply and add compute.
+    pub(crate) fn fused_sums(a: &[f32], b: &[f32]) -> (f64, f64, f64) {
+        assert!(fma_available(), "the kernel needs AVX2 and FMA");
+        // SAFETY: AVX2 and FMA are present (asserted above), which is all
+        // that `fused_sums_avx2`'s target features require.
+        unsafe { fused_sums_avx2(a, b) }
+    }
+
+    /// Four `f32`s as four `f64`s (exact conversions).
+    #[target_feature(enable = "avx2")]
+    fn load_f32_as_f64(chunk: &[f32; 4]) -> __m256d {
+        // SAFETY: `chunk` is 4 readable floats; the load is unaligned.
+        unsafe { _mm256_cvtps_pd(_mm_loadu_ps(chunk.as_ptr())) }
+    }
+
+    /// The lanes of [`crate::fused_sums_lanes`], four to a register.
+    #[target_feature(enable = "avx2,fma")]
+    fn fused_sums_avx2(a: &[f32], b: &[f32]) -> (f64, f64, f64) {
+        const REGS: usize = crate::F64_LANES / 4;
+        let n = a.len().min(b.len());
+        let whole = n - n % crate::F64_LANES;
+        let (ca, _) = a[..whole].as_chunks::<4>();
+        let (cb, _) = b[..whole].as_chunks::<4>();
+        let mut aa = [_mm256_setzero_pd(); REGS];
+        let mut bb = [_mm256_setzero_pd(); REGS];
+        let mut ab = [_mm256_setzero_pd(); REGS];
+        for (x, y) in ca.chunks_exact(REGS).zip(cb.chunks_exact(REGS)) {
+            for r in 0..REGS {
+                let (x, y) = (load_f32_as_f64(&x[r]), load_f32_as_f64(&y[r]));
+                aa[r] = _mm256_fmadd_pd(x, x, aa[r]);
+                bb[r] = _mm256_fmadd_pd(y, y, bb[r]);
+                ab[r] = _mm256_fmadd_pd(x, y, ab[r]);
+            }
+        }
+        let lanes = |acc: [__m256d; REGS]| {
+            let mut out = [0.0f64; crate::F64_LANES];
+            for (chunk, reg) in out.as_chunks_mut::<4>().0.iter_mut().zip(acc) {
+                // SAFETY: `chunk` is 4 writable doubles; the store is
+                // unaligned.
+                unsafe { _mm256_storeu_pd(chunk.as_mut_ptr(), reg) };
+            }
+            out
+        };
+        crate::finish_fused_sums(
+            [lanes(aa), lanes(bb), lanes(ab)],
+            &a[whole..n],
+            &b[whole..n],
+        )
     }
 
     /// Loads eight `f32`s.
