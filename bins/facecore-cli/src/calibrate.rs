@@ -207,11 +207,12 @@ pub fn embed_labelled(
                     }
                     let n = done.fetch_add(1, Ordering::Relaxed) + 1;
                     if n.is_multiple_of(100) || n == todo.len() {
-                        let secs = start.elapsed().as_secs_f64();
+                        let rate = n as f64 / start.elapsed().as_secs_f64().max(1e-9);
+                        let left = (todo.len() - n) as f64 / rate.max(1e-9);
                         eprintln!(
-                            "  embedded {n}/{} ({:.1} images/s)",
+                            "  embedded {n}/{} ({:.0} %, {rate:.1} images/s, {left:.0} s left)",
                             todo.len(),
-                            n as f64 / secs.max(1e-9)
+                            100.0 * n as f64 / todo.len() as f64,
                         );
                     }
                 }

@@ -619,8 +619,13 @@ impl Engine {
     /// first.
     pub fn compare_vectors(&self, a: &[f32], b: &[f32]) -> Result<Comparison, Error> {
         let dim = self.embedder.dim();
-        facecore_score::validate(a, Some(dim))?;
-        facecore_score::validate(b, Some(dim))?;
+        if a.len() != dim || b.len() != dim {
+            // Report as validating each in turn would (a's faults first).
+            facecore_score::validate(a, Some(dim))?;
+            facecore_score::validate(b, Some(dim))?;
+        }
+        // Validates both (non-finite values, zero norm; `a` before `b`) in
+        // the pass that computes the dot product.
         let cosine = facecore_score::cosine(a, b)?;
         Ok(Comparison {
             cosine,

@@ -376,12 +376,27 @@ fn bad_bytes_are_typed_errors_not_panics() {
 #[test]
 fn compare_refuses_invalid_vectors_and_other_models() {
     let e = engine();
+    use facecore::score::ScoreError;
+    let fault = |a: &[f32], b: &[f32]| match e.compare_vectors(a, b) {
+        Err(facecore::Error::Score(fault)) => fault,
+        other => panic!("{other:?}"),
+    };
     let good = vec![0.1f32; 512];
-    assert!(e.compare_vectors(&good, &vec![0.0; 512]).is_err());
-    assert!(e.compare_vectors(&good, &vec![0.1; 511]).is_err());
+    let short = vec![0.1f32; 511];
     let mut nan = good.clone();
     nan[7] = f32::NAN;
-    assert!(e.compare_vectors(&good, &nan).is_err());
+    assert_eq!(fault(&good, &vec![0.0; 512]), ScoreError::ZeroNorm);
+    let wrong = ScoreError::WrongDimension {
+        expected: 512,
+        actual: 511,
+    };
+    assert_eq!(fault(&good, &short), wrong);
+    assert_eq!(fault(&short, &good), wrong);
+    assert_eq!(fault(&good, &nan), ScoreError::NonFinite { index: 7 });
+    // The first vector's fault is reported first, whatever the second's.
+    assert_eq!(fault(&nan, &short), ScoreError::NonFinite { index: 7 });
+    assert_eq!(fault(&short, &nan), wrong);
+    assert_eq!(fault(&vec![0.0; 512], &nan), ScoreError::ZeroNorm);
     let c = e.compare_vectors(&good, &good).unwrap();
     assert!((c.cosine - 1.0).abs() < 1e-6);
     assert_eq!(c.similarity, 100);
