@@ -114,16 +114,21 @@ pub fn fpr_upper_bound(false_positives: usize, impostor_pairs: usize, confidence
     // (1 − p)^n, is far below f64's range for a few thousand expected matches.
     let log_cdf = |p: f64| {
         let (ln_p, ln_q) = (p.ln(), (-p).ln_1p());
+        // ln of term i, and the sum so far as `top + ln(scaled)`, rescaled
+        // whenever a term exceeds `top` (a running log-sum-exp).
         let mut term = n * ln_q;
-        let mut terms = Vec::with_capacity(false_positives + 1);
-        terms.push(term);
+        let (mut top, mut scaled) = (term, 1.0f64);
         for i in 0..false_positives {
             let i = i as f64;
             term += (n - i).ln() - (i + 1.0).ln() + ln_p - ln_q;
-            terms.push(term);
+            if term > top {
+                scaled = scaled * (top - term).exp() + 1.0;
+                top = term;
+            } else {
+                scaled += (term - top).exp();
+            }
         }
-        let top = terms.iter().copied().fold(f64::NEG_INFINITY, f64::max);
-        top + terms.iter().map(|t| (t - top).exp()).sum::<f64>().ln()
+        top + scaled.ln()
     };
     // P(X ≤ k) falls as p rises: bisect between the measured rate and 1.
     let (mut lo, mut hi) = (k / n, 1.0);
