@@ -224,13 +224,19 @@ const SHORTLIST_FRACTION: usize = 128;
 /// their match that way at 1,500 probes, 1 with the bound. The bound ranks
 /// so much better that 63 directions (32 bytes a row, half the bytes read)
 /// with a shortlist twice as long find more than 128 did without it.
+/// Coordinates of a short code over `rank` principal directions: one per
+/// direction, and the length of the part left out of them.
+const fn code_width(rank: usize) -> usize {
+    rank + 1
+}
+
 #[derive(Debug, Clone, PartialEq)]
 struct Projection {
     /// Principal directions; the code has one coordinate more.
     rank: usize,
     /// `rank × dim`, orthonormal rows.
     basis: Vec<f32>,
-    /// The 4-bit grid of each coordinate (`rank + 1`), learnt from the
+    /// The 4-bit grid of each coordinate ([`code_width`]), learnt from the
     /// sample.
     grid: Sq4Grid,
 }
@@ -276,13 +282,13 @@ impl Projection {
             .par_iter()
             .flat_map_iter(|x| coordinates(&basis, x, 1.0))
             .collect();
-        let grid = Sq4Grid::train(&coordinates, rank + 1);
+        let grid = Sq4Grid::train(&coordinates, code_width(rank));
         Self { rank, basis, grid }
     }
 
     /// Coordinates of a short code.
     fn width(&self) -> usize {
-        self.rank + 1
+        code_width(self.rank)
     }
 
     /// The 4-bit short code of `v`.
@@ -495,8 +501,7 @@ impl IvfModel {
                 "inconsistent sizes: dim {dim}, groups {groups}, lists {lists}, rank {rank}"
             ));
         }
-        // The grids have a coordinate more than the directions.
-        let grids = if rank > 0 { rank + 1 } else { 0 };
+        let grids = if rank > 0 { code_width(rank) } else { 0 };
         let floats = (groups + lists + rank)
             .checked_mul(dim)
             .and_then(|f| f.checked_add(2 * grids))
