@@ -185,13 +185,16 @@ fn calibrate_measures_thresholds_and_writes_the_manifest() {
     let dir = std::env::temp_dir().join(format!("facecore-cli-cal-{}", std::process::id()));
     labelled_set(&dir, &[]);
     let cache = dir.join("cache.jsonl");
-    let out = facecore(&[
-        os("calibrate"),
-        os("--data"),
-        dir.as_os_str(),
-        os("--cache"),
-        cache.as_os_str(),
-    ]);
+    let calibrate = || {
+        facecore(&[
+            os("calibrate"),
+            os("--data"),
+            dir.as_os_str(),
+            os("--cache"),
+            cache.as_os_str(),
+        ])
+    };
+    let out = calibrate();
     let stdout = String::from_utf8_lossy(&out.stdout);
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(out.status.success(), "{stderr}");
@@ -204,13 +207,7 @@ fn calibrate_measures_thresholds_and_writes_the_manifest() {
     assert!(stdout.contains("no: only"), "{stdout}");
     assert_eq!(std::fs::read_to_string(&cache).unwrap().lines().count(), 6);
     // A rerun embeds nothing new.
-    let again = facecore(&[
-        os("calibrate"),
-        os("--data"),
-        dir.as_os_str(),
-        os("--cache"),
-        cache.as_os_str(),
-    ]);
+    let again = calibrate();
     let stderr = String::from_utf8_lossy(&again.stderr);
     assert!(stderr.contains("6 cached, 0 to embed"), "{stderr}");
     assert!(!stderr.contains("another pipeline"), "{stderr}");
@@ -226,13 +223,7 @@ fn calibrate_measures_thresholds_and_writes_the_manifest() {
     let turned = vector.clone();
     let text: String = lines.iter().map(|l| format!("{l}\n")).collect();
     std::fs::write(&cache, text).unwrap();
-    let rebuilt = facecore(&[
-        os("calibrate"),
-        os("--data"),
-        dir.as_os_str(),
-        os("--cache"),
-        cache.as_os_str(),
-    ]);
+    let rebuilt = calibrate();
     let stderr = String::from_utf8_lossy(&rebuilt.stderr);
     assert!(rebuilt.status.success(), "{stderr}");
     assert!(stderr.contains("made by another pipeline"), "{stderr}");
