@@ -136,14 +136,98 @@ fn draw_line_segment_mut(img: &mut RgbImage, from: (f32, f32), to: (f32, f32), c
     }
 }
 
-/// Draws score histograms (left: genuine green, impostor red) and the ROC
-/// curve (right: TPR against log10 FPR from 1e-6 to 1).
-fn plot(genuine: &[f32], impostor: &[f32], path: &Path) -> Result<()> {
-    let (w, h) = (1000u32, 420u32);
+/// Draws `text` with its top-left corner at `(x, y)` in the 8×8 bitmap
+/// font, each font pixel a `scale × scale` square; clipped to the image.
+/// Characters outside ASCII are drawn as `?`.
+fn draw_text(img: &mut RgbImage, x: i32, y: i32, text: &str, color: Rgb<u8>, scale: u32) {
+    let s = scale.max(1) as i32;
+    for (n, ch) in text.chars().enumerate() {
+        let glyph = font8x8::legacy::BASIC_LEGACY
+            .get(ch as usize)
+            .unwrap_or(&font8x8::legacy::BASIC_LEGACY[usize::from(b'?')]);
+        for (row, bits) in glyph.iter().enumerate() {
+            for col in 0..8 {
+                if bits >> col & 1 == 0 {
+                    continue;
+                }
+                let (px, py) = (x + (n as i32 * 8 + col) * s, y + row as i32 * s);
+                for (dx, dy) in (0..s).flat_map(|dx| (0..s).map(move |dy| (dx, dy))) {
+                    let (u, v) = (px + dx, py + dy);
+                    if u >= 0 && v >= 0 && (u as u32) < img.width() && (v as u32) < img.height() {
+                        img.put_pixel(u as u32, v as u32, color);
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// Width in pixels of `text` drawn by [`draw_text`] at `scale`.
+fn text_width(text: &str, scale: u32) -> f32 {
+    (text.chars().count() as u32 * 8 * scale.max(1)) as f32
+}
+
+/// A dashed vertical line from `top` to `bottom` at `x`.
+fn dashed_vertical(img: &mut RgbImage, x: f32, top: f32, bottom: f32, color: Rgb<u8>) {
+    let mut y = top;
+    while y < bottom {
+        draw_line_segment_mut(img, (x, y), (x, (y + 4.0).min(bottom)), color);
+        y += 8.0;
+    }
+}
+
+/// One plot panel: its box in pixels.
+struct Panel {
+    left: f32,
+    right: f32,
+    top: f32,
+    bottom: f32,
+}
+
+impl Panel {
+    /// Axes, a title above and a label under the x axis.
+    fn frame(&self, img: &mut RgbImage, title: &str, x_label: &str) {
+        let (ink, axis) = (Rgb([20, 20, 20]), Rgb([60, 60, 60]));
+        let (l, r, t, b) = (self.left, self.right, self.top, self.bottom);
+        draw_line_segment_mut(img, (l, b), (r, b), axis);
+        draw_line_segment_mut(img, (l, t), (l, b), axis);
+        draw_text(img, l as i32, t as i32 - 40, title, ink, 2);
+        let x = (l + r - text_width(x_label, 1)) / 2.0;
+        draw_text(img, x as i32, b as i32 + 26, x_label, ink, 1);
+    }
+
+    /// A tick under the x axis at `x`, labelled below it.
+    fn x_tick(&self, img: &mut RgbImage, x: f32, label: &str) {
+        let axis = Rgb([60, 60, 60]);
+        draw_line_segment_mut(img, (x, self.bottom), (x, self.bottom + 5.0), axis);
+        let at = x - text_width(label, 1) / 2.0;
+        draw_text(img, at as i32, self.bottom as i32 + 9, label, axis, 1);
+    }
+}
+
+/// Draws the score distributions (left: genuine green, impostor red, with
+/// the cosines of scores 70, 80 and 90 dashed) and the ROC curve (right: TAR
+/// against FAR on a log axis from 1e-6 to 1), labelled.
+fn plot(
+    genuine: &[f32],
+    impostor: &[f32],
+    thresholds: &[(i32, f32)],
+    auc: f64,
+    path: &Path,
+) -> Result<()> {
+    let (w, h) = (1100u32, 500u32);
     let mut img = RgbImage::from_pixel(w, h, Rgb([255, 255, 255]));
-    let axis = Rgb([60, 60, 60]);
-    let (left, right, top, bottom) = (40.0f32, 480.0f32, 20.0f32, 390.0f32);
-    // Histograms of cosine in [-0.5, 1] in 75 bins, as densities.
+    let (axis, grid) = (Rgb([60, 60, 60]), Rgb([225, 225, 225]));
+    let (green, red, blue) = (Rgb([30, 150, 60]), Rgb([200, 40, 40]), Rgb([30, 60, 200]));
+
+    // Histograms of cosine in [-0.5, 1] in 75 bins, as shares of each kind.
+    let dist = Panel {
+        left: 60.0,
+        right: 510.0,
+        top: 70.0,
+        bottom: 430.0,
+    };
+    let x_of = |c: f32| dist.left + (dist.right - dist.left) * (c + 0.5) / 1.5;
     let bins = 75usize;
     let bin =
         |c: f32| (((c + 0.5) / 1.5 * bins as f32) as isize).clamp(0, bins as isize - 1) as usize;
@@ -158,10 +242,20 @@ fn plot(genuine: &[f32], impostor: &[f32], path: &Path) -> Result<()> {
     };
     let (g, i) = (density(genuine), density(impostor));
     let peak = g.iter().chain(i.iter()).fold(1e-9f32, |m, &v| m.max(v));
-    for (hist, color) in [(&i, Rgb([200, 40, 40])), (&g, Rgb([30, 150, 60]))] {
+    for (n, &(score, cosine)) in thresholds.iter().enumerate() {
+        if (-0.5..=1.0).contains(&cosine) {
+            let x = x_of(cosine);
+            dashed_vertical(&mut img, x, dist.top, dist.bottom, Rgb([150, 150, 150]));
+            // One row per line: neighbouring cosines are a few pixels apart.
+            let y = dist.top as i32 + 2 + 10 * n as i32;
+            draw_text(&mut img, x as i32 + 3, y, &score.to_string(), axis, 1);
+        }
+    }
+    for (hist, color) in [(&i, red), (&g, green)] {
+        let x = |k: usize| dist.left + (dist.right - dist.left) * (k as f32 + 0.5) / bins as f32;
+        // The top sixth of the panel is the legend's.
+        let y = |v: f32| dist.bottom - (dist.bottom - dist.top) * 0.84 * v / peak;
         for k in 0..bins - 1 {
-            let x = |k: usize| left + (right - left) * (k as f32 + 0.5) / bins as f32;
-            let y = |v: f32| bottom - (bottom - top) * v / peak;
             draw_line_segment_mut(
                 &mut img,
                 (x(k), y(hist[k])),
@@ -170,14 +264,44 @@ fn plot(genuine: &[f32], impostor: &[f32], path: &Path) -> Result<()> {
             );
         }
     }
-    draw_line_segment_mut(&mut img, (left, bottom), (right, bottom), axis);
-    draw_line_segment_mut(&mut img, (left, top), (left, bottom), axis);
-    // Cosine 0 marker.
-    let x0 = left + (right - left) * (0.5 / 1.5);
-    draw_line_segment_mut(&mut img, (x0, bottom), (x0, bottom - 8.0), axis);
+    dist.frame(&mut img, "Cosine of pairs", "cosine similarity");
+    for (c, label) in [(-0.5, "-0.5"), (0.0, "0"), (0.5, "0.5"), (1.0, "1")] {
+        dist.x_tick(&mut img, x_of(c), label);
+    }
+    draw_text(&mut img, 8, dist.top as i32 - 24, "share of pairs", axis, 1);
+    let legend = [
+        (green, format!("genuine ({} pairs)", genuine.len())),
+        (red, format!("impostor ({} pairs)", impostor.len())),
+        (
+            Rgb([150, 150, 150]),
+            "- - cosine of score 70/80/90".to_string(),
+        ),
+    ];
+    for (n, (color, label)) in legend.iter().enumerate() {
+        let y = dist.top + 8.0 + 14.0 * n as f32;
+        draw_text(&mut img, dist.left as i32 + 10, y as i32, label, *color, 1);
+    }
 
     // ROC: TPR against log10(FPR) in [-6, 0].
-    let (l2, r2) = (540.0f32, 980.0f32);
+    let roc = Panel {
+        left: 620.0,
+        right: 1070.0,
+        top: 70.0,
+        bottom: 430.0,
+    };
+    let y_of = |tpr: f32| roc.bottom - (roc.bottom - roc.top) * tpr;
+    for k in 0..=5 {
+        let tpr = k as f32 / 5.0;
+        draw_line_segment_mut(
+            &mut img,
+            (roc.left, y_of(tpr)),
+            (roc.right, y_of(tpr)),
+            grid,
+        );
+        let label = format!("{tpr:.1}");
+        let x = roc.left - 6.0 - text_width(&label, 1);
+        draw_text(&mut img, x as i32, y_of(tpr) as i32 - 4, &label, axis, 1);
+    }
     let mut imp = impostor.to_vec();
     imp.sort_by(|a, b| b.total_cmp(a));
     let mut gen_sorted = genuine.to_vec();
@@ -191,20 +315,34 @@ fn plot(genuine: &[f32], impostor: &[f32], path: &Path) -> Result<()> {
         let tpr = (gen_sorted.len() - gen_sorted.partition_point(|&s| s < t)) as f32
             / gen_sorted.len().max(1) as f32;
         let p = (
-            l2 + (r2 - l2) * (lf as f32 + 6.0) / 6.0,
-            bottom - (bottom - top) * tpr,
+            roc.left + (roc.right - roc.left) * (lf as f32 + 6.0) / 6.0,
+            y_of(tpr),
         );
         if let Some(q) = last {
-            draw_line_segment_mut(&mut img, q, p, Rgb([30, 60, 200]));
+            draw_line_segment_mut(&mut img, q, p, blue);
         }
         last = Some(p);
     }
-    draw_line_segment_mut(&mut img, (l2, bottom), (r2, bottom), axis);
-    draw_line_segment_mut(&mut img, (l2, top), (l2, bottom), axis);
-    for d in 0..=6 {
-        let x = l2 + (r2 - l2) * d as f32 / 6.0;
-        draw_line_segment_mut(&mut img, (x, bottom), (x, bottom + 6.0), axis);
+    roc.frame(
+        &mut img,
+        &format!("ROC, AUC {auc:.4}"),
+        "false accept rate (impostor pairs accepted), log scale",
+    );
+    for (d, label) in ["1e-6", "1e-5", "1e-4", "1e-3", "0.01", "0.1", "1"]
+        .iter()
+        .enumerate()
+    {
+        let x = roc.left + (roc.right - roc.left) * d as f32 / 6.0;
+        roc.x_tick(&mut img, x, label);
     }
+    draw_text(
+        &mut img,
+        roc.left as i32 - 40,
+        roc.top as i32 - 24,
+        "true accept rate",
+        axis,
+        1,
+    );
     img.save(path)
         .with_context(|| format!("cannot write {}", path.display()))
 }
@@ -364,12 +502,23 @@ pub fn run(
     if let Some(dir) = out {
         std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
         let png = dir.join(format!("{name}.png"));
-        plot(&genuine, &impostor, &png)?;
+        let thresholds: Vec<(i32, f32)> = [70, 80, 90]
+            .into_iter()
+            .map(|score| (score, engine.score_map().threshold(score)))
+            .collect();
+        plot(
+            &genuine,
+            &impostor,
+            &thresholds,
+            roc_auc(&genuine, &impostor),
+            &png,
+        )?;
         let _ = writeln!(
             md,
-            "\n![score distributions and ROC]({name}.png)\n\nLeft: cosine distributions of genuine \
-             (green) and impostor (red) pairs, cosine -0.5 to 1 (tick at 0). Right: ROC, TAR \
-             against FAR on a log axis from 1e-6 to 1 (one tick per decade)."
+            "\n![score distributions and ROC]({name}.png)\n\nLeft: the cosines of genuine (green) \
+             and impostor (red) pairs, each kind's share per bin of 0.02, with the cosines behind \
+             scores 70, 80 and 90 dashed. Right: ROC, the share of genuine pairs accepted \
+             against the share of impostor pairs accepted, on a log axis from 1e-6 to 1."
         );
         let file = dir.join(format!("{name}.md"));
         std::fs::write(&file, &md).with_context(|| format!("cannot write {}", file.display()))?;
@@ -381,6 +530,39 @@ pub fn run(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn text_is_drawn_from_the_bitmap_font_and_clipped() {
+        let ink = Rgb([1, 2, 3]);
+        let glyph = font8x8::legacy::BASIC_LEGACY[usize::from(b'7')];
+        let mut img = RgbImage::from_pixel(20, 10, Rgb([255, 255, 255]));
+        draw_text(&mut img, 2, 1, "7", ink, 1);
+        for (x, y, p) in img.enumerate_pixels() {
+            let (col, row) = (x as i32 - 2, y as i32 - 1);
+            let on = (0..8).contains(&col)
+                && (0..8).contains(&row)
+                && glyph[row as usize] >> col & 1 == 1;
+            assert_eq!(*p == ink, on, "pixel {x},{y}");
+        }
+        // Scale 2: each font pixel a 2x2 square.
+        let mut big = RgbImage::from_pixel(16, 16, Rgb([255, 255, 255]));
+        draw_text(&mut big, 0, 0, "7", ink, 2);
+        for (x, y, p) in big.enumerate_pixels() {
+            let on = glyph[(y / 2) as usize] >> (x / 2) & 1 == 1;
+            assert_eq!(*p == ink, on, "pixel {x},{y}");
+        }
+        // Partly or wholly outside, and non-ASCII: no panic, drawn as `?`.
+        let mut small = RgbImage::from_pixel(4, 4, Rgb([255, 255, 255]));
+        draw_text(&mut small, -6, -3, "cosine ±", ink, 3);
+        draw_text(&mut small, 500, 500, "x", ink, 1);
+        let mut q = RgbImage::from_pixel(16, 8, Rgb([255, 255, 255]));
+        draw_text(&mut q, 0, 0, "±", ink, 1);
+        let mut expected = RgbImage::from_pixel(16, 8, Rgb([255, 255, 255]));
+        draw_text(&mut expected, 0, 0, "?", ink, 1);
+        assert_eq!(q, expected);
+        assert_eq!(text_width("0.01", 1), 32.0);
+        assert_eq!(text_width("ROC", 2), 48.0);
+    }
 
     #[test]
     fn best_threshold_on_a_small_case() {
