@@ -98,12 +98,14 @@ commands:
       Fetch the models if missing, then run the release server
       (`facecore-server --help` lists its settings; default 127.0.0.1:8080,
       data in ./data). The first start prints an API key.
-  calibrate --data DIR
+  calibrate --data DIR [--confidence C]
       Measure the score calibration of the embedding model on DIR/labels.csv
       (`path,identity`): embeds every image with the release CLI (cached in
       target/calibration/, so reruns are fast), scores all genuine and impostor
       pairs, and writes the cosine thresholds at FPR 1e-3..1e-6 into
-      models/manifest.json, where the engine picks them up.
+      models/manifest.json, where the engine picks them up. With --confidence
+      (e.g. 0.95), each threshold keeps the rate's upper bound at that
+      confidence within the target instead of the rate measured on DIR.
   eval --data DIR [--pairs FILE] [--out DIR]
       Evaluate the model and its current calibration on DIR/labels.csv (and a
       pairs file `a,b,same[,fold]`, default DIR/pairs.csv when present) with the
@@ -227,15 +229,18 @@ fn run(args: &[OsString]) -> Result<ExitCode, RunError> {
             Ok(ExitCode::SUCCESS)
         }
         "calibrate" => {
-            let data = match rest
-                .iter()
-                .map(|a| a.to_string_lossy())
-                .collect::<Vec<_>>()
-                .as_slice()
-            {
-                [flag, dir] if flag == "--data" => PathBuf::from(dir.as_ref()),
-                _ => return Err(UsageError("usage: calibrate --data DIR".into()).into()),
-            };
+            let usage = || UsageError("usage: calibrate --data DIR [--confidence C]".into());
+            let (mut data, mut confidence) = (None, None);
+            let mut args = rest.iter();
+            while let Some(flag) = args.next() {
+                let value = args.next().ok_or_else(usage)?;
+                match flag.to_str() {
+                    Some("--data") => data = Some(PathBuf::from(value)),
+                    Some("--confidence") => confidence = Some(value.clone()),
+                    _ => return Err(usage().into()),
+                }
+            }
+            let data = data.ok_or_else(usage)?;
             let dir = resolve_models_dir(None, &root);
             models::fetch_models(&manifest_path, &dir, false)?;
             let cache = calibration_cache(&root, &data);
@@ -246,6 +251,9 @@ fn run(args: &[OsString]) -> Result<ExitCode, RunError> {
                 cache.into_os_string(),
             ]);
             args.extend(["--write-manifest".into(), manifest_path.into_os_string()]);
+            if let Some(c) = confidence {
+                args.extend(["--confidence".into(), c]);
+            }
             run_release(&root, "facecore-cli", &args, &dir)
         }
         "eval" => {

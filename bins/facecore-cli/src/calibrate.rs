@@ -11,7 +11,9 @@ use std::time::Instant;
 
 use anyhow::{Context, Result, bail};
 use facecore::Engine;
-use facecore::calibrate::{CalibrationReport, calibrate, pair_scores};
+use facecore::calibrate::{
+    CalibrationReport, REPORTED_CONFIDENCE, calibrate, calibrate_with_confidence, pair_scores,
+};
 use serde::{Deserialize, Serialize};
 
 /// One cached embedding.
@@ -278,6 +280,7 @@ pub fn run(
     data: &Path,
     cache: Option<&PathBuf>,
     threads: usize,
+    confidence: Option<f64>,
 ) -> Result<(CalibrationReport, String)> {
     let Labelled {
         labels,
@@ -303,7 +306,10 @@ pub fn run(
     );
     let t = Instant::now();
     let (genuine, impostor) = pair_scores(&vectors, &identities);
-    let report = calibrate(&genuine, &impostor);
+    let report = match confidence {
+        Some(c) => calibrate_with_confidence(&genuine, &impostor, c),
+        None => calibrate(&genuine, &impostor),
+    };
     eprintln!(
         "scored {} pairs in {:.2} s",
         genuine.len() + impostor.len(),
@@ -314,36 +320,47 @@ pub fn run(
         .map(|n| n.to_string_lossy().to_string())
         .unwrap_or_else(|| data.display().to_string());
     let described = format!(
-        "{name}: {} images with a face of {} ({} without a face), {} genuine and {} impostor pairs",
+        "{name}: {} images with a face of {} ({} without a face), {} genuine and {} impostor pairs{}",
         vectors.len(),
         labels.len(),
         no_face.len(),
         report.genuine_pairs,
-        report.impostor_pairs
+        report.impostor_pairs,
+        match confidence {
+            Some(c) => format!("; each rate's upper bound at {}% confidence", c * 100.0),
+            None => String::new(),
+        }
     );
     Ok((report, described))
 }
 
 /// Prints the report as a table.
 pub fn print(report: &CalibrationReport, described: &str) {
+    let confidence = report.confidence.unwrap_or(REPORTED_CONFIDENCE) * 100.0;
     println!("calibration on {described}");
-    println!("| score | FPR | cosine threshold | TPR | impostor pairs above | reliable |");
-    println!("|---:|---:|---:|---:|---:|---|");
+    println!(
+        "| score | FPR | cosine threshold | TPR | impostor pairs above | FPR bound ({confidence}%) | reliable |"
+    );
+    println!("|---:|---:|---:|---:|---:|---:|---|");
     for (p, score) in report.points.iter().zip([70, 80, 90, 95]) {
         println!(
-            "| {score} | {:e} | {:.4} | {:.1} % | {} | {} |",
+            "| {score} | {:e} | {:.4} | {:.1} % | {} | {:.2e} | {} |",
             p.fpr,
             p.threshold,
             p.tpr * 100.0,
             p.false_positives,
-            if p.reliable {
-                "yes".to_string()
-            } else {
-                format!(
+            p.upper_bound,
+            match (p.reliable, report.confidence) {
+                (true, _) => "yes".to_string(),
+                (false, None) => format!(
                     "no: only {:.1} impostor pairs behind this rate (need {})",
                     p.fpr * report.impostor_pairs as f64,
                     facecore::calibrate::MIN_FALSE_POSITIVES
-                )
+                ),
+                (false, Some(_)) => format!(
+                    "no: even no match among {} impostor pairs allows more at {confidence}%",
+                    report.impostor_pairs
+                ),
             }
         );
     }

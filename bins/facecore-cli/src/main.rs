@@ -107,6 +107,11 @@ enum Command {
         /// Write the thresholds into this model manifest (e.g. models/manifest.json).
         #[arg(long, value_name = "FILE")]
         write_manifest: Option<PathBuf>,
+        /// Choose each threshold so that the false-positive rate's upper bound
+        /// at this confidence (e.g. 0.95) meets the target, not only the rate
+        /// measured on this sample (costs some TPR).
+        #[arg(long, value_name = "C", value_parser = parse_confidence, allow_negative_numbers = true)]
+        confidence: Option<f64>,
     },
     /// Manage face collections in the server's data file (not while a server holds it).
     Collections {
@@ -167,6 +172,17 @@ enum Command {
         #[arg(long, env = "FACECORE_DATA_DIR", default_value = "data", global = true)]
         data_dir: PathBuf,
     },
+}
+
+/// A confidence for `calibrate --confidence`: a number strictly between 0
+/// and 1.
+fn parse_confidence(text: &str) -> Result<f64, String> {
+    match text.parse::<f64>() {
+        Ok(c) if c > 0.0 && c < 1.0 => Ok(c),
+        _ => Err(format!(
+            "`{text}` is not a confidence: give a number between 0 and 1, such as 0.95"
+        )),
+    }
 }
 
 fn main() -> ExitCode {
@@ -336,9 +352,10 @@ fn run(cli: Cli) -> Result<ExitCode> {
             data,
             cache,
             write_manifest,
+            confidence,
         } => {
             let (report, described) =
-                calibrate::run(&engine, data, cache.as_ref(), engine.threads())?;
+                calibrate::run(&engine, data, cache.as_ref(), engine.threads(), *confidence)?;
             calibrate::print(&report, &described);
             if let Some(path) = write_manifest {
                 calibrate::write_manifest(path, &report, &described)?;

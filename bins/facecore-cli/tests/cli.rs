@@ -235,6 +235,39 @@ fn calibrate_measures_thresholds_and_writes_the_manifest() {
         let line: serde_json::Value = serde_json::from_str(l).unwrap();
         line["vector"].as_array() != Some(&turned)
     }));
+    // With a confidence: every rate's bound is stated, and 9 impostor pairs
+    // cannot bound even 1e-3 (no match among 9 allows 28% at 95%).
+    let run = |confidence: &str| {
+        facecore(&[
+            os("calibrate"),
+            os("--data"),
+            dir.as_os_str(),
+            os("--cache"),
+            cache.as_os_str(),
+            os("--confidence"),
+            os(confidence),
+        ])
+    };
+    let sure = run("0.95");
+    let stdout = String::from_utf8_lossy(&sure.stdout);
+    assert!(
+        sure.status.success(),
+        "{}",
+        String::from_utf8_lossy(&sure.stderr)
+    );
+    assert!(stdout.contains("upper bound at 95% confidence"), "{stdout}");
+    assert!(stdout.contains("| 2.83e-1 |"), "{stdout}");
+    assert_eq!(
+        stdout.matches("no: even no match among 9").count(),
+        4,
+        "{stdout}"
+    );
+    for bad in ["1.5", "0", "-0.2", "ninety"] {
+        let out = run(bad);
+        assert!(!out.status.success());
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(err.contains("is not a confidence"), "{bad}: {err}");
+    }
     // Too few impostor pairs to write a calibration: refused, file untouched.
     let manifest = dir.join("manifest.json");
     std::fs::copy(fixture("../models/manifest.json"), &manifest).unwrap();

@@ -13,6 +13,9 @@ pub const TARGET_FPRS: [f64; 4] = [1e-3, 1e-4, 1e-5, 1e-6];
 /// Fewer impostor pairs than this above a threshold make its FPR a guess.
 pub const MIN_FALSE_POSITIVES: usize = 10;
 
+/// The confidence of the upper bounds reported beside point estimates.
+pub const REPORTED_CONFIDENCE: f64 = 0.95;
+
 /// One operating point.
 #[derive(Debug, Clone, PartialEq)]
 pub struct FprPoint {
@@ -24,8 +27,14 @@ pub struct FprPoint {
     pub tpr: f64,
     /// Impostor pairs at or above the threshold (`≤ fpr × impostor pairs`).
     pub false_positives: usize,
-    /// Whether at least [`MIN_FALSE_POSITIVES`] impostor pairs stand behind
-    /// this rate (`fpr × impostor pairs`); if not, the figure is not reliable.
+    /// The highest false-positive rate that `false_positives` out of all
+    /// impostor pairs cannot rule out, at the report's confidence
+    /// ([`fpr_upper_bound`]).
+    pub upper_bound: f64,
+    /// Point estimates: whether at least [`MIN_FALSE_POSITIVES`] impostor
+    /// pairs stand behind this rate (`fpr × impostor pairs`). With a
+    /// confidence: whether any threshold keeps the upper bound within the
+    /// rate. If not, the figure is not reliable.
     pub reliable: bool,
 }
 
@@ -38,6 +47,11 @@ pub struct CalibrationReport {
     pub impostor_pairs: usize,
     /// One point per target rate of [`TARGET_FPRS`].
     pub points: Vec<FprPoint>,
+    /// `None` for point estimates (at most `fpr × impostor pairs` above each
+    /// threshold); `Some(c)` when each threshold keeps the rate's upper
+    /// bound at confidence `c` within the target
+    /// ([`calibrate_with_confidence`]).
+    pub confidence: Option<f64>,
 }
 
 /// Cosines of all genuine and all impostor pairs of unit vectors, given with
@@ -147,16 +161,58 @@ pub fn fpr_upper_bound(false_positives: usize, impostor_pairs: usize, confidence
     hi
 }
 
-/// The thresholds at [`TARGET_FPRS`] from genuine and impostor scores.
+/// The thresholds at [`TARGET_FPRS`] from genuine and impostor scores, as
+/// point estimates: at most `fpr × impostor pairs` impostors reach each.
 pub fn calibrate(genuine: &[f32], impostor: &[f32]) -> CalibrationReport {
+    calibrate_at(genuine, impostor, None)
+}
+
+/// The thresholds at [`TARGET_FPRS`] chosen so that the promise holds with
+/// the given confidence (say 0.95), not only on this sample: at each, the
+/// Clopper–Pearson upper bound of the false-positive rate is at most the
+/// target. This costs some TPR; a rate whose bound no threshold can meet
+/// (1e-6 needs about three million impostor pairs at 95%) is marked not
+/// reliable and its threshold sits above every impostor pair.
+pub fn calibrate_with_confidence(
+    genuine: &[f32],
+    impostor: &[f32],
+    confidence: f64,
+) -> CalibrationReport {
+    calibrate_at(genuine, impostor, Some(confidence.clamp(0.0, 1.0)))
+}
+
+fn calibrate_at(genuine: &[f32], impostor: &[f32], confidence: Option<f64>) -> CalibrationReport {
     let mut imp: Vec<f32> = impostor.iter().copied().filter(|x| x.is_finite()).collect();
     imp.sort_by(|a, b| b.total_cmp(a));
     let mut gen_sorted: Vec<f32> = genuine.iter().copied().filter(|x| x.is_finite()).collect();
     gen_sorted.sort_by(f32::total_cmp);
+    let n = imp.len();
+    let bound_at = confidence.unwrap_or(REPORTED_CONFIDENCE);
     let points = TARGET_FPRS
         .iter()
         .map(|&fpr| {
-            let allowed = (fpr * imp.len() as f64).floor() as usize;
+            let point = (fpr * n as f64).floor() as usize;
+            let (allowed, reliable) = match confidence {
+                None => (point, fpr * n as f64 >= MIN_FALSE_POSITIVES as f64),
+                // The bound rises with the count: the most matches whose
+                // bound still meets the rate, by bisection below `point`.
+                Some(c) => {
+                    if fpr_upper_bound(0, n, c) > fpr {
+                        (0, false)
+                    } else {
+                        let (mut lo, mut hi) = (0, point);
+                        while lo < hi {
+                            let mid = (lo + hi).div_ceil(2);
+                            if fpr_upper_bound(mid, n, c) <= fpr {
+                                lo = mid;
+                            } else {
+                                hi = mid - 1;
+                            }
+                        }
+                        (lo, true)
+                    }
+                }
+            };
             // Just above the (allowed+1)-th highest impostor score: at most
             // `allowed` impostors reach it.
             let threshold = match imp.get(allowed) {
@@ -175,7 +231,8 @@ pub fn calibrate(genuine: &[f32], impostor: &[f32]) -> CalibrationReport {
                 threshold,
                 tpr,
                 false_positives,
-                reliable: fpr * imp.len() as f64 >= MIN_FALSE_POSITIVES as f64,
+                upper_bound: fpr_upper_bound(false_positives, n, bound_at),
+                reliable,
             }
         })
         .collect();
@@ -183,6 +240,7 @@ pub fn calibrate(genuine: &[f32], impostor: &[f32]) -> CalibrationReport {
         genuine_pairs: genuine.len(),
         impostor_pairs: impostor.len(),
         points,
+        confidence,
     }
 }
 
@@ -245,6 +303,38 @@ mod tests {
         // More confidence, a wider bound; more matches, a higher one.
         assert!(fpr_upper_bound(5, 1000, 0.99) > fpr_upper_bound(5, 1000, 0.95));
         assert!(fpr_upper_bound(6, 1000, 0.95) > fpr_upper_bound(5, 1000, 0.95));
+    }
+
+    #[test]
+    fn a_confidence_keeps_the_bound_within_each_rate() {
+        let impostor: Vec<f32> = (0..100_000).map(|i| i as f32 / 100_000.0 - 0.5).collect();
+        let genuine: Vec<f32> = (0..1000).map(|i| 0.3 + i as f32 * 0.0006).collect();
+        let point = calibrate(&genuine, &impostor);
+        let sure = calibrate_with_confidence(&genuine, &impostor, 0.95);
+        assert_eq!(point.confidence, None);
+        assert_eq!(sure.confidence, Some(0.95));
+        let n = impostor.len();
+        for (p, s) in point.points.iter().zip(&sure.points) {
+            assert!(s.threshold >= p.threshold && s.tpr <= p.tpr, "{p:?} {s:?}");
+            if s.reliable {
+                // Within the rate, and one more match would not be.
+                assert!(s.upper_bound <= s.fpr, "{s:?}");
+                assert!(
+                    fpr_upper_bound(s.false_positives + 1, n, 0.95) > s.fpr,
+                    "{s:?}"
+                );
+            }
+        }
+        // 1e-3 of 100k: 100 matches as a point estimate (bound 1.18e-3), 83
+        // with 95% confidence (bound 0.996e-3; 84 would give 1.007e-3).
+        assert_eq!(point.points[0].false_positives, 100);
+        assert!((point.points[0].upper_bound - 1.1807e-3).abs() < 1e-7);
+        assert_eq!(sure.points[0].false_positives, 83);
+        assert!((sure.points[0].upper_bound - 0.99614e-3).abs() < 1e-8);
+        // 1e-5 of 100k: even no match leaves a bound of 3e-5.
+        let s = &sure.points[2];
+        assert!(!s.reliable && s.false_positives == 0, "{s:?}");
+        assert!(s.threshold > 0.49999, "above every impostor: {s:?}");
     }
 
     #[test]
