@@ -25,6 +25,44 @@ struct Cached {
     vector: Option<Vec<f32>>,
 }
 
+/// The fields of one CSV line: separated by commas, a field in double quotes
+/// may hold commas, and `""` inside quotes is one `"`. Fields are trimmed.
+pub(crate) fn csv_fields(line: &str) -> Result<Vec<String>, String> {
+    let mut fields = Vec::new();
+    let mut field = String::new();
+    let mut chars = line.chars().peekable();
+    let mut quoted = false;
+    while let Some(c) = chars.next() {
+        match (c, quoted) {
+            ('"', true) if chars.peek() == Some(&'"') => {
+                field.push('"');
+                chars.next();
+            }
+            ('"', true) => quoted = false,
+            ('"', false) if field.trim().is_empty() => {
+                field.clear();
+                quoted = true;
+            }
+            (',', false) => fields.push(std::mem::take(&mut field).trim().to_string()),
+            (c, _) => field.push(c),
+        }
+    }
+    if quoted {
+        return Err("a quoted field is not closed".into());
+    }
+    fields.push(field.trim().to_string());
+    Ok(fields)
+}
+
+/// Whether `fields` are the column names `names` (a header line).
+pub(crate) fn is_header(fields: &[String], names: &[&str]) -> bool {
+    fields
+        .iter()
+        .zip(names)
+        .all(|(f, n)| f.eq_ignore_ascii_case(n))
+        && fields.len() >= names.len()
+}
+
 fn read_labels(data: &Path) -> Result<Vec<(String, String)>> {
     let file = data.join("labels.csv");
     let text = std::fs::read_to_string(&file).with_context(|| {
@@ -34,14 +72,33 @@ fn read_labels(data: &Path) -> Result<Vec<(String, String)>> {
         )
     })?;
     let mut rows = Vec::new();
-    for (n, line) in text.lines().enumerate().skip(1) {
+    for (n, line) in text.lines().enumerate() {
         if line.trim().is_empty() {
             continue;
         }
-        let Some((path, id)) = line.rsplit_once(',') else {
-            bail!("{}:{}: expected `path,identity`", file.display(), n + 1);
+        let at = || format!("{}:{}", file.display(), n + 1);
+        let fields = if line.contains('"') {
+            csv_fields(line).map_err(|e| anyhow::anyhow!("{}: {e}", at()))?
+        } else {
+            // Unquoted: the identity is after the last comma, so a path
+            // may hold commas as it is.
+            let (path, id) = line.rsplit_once(',').unwrap_or((line, ""));
+            vec![path.trim().to_string(), id.trim().to_string()]
         };
-        rows.push((path.trim().to_string(), id.trim().to_string()));
+        if n == 0 && is_header(&fields, &["path", "identity"]) {
+            continue;
+        }
+        let [path, id] = fields.as_slice() else {
+            bail!(
+                "{}: expected `path,identity`, got {} fields",
+                at(),
+                fields.len()
+            );
+        };
+        if path.is_empty() || id.is_empty() {
+            bail!("{}: expected `path,identity`, with neither empty", at());
+        }
+        rows.push((path.clone(), id.clone()));
     }
     if rows.is_empty() {
         bail!("{} has no rows", file.display());
@@ -404,4 +461,72 @@ pub fn write_manifest(path: &Path, report: &CalibrationReport, described: &str) 
     std::fs::rename(&tmp, path).with_context(|| format!("cannot replace {}", path.display()))?;
     eprintln!("wrote the calibration into {}", path.display());
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn fields(line: &str) -> Vec<String> {
+        match csv_fields(line) {
+            Ok(f) => f,
+            Err(e) => panic!("{line}: {e}"),
+        }
+    }
+
+    #[test]
+    fn csv_fields_follow_the_quoting_rules() {
+        assert_eq!(fields("a.jpg,7"), ["a.jpg", "7"]);
+        assert_eq!(fields(" a.jpg , 7 "), ["a.jpg", "7"]);
+        assert_eq!(fields("\"x, y.jpg\",7"), ["x, y.jpg", "7"]);
+        assert_eq!(
+            fields("\"say \"\"hi\"\".jpg\",b,1"),
+            ["say \"hi\".jpg", "b", "1"]
+        );
+        assert_eq!(fields("a,,b"), ["a", "", "b"]);
+        assert_eq!(fields("a,"), ["a", ""]);
+        assert_eq!(
+            fields("it\"s.jpg,3"),
+            ["it\"s.jpg", "3"],
+            "a quote inside a field"
+        );
+        assert!(csv_fields("\"open,7").is_err());
+        assert!(is_header(&fields("Path,Identity"), &["path", "identity"]));
+        assert!(is_header(&fields("a,b,same,fold"), &["a", "b", "same"]));
+        assert!(!is_header(&fields("a.jpg,7"), &["path", "identity"]));
+        assert!(!is_header(&fields("a,b"), &["a", "b", "same"]));
+    }
+
+    #[test]
+    fn labels_may_omit_the_header_and_quote_paths() {
+        let dir = std::env::temp_dir().join(format!("facecore-labels-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap_or_else(|e| panic!("{e}"));
+        let read = |text: &str| {
+            std::fs::write(dir.join("labels.csv"), text).unwrap_or_else(|e| panic!("{e}"));
+            read_labels(&dir).map_err(|e| e.to_string())
+        };
+        let rows = |v: &[(&str, &str)]| -> Vec<(String, String)> {
+            v.iter()
+                .map(|(a, b)| (a.to_string(), b.to_string()))
+                .collect()
+        };
+        assert_eq!(
+            read("path,identity\na.jpg,1\n"),
+            Ok(rows(&[("a.jpg", "1")]))
+        );
+        // No header: the first row is data, not dropped.
+        assert_eq!(
+            read("a.jpg,1\n\nb.jpg,2\n"),
+            Ok(rows(&[("a.jpg", "1"), ("b.jpg", "2")]))
+        );
+        assert_eq!(
+            read("\"x, y.jpg\",1\nold, style.jpg,2\n"),
+            Ok(rows(&[("x, y.jpg", "1"), ("old, style.jpg", "2")]))
+        );
+        for bad in ["a.jpg\n", "a.jpg,\n", "\"a.jpg,1\n", "path,identity\n"] {
+            let err = read(bad).expect_err(bad);
+            assert!(err.contains("labels.csv"), "{bad}: {err}");
+        }
+        std::fs::remove_dir_all(&dir).ok();
+    }
 }

@@ -12,10 +12,13 @@ use facecore::Engine;
 use facecore::calibrate::{calibrate, fpr_upper_bound, pair_scores, roc_auc};
 use image::{Rgb, RgbImage};
 
-use crate::calibrate::{Labelled, embed_labelled, with_faces};
+use crate::calibrate::{Labelled, csv_fields, embed_labelled, is_header, with_faces};
 
 /// One row of a pairs file.
+#[derive(Debug)]
 struct Pair {
+    /// Line number in the file, from 1.
+    line: usize,
     a: String,
     b: String,
     same: bool,
@@ -26,34 +29,39 @@ fn read_pairs(path: &Path) -> Result<Vec<Pair>> {
     let text =
         std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
     let mut pairs = Vec::new();
-    for (n, line) in text.lines().enumerate().skip(1) {
+    for (n, line) in text.lines().enumerate() {
         if line.trim().is_empty() {
             continue;
         }
-        let cols: Vec<&str> = line.split(',').map(str::trim).collect();
-        if cols.len() < 3 {
-            bail!("{}:{}: expected `a,b,same[,fold]`", path.display(), n + 1);
+        let at = || format!("{}:{}", path.display(), n + 1);
+        let cols = csv_fields(line).map_err(|e| anyhow::anyhow!("{}: {e}", at()))?;
+        if n == 0 && is_header(&cols, &["a", "b", "same"]) {
+            continue;
         }
-        let same = match cols[2] {
+        if !(3..=4).contains(&cols.len()) {
+            bail!(
+                "{}: expected `a,b,same[,fold]`, got {} fields (quote a path that holds a comma)",
+                at(),
+                cols.len()
+            );
+        }
+        let same = match cols[2].as_str() {
             "1" => true,
             "0" => false,
-            other => bail!(
-                "{}:{}: `same` must be 0 or 1, got `{other}`",
-                path.display(),
-                n + 1
-            ),
+            other => bail!("{}: `same` must be 0 or 1, got `{other}`", at()),
         };
         // Without a fold column, folds go round-robin over the rows, so each
         // fold holds both kinds of pairs.
         let fold = match cols.get(3) {
             Some(f) => f
                 .parse::<usize>()
-                .with_context(|| format!("{}:{}: bad fold", path.display(), n + 1))?,
+                .with_context(|| format!("{}: bad fold `{f}`", at()))?,
             None => pairs.len() % 10,
         };
         pairs.push(Pair {
-            a: cols[0].to_string(),
-            b: cols[1].to_string(),
+            line: n + 1,
+            a: cols[0].clone(),
+            b: cols[1].clone(),
             same,
             fold,
         });
@@ -455,16 +463,15 @@ pub fn run(
         // file, not an undetected face: say so instead of scoring it -1.
         let listed: std::collections::HashSet<&str> =
             labels.iter().map(|(path, _)| path.as_str()).collect();
-        if let Some((n, unknown)) = pairs.iter().enumerate().find_map(|(n, pr)| {
+        if let Some((line, unknown)) = pairs.iter().find_map(|pr| {
             [&pr.a, &pr.b]
                 .into_iter()
                 .find(|p| !listed.contains(p.as_str()))
-                .map(|p| (n, p))
+                .map(|p| (pr.line, p))
         }) {
             bail!(
-                "{}:{}: `{unknown}` is not in {}",
+                "{}:{line}: `{unknown}` is not in {}",
                 pp.display(),
-                n + 2,
                 data.join("labels.csv").display()
             );
         }
@@ -562,6 +569,43 @@ mod tests {
         assert_eq!(q, expected);
         assert_eq!(text_width("0.01", 1), 32.0);
         assert_eq!(text_width("ROC", 2), 48.0);
+    }
+
+    #[test]
+    fn pairs_files_with_and_without_a_header() {
+        let file = std::env::temp_dir().join(format!("facecore-pairs-{}.csv", std::process::id()));
+        let read = |text: &str| {
+            std::fs::write(&file, text).unwrap_or_else(|e| panic!("{e}"));
+            read_pairs(&file).map_err(|e| format!("{e:#}"))
+        };
+        let pairs = read("a,b,same\nx.jpg,y.jpg,1\n\n\"p, q.jpg\",y.jpg,0,3\n")
+            .unwrap_or_else(|e| panic!("{e}"));
+        let got: Vec<_> = pairs
+            .iter()
+            .map(|p| (p.line, p.a.as_str(), p.b.as_str(), p.same, p.fold))
+            .collect();
+        assert_eq!(
+            got,
+            [
+                (2, "x.jpg", "y.jpg", true, 0),
+                (4, "p, q.jpg", "y.jpg", false, 3)
+            ]
+        );
+        // No header: the first line is a pair.
+        let pairs = read("x.jpg,y.jpg,1\n").unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!((pairs.len(), pairs[0].line), (1, 1));
+        for (bad, says) in [
+            ("x.jpg,y.jpg\n", "got 2 fields"),
+            ("p, q.jpg,r, s.jpg,1\n", "got 5 fields (quote a path"),
+            ("p, q.jpg,y.jpg,1\n", "`same` must be 0 or 1, got `y.jpg`"),
+            ("a,b,same\nx.jpg,y.jpg,yes\n", ":2: `same` must be 0 or 1"),
+            ("x.jpg,y.jpg,1,first\n", "bad fold `first`"),
+            ("\"x.jpg,y.jpg,1\n", "not closed"),
+        ] {
+            let err = read(bad).expect_err(bad);
+            assert!(err.contains(says), "{bad}: {err}");
+        }
+        std::fs::remove_file(&file).ok();
     }
 
     #[test]
