@@ -185,15 +185,18 @@ fn calibrate_measures_thresholds_and_writes_the_manifest() {
     let dir = std::env::temp_dir().join(format!("facecore-cli-cal-{}", std::process::id()));
     labelled_set(&dir, &[]);
     let cache = dir.join("cache.jsonl");
-    let calibrate = || {
-        facecore(&[
+    let calibrate_with = |extra: &[&std::ffi::OsStr]| {
+        let mut args = vec![
             os("calibrate"),
             os("--data"),
             dir.as_os_str(),
             os("--cache"),
             cache.as_os_str(),
-        ])
+        ];
+        args.extend_from_slice(extra);
+        facecore(&args)
     };
+    let calibrate = || calibrate_with(&[]);
     let out = calibrate();
     let stdout = String::from_utf8_lossy(&out.stdout);
     let stderr = String::from_utf8_lossy(&out.stderr);
@@ -237,17 +240,7 @@ fn calibrate_measures_thresholds_and_writes_the_manifest() {
     }));
     // With a confidence: every rate's bound is stated, and 9 impostor pairs
     // cannot bound even 1e-3 (no match among 9 allows 28% at 95%).
-    let run = |confidence: &str| {
-        facecore(&[
-            os("calibrate"),
-            os("--data"),
-            dir.as_os_str(),
-            os("--cache"),
-            cache.as_os_str(),
-            os("--confidence"),
-            os(confidence),
-        ])
-    };
+    let run = |confidence: &str| calibrate_with(&[os("--confidence"), os(confidence)]);
     let sure = run("0.95");
     let stdout = String::from_utf8_lossy(&sure.stdout);
     assert!(
@@ -272,15 +265,7 @@ fn calibrate_measures_thresholds_and_writes_the_manifest() {
     let manifest = dir.join("manifest.json");
     std::fs::copy(fixture("../models/manifest.json"), &manifest).unwrap();
     let before = std::fs::read(&manifest).unwrap();
-    let out = facecore(&[
-        os("calibrate"),
-        os("--data"),
-        dir.as_os_str(),
-        os("--cache"),
-        cache.as_os_str(),
-        os("--write-manifest"),
-        manifest.as_os_str(),
-    ]);
+    let out = calibrate_with(&[os("--write-manifest"), manifest.as_os_str()]);
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("too few impostor pairs"));
     assert_eq!(std::fs::read(&manifest).unwrap(), before);
