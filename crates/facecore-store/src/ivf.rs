@@ -206,6 +206,12 @@ const SHORTLIST_MIN: usize = 1024;
 /// ...or this fraction of the probed rows (1/…).
 const SHORTLIST_FRACTION: usize = 128;
 
+/// Coordinates of a short code over `rank` principal directions: one per
+/// direction, and the length of the part left out of them.
+const fn code_width(rank: usize) -> usize {
+    rank + 1
+}
+
 /// The principal directions of the faces (top eigenvectors of their
 /// uncentred second-moment matrix, where dot products live). Face
 /// embeddings are far from isotropic (on faces-dev, 100 directions hold
@@ -224,12 +230,6 @@ const SHORTLIST_FRACTION: usize = 128;
 /// their match that way at 1,500 probes, 1 with the bound. The bound ranks
 /// so much better that 63 directions (32 bytes a row, half the bytes read)
 /// with a shortlist twice as long find more than 128 did without it.
-/// Coordinates of a short code over `rank` principal directions: one per
-/// direction, and the length of the part left out of them.
-const fn code_width(rank: usize) -> usize {
-    rank + 1
-}
-
 #[derive(Debug, Clone, PartialEq)]
 struct Projection {
     /// Principal directions; the code has one coordinate more.
