@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result, bail};
 use facecore::Engine;
-use facecore::calibrate::{calibrate, fpr_upper_bound, pair_scores, roc_auc};
+use facecore::calibrate::{REPORTED_CONFIDENCE, calibrate, fpr_upper_bound, pair_scores, roc_auc};
 use image::{Rgb, RgbImage};
 
 use crate::calibrate::{Labelled, csv_fields, embed_labelled, is_header, with_faces};
@@ -378,6 +378,8 @@ pub fn run(
     let no_face = &faces.no_face;
     let (genuine, impostor) = pair_scores(&faces.vectors, &faces.identities);
     let report = calibrate(&genuine, &impostor);
+    let auc = roc_auc(&genuine, &impostor);
+    let confidence = REPORTED_CONFIDENCE * 100.0;
     let mut md = String::new();
     let _ = writeln!(md, "# Evaluation of `{}` on {name}\n", engine.model_id());
     let _ = writeln!(
@@ -395,10 +397,9 @@ pub fn run(
     );
     let _ = writeln!(
         md,
-        "## All pairs\n\n{} genuine and {} impostor pairs of the images with a face. ROC AUC {:.4}.\n",
+        "## All pairs\n\n{} genuine and {} impostor pairs of the images with a face. ROC AUC {auc:.4}.\n",
         genuine.len(),
         impostor.len(),
-        roc_auc(&genuine, &impostor)
     );
     let _ = writeln!(
         md,
@@ -431,7 +432,7 @@ pub fn run(
     );
     let _ = writeln!(
         md,
-        "| score | promised FPR | cosine | measured FPR | FPR, 95% upper bound | measured TPR |"
+        "| score | promised FPR | cosine | measured FPR | FPR, {confidence}% upper bound | measured TPR |"
     );
     let _ = writeln!(md, "|---:|---:|---:|---:|---:|---:|");
     for (score, promised) in [(70, 1e-3), (80, 1e-4), (90, 1e-5), (95, 1e-6)] {
@@ -442,14 +443,14 @@ pub fn run(
             md,
             "| {score} | {promised:e} | {t:.4} | {:.2e} ({fp} pairs) | {:.2e} | {:.1} % |",
             fp as f64 / impostor.len().max(1) as f64,
-            fpr_upper_bound(fp, impostor.len(), 0.95),
+            fpr_upper_bound(fp, impostor.len(), REPORTED_CONFIDENCE),
             100.0 * tp as f64 / genuine.len().max(1) as f64
         );
     }
     let _ = writeln!(
         md,
         "\nThe upper bound is the highest false-positive rate these {} impostor pairs \
-         cannot rule out at 95% confidence (Clopper–Pearson): a promise is only as \
+         cannot rule out at {confidence}% confidence (Clopper–Pearson): a promise is only as \
          firm as the number of impostor pairs behind it.",
         impostor.len()
     );
@@ -513,13 +514,7 @@ pub fn run(
             .into_iter()
             .map(|score| (score, engine.score_map().threshold(score)))
             .collect();
-        plot(
-            &genuine,
-            &impostor,
-            &thresholds,
-            roc_auc(&genuine, &impostor),
-            &png,
-        )?;
+        plot(&genuine, &impostor, &thresholds, auc, &png)?;
         let _ = writeln!(
             md,
             "\n![score distributions and ROC]({name}.png)\n\nLeft: the cosines of genuine (green) \
