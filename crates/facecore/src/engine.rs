@@ -1,0 +1,482 @@
+//! The face pipeline: decode → detect → landmarks → align → embed, and
+//! comparison, behind one [`Engine`].
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use rayon::prelude::*;
+
+use crate::{
+    Comparison, Detection, Embedding, Embeddings, EngineConfig, Error, Face, FaceEmbedding,
+    ImageLimits, Manifest, QualityConfig, RgbImage, StageTimings, default_models_dir,
+};
+
+/// A face that passed verification, with the embedding computed while
+/// verifying it (for low-confidence detections).
+type VerifiedFace = (Face, Option<Embedding>);
+
+/// The face pipeline, built once and shared: decode → detect → landmarks →
+/// align → embed, and comparison. `Send + Sync`.
+pub struct Engine {
+    detector: facecore_detect::Detector,
+    embedder: facecore_embed::Embedder,
+    limits: ImageLimits,
+    quality: QualityConfig,
+    score_map: facecore_score::ScoreMap,
+    calibrated: bool,
+    pool: rayon::ThreadPool,
+    manifest: Manifest,
+    models_dir: PathBuf,
+}
+
+impl std::fmt::Debug for Engine {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Engine")
+            .field("models_dir", &self.models_dir)
+            .field("model", &self.embedder.model_id())
+            .field("threads", &self.pool.current_num_threads())
+            .finish_non_exhaustive()
+    }
+}
+
+fn elapsed(t: Instant) -> Duration {
+    t.elapsed()
+}
+
+impl Engine {
+    /// Loads and verifies the models and builds the pipeline.
+    pub fn load(config: EngineConfig) -> Result<Self, Error> {
+        let dir = config.models_dir.unwrap_or_else(default_models_dir);
+        let manifest = match config.manifest {
+            Some(m) => m,
+            None => {
+                let local = dir.join("manifest.json");
+                match std::fs::read_to_string(&local) {
+                    Ok(text) => Manifest::parse(&text)?,
+                    Err(_) => Manifest::builtin()?,
+                }
+            }
+        };
+        if config.threads == Some(0) {
+            return Err(Error::Config("threads must be at least 1".into()));
+        }
+        let q = config.quality;
+        let valid = q.min_embedding_norm >= 0.0
+            && q.min_embedding_norm.is_finite()
+            && (0.0..=1.0).contains(&q.verify_confidence_below);
+        if !valid {
+            return Err(Error::Config(format!(
+                "quality: min_embedding_norm must be >= 0 and verify_confidence_below in [0, 1], got {q:?}"
+            )));
+        }
+        let det = manifest.role("detector")?;
+        let lmk = manifest.role("landmarks68")?;
+        let emb = manifest.role("embedder")?;
+        let det_bytes = manifest.read_verified(&dir, det)?;
+        let lmk_bytes = manifest.read_verified(&dir, lmk)?;
+        let emb_bytes = manifest.read_verified(&dir, emb)?;
+        let detector =
+            facecore_detect::Detector::from_bytes(&det_bytes, &lmk_bytes, config.detector)?;
+        let embedder = facecore_embed::Embedder::from_bytes(&emb_bytes, &emb.tag())?;
+        let (score_map, calibrated) = match &emb.calibration {
+            Some(c) => (c.score_map()?, true),
+            None => (facecore_score::ScoreMap::spec_reference(), false),
+        };
+        let mut pool = rayon::ThreadPoolBuilder::new().thread_name(|i| format!("facecore-{i}"));
+        if let Some(n) = config.threads {
+            pool = pool.num_threads(n);
+        }
+        let pool = pool
+            .build()
+            .map_err(|e| Error::Config(format!("cannot start worker threads: {e}")))?;
+        Ok(Self {
+            detector,
+            embedder,
+            limits: config.image_limits,
+            quality: config.quality,
+            score_map,
+            calibrated,
+            pool,
+            manifest,
+            models_dir: dir,
+        })
+    }
+
+    /// Id of the embedding model (`id@version`), stored with every embedding.
+    pub fn model_id(&self) -> &str {
+        self.embedder.model_id()
+    }
+
+    /// Length of the embeddings (512 for the default model).
+    pub fn embedding_dim(&self) -> usize {
+        self.embedder.dim()
+    }
+
+    /// The manifest in use.
+    pub fn manifest(&self) -> &Manifest {
+        &self.manifest
+    }
+
+    /// The decoding limits in use.
+    pub fn image_limits(&self) -> &ImageLimits {
+        &self.limits
+    }
+
+    /// Number of worker threads.
+    pub fn threads(&self) -> usize {
+        self.pool.current_num_threads()
+    }
+
+    /// The detector (for per-stage use and benchmarks).
+    pub fn detector(&self) -> &facecore_detect::Detector {
+        &self.detector
+    }
+
+    /// The embedder (for per-stage use and benchmarks).
+    pub fn embedder(&self) -> &facecore_embed::Embedder {
+        &self.embedder
+    }
+
+    /// Decodes image bytes (any supported format, EXIF orientation applied)
+    /// under the engine's limits.
+    pub fn decode(&self, bytes: &[u8]) -> Result<RgbImage, Error> {
+        Ok(facecore_image::decode(bytes, &self.limits)?.image)
+    }
+
+    /// Detects face boxes in a decoded image, most dominant first; the windows
+    /// of a large image run in parallel.
+    pub fn detect_boxes(&self, image: &RgbImage) -> Result<Vec<facecore_detect::FaceBox>, Error> {
+        if image.width() == 0 || image.height() == 0 {
+            return Err(facecore_detect::DetectError::EmptyImage.into());
+        }
+        let windows = self.detector.windows(image.width(), image.height());
+        let results = self.pool.install(|| {
+            windows
+                .par_iter()
+                .map(|w| Ok((*w, self.detector.detect_window(image, w)?)))
+                .collect::<Result<Vec<_>, facecore_detect::DetectError>>()
+        })?;
+        Ok(self.detector.finish(results, image.width(), image.height()))
+    }
+
+    /// Detects faces (with landmarks) in a decoded image; returns at most
+    /// `max_faces`, most dominant first, and how many were left out.
+    ///
+    /// Detections below [`QualityConfig::verify_confidence_below`] are
+    /// verified by the embedding model: a raw embedding norm under
+    /// [`QualityConfig::min_embedding_norm`] means "not a face" (on the no-face
+    /// test images a cat's face scored 0.97 with the detector but its
+    /// embedding norm was 1.4, where faces give 2–4), and the detection is
+    /// dropped.
+    pub fn detect_image(
+        &self,
+        image: &RgbImage,
+        max_faces: usize,
+        timings: &mut StageTimings,
+    ) -> Result<(Vec<Face>, usize), Error> {
+        let (faces, unprocessed) = self.verified_faces(image, max_faces, timings)?;
+        Ok((faces.into_iter().map(|(f, _)| f).collect(), unprocessed))
+    }
+
+    fn needs_verification(&self, confidence: f32) -> bool {
+        self.quality.min_embedding_norm > 0.0 && confidence < self.quality.verify_confidence_below
+    }
+
+    /// Faces that passed verification, most dominant first (at most
+    /// `max_faces`), each with the embedding computed while verifying it, and
+    /// the number of verified faces left out.
+    fn verified_faces(
+        &self,
+        image: &RgbImage,
+        max_faces: usize,
+        timings: &mut StageTimings,
+    ) -> Result<(Vec<VerifiedFace>, usize), Error> {
+        let t = Instant::now();
+        let boxes = self.detect_boxes(image)?;
+        timings.detect += elapsed(t);
+
+        // Landmarks for the faces we may return and for every face to verify.
+        let t = Instant::now();
+        let wanted: Vec<usize> = (0..boxes.len())
+            .filter(|&i| i < max_faces || self.needs_verification(boxes[i].confidence))
+            .collect();
+        let mut faces: Vec<Option<Face>> = vec![None; boxes.len()];
+        let found = self.pool.install(|| {
+            wanted
+                .par_iter()
+                .map(|&i| {
+                    let b = &boxes[i];
+                    Ok((
+                        i,
+                        Face {
+                            bbox: b.bbox,
+                            confidence: b.confidence,
+                            landmarks: self.detector.landmarks(image, &b.bbox)?,
+                        },
+                    ))
+                })
+                .collect::<Result<Vec<_>, Error>>()
+        })?;
+        for (i, f) in found {
+            faces[i] = Some(f);
+        }
+        timings.landmarks += elapsed(t);
+
+        // Verify the low-confidence ones with the embedding model.
+        let to_verify: Vec<Face> = faces
+            .iter()
+            .flatten()
+            .filter(|f| self.needs_verification(f.confidence))
+            .copied()
+            .collect();
+        let mut verified: Vec<Option<Embedding>> = vec![None; boxes.len()];
+        if !to_verify.is_empty() {
+            let t = Instant::now();
+            let crops = self.align(image, &to_verify)?;
+            timings.align += elapsed(t);
+            let t = Instant::now();
+            let embeddings = self.embed_crops(&crops)?;
+            timings.embed += elapsed(t);
+            let mut it = embeddings.into_iter();
+            for (i, f) in faces.iter().enumerate() {
+                if f.is_some_and(|f| self.needs_verification(f.confidence)) {
+                    verified[i] = it.next();
+                }
+            }
+        }
+
+        let mut kept = Vec::new();
+        let mut left_out = 0;
+        for (i, b) in boxes.iter().enumerate() {
+            let embedding = verified[i].take();
+            if self.needs_verification(b.confidence) {
+                let norm = embedding.as_ref().and_then(|e| e.raw_norm).unwrap_or(0.0);
+                if norm < self.quality.min_embedding_norm {
+                    continue;
+                }
+            }
+            if kept.len() == max_faces {
+                left_out += 1;
+                continue;
+            }
+            let face = match faces[i] {
+                Some(f) => f,
+                None => Face {
+                    bbox: b.bbox,
+                    confidence: b.confidence,
+                    landmarks: self.detector.landmarks(image, &b.bbox)?,
+                },
+            };
+            kept.push((face, embedding));
+        }
+        Ok((kept, left_out))
+    }
+
+    /// Decodes an image and detects up to `max_faces` faces in it.
+    pub fn detect(&self, bytes: &[u8], max_faces: usize) -> Result<Detection, Error> {
+        let mut timings = StageTimings::default();
+        let t = Instant::now();
+        let image = self.decode(bytes)?;
+        timings.decode = elapsed(t);
+        let (faces, unprocessed) = self.detect_image(&image, max_faces, &mut timings)?;
+        Ok(Detection {
+            width: image.width(),
+            height: image.height(),
+            faces,
+            unprocessed,
+            timings,
+        })
+    }
+
+    /// Aligns faces of a decoded image to 112×112 crops (in parallel).
+    pub fn align(&self, image: &RgbImage, faces: &[Face]) -> Result<Vec<RgbImage>, Error> {
+        self.pool.install(|| {
+            faces
+                .par_iter()
+                .map(|f| Ok(facecore_align::align_face(image, &f.landmarks)?))
+                .collect()
+        })
+    }
+
+    /// Embeds up to `max_faces` faces of a decoded image, most dominant first.
+    pub fn embed_image(&self, image: &RgbImage, max_faces: usize) -> Result<Embeddings, Error> {
+        let mut timings = StageTimings::default();
+        self.embed_image_timed(image, max_faces, &mut timings)
+    }
+
+    fn embed_image_timed(
+        &self,
+        image: &RgbImage,
+        max_faces: usize,
+        timings: &mut StageTimings,
+    ) -> Result<Embeddings, Error> {
+        let (faces, unprocessed) = self.verified_faces(image, max_faces, timings)?;
+        // Embed the faces that verification did not embed already.
+        let missing: Vec<Face> = faces
+            .iter()
+            .filter(|(_, e)| e.is_none())
+            .map(|(f, _)| *f)
+            .collect();
+        let t = Instant::now();
+        let crops = self.align(image, &missing)?;
+        timings.align += elapsed(t);
+        let t = Instant::now();
+        let mut fresh = self.embed_crops(&crops)?.into_iter();
+        timings.embed += elapsed(t);
+        let faces = faces
+            .into_iter()
+            .map(|(face, e)| {
+                let embedding = match e {
+                    Some(e) => e,
+                    None => fresh.next().ok_or(facecore_embed::EmbedError::Degenerate)?,
+                };
+                Ok(FaceEmbedding { face, embedding })
+            })
+            .collect::<Result<Vec<_>, Error>>()?;
+        Ok(Embeddings {
+            width: image.width(),
+            height: image.height(),
+            faces,
+            unprocessed,
+            timings: *timings,
+        })
+    }
+
+    /// Embeds aligned 112×112 crops, spread over the worker threads.
+    pub fn embed_crops(&self, crops: &[RgbImage]) -> Result<Vec<Embedding>, Error> {
+        if crops.len() <= 1 {
+            return Ok(self.embedder.embed_batch(crops)?);
+        }
+        let parts = self.pool.install(|| {
+            crops
+                .par_chunks(facecore_embed::MAX_BATCH)
+                .map(|c| self.embedder.embed_batch(c))
+                .collect::<Result<Vec<_>, _>>()
+        })?;
+        Ok(parts.into_iter().flatten().collect())
+    }
+
+    /// Decodes an image and embeds up to `max_faces` faces, most dominant first.
+    pub fn embed(&self, bytes: &[u8], max_faces: usize) -> Result<Embeddings, Error> {
+        let mut timings = StageTimings::default();
+        let t = Instant::now();
+        let image = self.decode(bytes)?;
+        timings.decode = elapsed(t);
+        self.embed_image_timed(&image, max_faces, &mut timings)
+    }
+
+    /// The cosine → score map in use: the model's measured calibration from
+    /// the manifest, or the API specification's reference table when the
+    /// model has none (see [`Engine::is_calibrated`]).
+    pub fn score_map(&self) -> &facecore_score::ScoreMap {
+        &self.score_map
+    }
+
+    /// Whether the score map was measured for this model.
+    pub fn is_calibrated(&self) -> bool {
+        self.calibrated
+    }
+
+    /// The API's integer similarity (−1..=100) of a cosine.
+    pub fn similarity(&self, cosine: f32) -> i32 {
+        self.score_map.score(cosine)
+    }
+
+    /// Compares two embeddings of the same model: their cosine and the
+    /// calibrated similarity score.
+    pub fn compare(&self, a: &Embedding, b: &Embedding) -> Result<Comparison, Error> {
+        if a.model != b.model {
+            return Err(Error::ModelMismatch {
+                left: a.model.to_string(),
+                right: b.model.to_string(),
+            });
+        }
+        self.compare_vectors(&a.vector, &b.vector)
+    }
+
+    /// Compares two raw vectors that are taken to come from this engine's
+    /// model: both are validated (length, finite, non-zero) and re-normalised
+    /// first.
+    pub fn compare_vectors(&self, a: &[f32], b: &[f32]) -> Result<Comparison, Error> {
+        let dim = self.embedder.dim();
+        if a.len() != dim || b.len() != dim {
+            // Report as validating each in turn would (a's faults first).
+            facecore_score::validate(a, Some(dim))?;
+            facecore_score::validate(b, Some(dim))?;
+        }
+        // Validates both (non-finite values, zero norm; `a` before `b`) in
+        // the pass that computes the dot product.
+        let cosine = facecore_score::cosine(a, b)?;
+        Ok(Comparison {
+            cosine,
+            similarity: self.similarity(cosine),
+        })
+    }
+
+    /// Wraps a raw vector as an embedding of this engine's model.
+    pub fn embedding_from_vector(&self, vector: Vec<f32>) -> Result<Embedding, Error> {
+        facecore_score::validate(&vector, Some(self.embedder.dim()))?;
+        Ok(Embedding {
+            model: Arc::clone(self.embedder.model_id()),
+            vector: facecore_score::normalized(&vector)?,
+            raw_norm: None,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn assert_send_sync<T: Send + Sync>() {}
+
+    #[test]
+    fn engine_is_send_and_sync() {
+        assert_send_sync::<Engine>();
+    }
+
+    #[test]
+    fn builtin_manifest_parses_and_names_every_role() {
+        let m = Manifest::builtin().expect("manifest");
+        for role in ["detector", "landmarks68", "embedder"] {
+            let e = m.role(role).expect(role);
+            assert_eq!(e.sha256.len(), 64);
+            assert!(e.bytes > 0);
+        }
+        assert_eq!(m.package.name, "faceplugin-face-recognition-js");
+    }
+
+    #[test]
+    fn missing_models_name_the_fetch_command() {
+        let dir = std::env::temp_dir().join(format!("facecore-empty-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).expect("mkdir");
+        let err = Engine::load(EngineConfig {
+            models_dir: Some(dir.clone()),
+            ..Default::default()
+        })
+        .expect_err("must fail");
+        let msg = err.to_string();
+        assert!(matches!(err, Error::ModelsMissing { .. }), "{msg}");
+        assert!(msg.contains("cargo xtask fetch-models"), "{msg}");
+        assert!(msg.contains("fr_detect.onnx"), "{msg}");
+        std::fs::remove_dir_all(&dir).ok();
+    }
+
+    #[test]
+    fn a_tampered_model_file_is_refused() {
+        let dir = std::env::temp_dir().join(format!("facecore-bad-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).expect("mkdir");
+        let m = Manifest::builtin().expect("manifest");
+        for e in &m.models {
+            std::fs::write(dir.join(&e.file), b"not a model").expect("write");
+        }
+        let err = Engine::load(EngineConfig {
+            models_dir: Some(dir.clone()),
+            ..Default::default()
+        })
+        .expect_err("must fail");
+        assert!(matches!(err, Error::ModelHash { .. }), "{err}");
+        std::fs::remove_dir_all(&dir).ok();
+    }
+}
