@@ -8,9 +8,9 @@
 use std::sync::Arc;
 use std::time::Instant;
 
-use facecore::store::collections::CollectionRows;
-use facecore::store::index::VectorIndex;
-use facecore::store::{NewFace, Store};
+use facecore_store::collections::CollectionRows;
+use facecore_store::index::VectorIndex;
+use facecore_store::{NewFace, Store};
 
 /// The embedding model the faces are tagged with.
 const MODEL: &str = "fr_feature@0.0.1";

@@ -12,8 +12,10 @@ use std::process::ExitCode;
 
 use anyhow::{Context, Result, anyhow};
 use clap::{Parser, Subcommand, ValueEnum};
-use facecore::api::{DetectFacesResponse, DetectedFace, FaceEmbeddingsResponse};
 use facecore::{Engine, EngineConfig};
+use facecore_wire::verification::{
+    DetectFacesResponse, DetectedFace, FaceEmbeddingsResponse, FaceWithEmbedding,
+};
 use serde_json::json;
 
 /// jemalloc, not glibc's malloc: the pipeline allocates buffers whose sizes
@@ -278,7 +280,14 @@ fn run(cli: Cli) -> Result<ExitCode> {
                 });
                 match result {
                     Ok(d) => {
-                        let resp = DetectFacesResponse::from_detection(&d, *landmarks);
+                        let resp = DetectFacesResponse {
+                            faces: d
+                                .faces
+                                .iter()
+                                .map(|f| api_face(f, d.width, d.height, *landmarks))
+                                .collect(),
+                            unprocessed_face_count: d.unprocessed,
+                        };
                         print_detect(cli.format, path, d.width, d.height, &resp)?;
                     }
                     Err(e) => {
@@ -297,7 +306,17 @@ fn run(cli: Cli) -> Result<ExitCode> {
             let e = engine
                 .embed(&read(image)?, usize::from(*max_faces))
                 .with_context(|| image.display().to_string())?;
-            let resp = FaceEmbeddingsResponse::from_embeddings(&e, false);
+            let resp = FaceEmbeddingsResponse {
+                faces: e
+                    .faces
+                    .iter()
+                    .map(|f| FaceWithEmbedding {
+                        face: api_face(&f.face, e.width, e.height, false),
+                        embedding: f.embedding.vector.clone(),
+                    })
+                    .collect(),
+                unprocessed_face_count: e.unprocessed,
+            };
             match cli.format {
                 OutputFormat::Json => {
                     let mut v = serde_json::to_value(&resp)?;
@@ -397,8 +416,8 @@ fn run(cli: Cli) -> Result<ExitCode> {
                 .ok_or_else(|| anyhow!("no face detected in {}", image2.display()))?;
             let facecore::Comparison { cosine, similarity } =
                 engine.compare(&fa.embedding, &fb.embedding)?;
-            let face1 = DetectedFace::from_face(&fa.face, a.width, a.height, false);
-            let face2 = DetectedFace::from_face(&fb.face, b.width, b.height, false);
+            let face1 = api_face(&fa.face, a.width, a.height, false);
+            let face2 = api_face(&fb.face, b.width, b.height, false);
             match cli.format {
                 OutputFormat::Json => println!(
                     "{}",
@@ -428,6 +447,16 @@ fn run(cli: Cli) -> Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
     }
+}
+
+/// `face`, found in an image of `width × height` pixels, in the Face
+/// Verification API's shape (the CLI prints the API's JSON).
+fn api_face(face: &facecore::Face, width: u32, height: u32, landmarks: bool) -> DetectedFace {
+    DetectedFace::new(
+        face.confidence,
+        face.bbox.to_pixels(width, height),
+        landmarks.then_some(face.landmarks),
+    )
 }
 
 fn face_cells(f: &DetectedFace) -> String {

@@ -1,24 +1,29 @@
-//! facecore's HTTP server: the Face Verification API over hyper + tokio.
+//! facecore's HTTP server: every API dialect over hyper + tokio.
 //!
-//! Thin by design: it parses requests, authenticates them, calls the
-//! [`facecore`] engine and store, and maps every error to one status and code
-//! (see [`error`]). [`create_app`] builds the application for in-process use
-//! and tests; [`server::serve`] runs it on a socket; [`run`] is the binary.
+//! Thin by design: each dialect under [`api`] parses its own requests, calls
+//! the [`facecore`] facade, and renders the answer and its errors; the
+//! kinds of facade errors map to status codes in one table ([`error`]).
+//! Shared plumbing (bodies, request ids, credentials, the inference queue)
+//! is in [`http`], the route table in [`routes`]. [`create_app`] builds the
+//! application for in-process use and tests; [`server::serve`] runs it on a
+//! socket; [`run`] is the binary.
 
 pub mod admin_socket;
+pub mod api;
 pub mod app;
-pub mod auth;
 pub mod config;
 pub mod demo;
 pub mod error;
 pub mod fetch;
 pub mod healthcheck;
-pub mod input;
+pub mod http;
 pub mod log_output;
 pub mod metrics;
 pub mod openapi;
-pub mod recognition;
+pub mod routes;
 pub mod server;
+
+pub use http::auth;
 
 use std::sync::Arc;
 

@@ -229,6 +229,29 @@ pub enum ImageError {
     },
 }
 
+/// What kind of failure an [`ImageError`] is (see [`ImageError::kind`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum ErrorKind {
+    /// Over the encoded-size or pixel limit: the image may be fine, but it
+    /// is larger than this decoder accepts.
+    TooLarge,
+    /// Empty, of an unsupported format, or not decodable.
+    Undecodable,
+}
+
+impl ImageError {
+    /// The kind of this error.
+    pub fn kind(&self) -> ErrorKind {
+        match self {
+            Self::EncodedTooLarge { .. } | Self::TooManyPixels { .. } => ErrorKind::TooLarge,
+            Self::Empty | Self::UnsupportedFormat | Self::ZeroSize | Self::Corrupt { .. } => {
+                ErrorKind::Undecodable
+            }
+        }
+    }
+}
+
 fn pixel_count(width: u32, height: u32) -> u64 {
     u64::from(width) * u64::from(height)
 }

@@ -118,6 +118,51 @@ pub enum StoreError {
     Random(String),
 }
 
+/// What kind of failure a [`StoreError`] is, for callers that report
+/// errors by kind (see [`StoreError::kind`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum ErrorKind {
+    /// An argument broke a documented rule ([`StoreError::Invalid`]).
+    Invalid,
+    /// [`StoreError::AccountNotFound`].
+    AccountNotFound,
+    /// [`StoreError::AccountDeleted`].
+    AccountDeleted,
+    /// [`StoreError::KeyNotFound`].
+    KeyNotFound,
+    /// [`StoreError::CollectionNotFound`].
+    CollectionNotFound,
+    /// [`StoreError::CollectionExists`].
+    CollectionExists,
+    /// [`StoreError::FaceNotFound`].
+    FaceNotFound,
+    /// The data file is held by another process ([`StoreError::InUse`]).
+    InUse,
+    /// The store itself failed: opening, a transaction, a corrupt record,
+    /// the random number generator.
+    Storage,
+}
+
+impl StoreError {
+    /// The kind of this error.
+    pub fn kind(&self) -> ErrorKind {
+        match self {
+            Self::Invalid { .. } => ErrorKind::Invalid,
+            Self::AccountNotFound(_) => ErrorKind::AccountNotFound,
+            Self::AccountDeleted(_) => ErrorKind::AccountDeleted,
+            Self::KeyNotFound(_) => ErrorKind::KeyNotFound,
+            Self::CollectionNotFound(_) => ErrorKind::CollectionNotFound,
+            Self::CollectionExists(_) => ErrorKind::CollectionExists,
+            Self::FaceNotFound(_) => ErrorKind::FaceNotFound,
+            Self::InUse { .. } => ErrorKind::InUse,
+            Self::Open { .. } | Self::Storage(_) | Self::Corrupt { .. } | Self::Random(_) => {
+                ErrorKind::Storage
+            }
+        }
+    }
+}
+
 /// Why a presented API key was refused.
 #[derive(Debug, thiserror::Error)]
 pub enum AuthError {

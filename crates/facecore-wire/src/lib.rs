@@ -24,16 +24,16 @@ use base64::Engine as _;
 use serde::Deserialize;
 
 mod fast;
+pub mod recognition;
+pub mod verification;
 
-/// Default `maxFaceCount`.
-pub const MAX_FACE_COUNT_DEFAULT: i64 = 1;
-/// Largest `maxFaceCount` accepted.
-pub const MAX_FACE_COUNT_LIMIT: i64 = 10;
-/// Default `faceMatchThreshold`: score 80, a false-positive rate of 1e-4.
-pub const DEFAULT_THRESHOLD: i64 = 80;
-/// What the OpenAPI document says a collection id matches: 1 or more
-/// characters, none of them a control character (Unicode `Cc`).
-pub const COLLECTION_ID_PATTERN: &str = "^[^\\u0000-\\u001F\\u007F-\\u009F]+$";
+pub use recognition::{
+    COLLECTION_ID_PATTERN, CollectionRequest, DEFAULT_THRESHOLD, FaceRequest,
+    required_collection_id,
+};
+pub use verification::{
+    CompareRequest, ImageRequest, MAX_FACE_COUNT_DEFAULT, MAX_FACE_COUNT_LIMIT,
+};
 
 /// Why a request body was refused. Every message names the field.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -71,88 +71,6 @@ pub struct ImageInput {
     /// addresses are refused unless the operator allows them.
     #[cfg_attr(feature = "openapi", schema(example = json!(null)))]
     pub url: Option<String>,
-}
-
-/// Body of detect-faces and get-face-embeddings.
-#[derive(Debug, Default, Deserialize)]
-#[serde(rename_all = "camelCase")]
-#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
-pub struct ImageRequest {
-    /// The image to process.
-    #[cfg_attr(feature = "openapi", schema(required = true, nullable = false))]
-    pub image: Option<ImageInput>,
-    /// How many faces to return, most dominant first: 1 to 10, default 1.
-    #[cfg_attr(
-        feature = "openapi",
-        schema(minimum = 1, maximum = 10, default = 1, example = 1)
-    )]
-    pub max_face_count: Option<i64>,
-}
-
-/// Body of compare-face-embeddings; parse it with [`CompareRequest::parse`].
-#[derive(Debug, Default, PartialEq, Deserialize)]
-#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
-pub struct CompareRequest {
-    /// Embedding to compare (512 numbers from get-face-embeddings).
-    #[cfg_attr(
-        feature = "openapi",
-        schema(required = true, nullable = false, min_items = 512, max_items = 512)
-    )]
-    pub embedding1: Option<Vec<f64>>,
-    /// Embedding to compare with.
-    #[cfg_attr(
-        feature = "openapi",
-        schema(required = true, nullable = false, min_items = 512, max_items = 512)
-    )]
-    pub embedding2: Option<Vec<f64>>,
-}
-
-/// Body of collection create and update.
-#[derive(Debug, Default, Deserialize)]
-#[serde(rename_all = "camelCase")]
-#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
-pub struct CollectionRequest {
-    /// Identifier of the collection: 1 to 512 characters, no control
-    /// characters; any other text is fine (it is never a path or a query).
-    #[cfg_attr(
-        feature = "openapi",
-        schema(
-            required = true,
-            nullable = false,
-            min_length = 1,
-            max_length = 512,
-            pattern = "^[^\\u0000-\\u001F\\u007F-\\u009F]+$"
-        )
-    )]
-    pub collection_id: Option<String>,
-    /// Optional description, at most 1024 characters.
-    #[cfg_attr(feature = "openapi", schema(max_length = 1024))]
-    pub description: Option<String>,
-}
-
-/// Body of face index, search and search-or-index.
-#[derive(Debug, Default, Deserialize)]
-#[serde(rename_all = "camelCase")]
-#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
-pub struct FaceRequest {
-    /// The image; only its dominant face is used.
-    #[cfg_attr(feature = "openapi", schema(required = true, nullable = false))]
-    pub image: Option<ImageInput>,
-    /// The collection.
-    #[cfg_attr(
-        feature = "openapi",
-        schema(
-            required = true,
-            nullable = false,
-            min_length = 1,
-            max_length = 512,
-            pattern = "^[^\\u0000-\\u001F\\u007F-\\u009F]+$"
-        )
-    )]
-    pub collection_id: Option<String>,
-    /// Minimum similarity of a match, 0 to 100 (default 80 = FPR 1e-4).
-    #[cfg_attr(feature = "openapi", schema(minimum = 0, maximum = 100, default = 80))]
-    pub face_match_threshold: Option<i64>,
 }
 
 /// Where the image comes from, once validated.
@@ -193,69 +111,6 @@ pub fn parse_json<T: for<'de> Deserialize<'de>>(body: &[u8]) -> Result<T, WireEr
         WireError::MalformedJson(format!("unexpected data after the JSON value: {e}"))
     })?;
     Ok(value)
-}
-
-impl CompareRequest {
-    /// Parses a compare-face-embeddings body. The same as
-    /// [`parse_json`], error for error and value for value (see the note on
-    /// rounding of unusually long numbers in the source), but a body of the
-    /// usual shape (the two keys, each an array of plain numbers) is read in
-    /// one pass, 1.5 to 2 times as fast as through serde.
-    ///
-    /// ```
-    /// use facecore_wire::CompareRequest;
-    ///
-    /// let r = CompareRequest::parse(br#"{"embedding1": [0.5, -1e-3], "embedding2": [2]}"#).unwrap();
-    /// assert_eq!(r.embedding1, Some(vec![0.5, -0.001]));
-    /// assert_eq!(r.embedding2, Some(vec![2.0]));
-    /// ```
-    pub fn parse(body: &[u8]) -> Result<Self, WireError> {
-        match fast::compare_body(body) {
-            Some((embedding1, embedding2)) => Ok(Self {
-                embedding1,
-                embedding2,
-            }),
-            None => parse_json(body),
-        }
-    }
-}
-
-impl ImageRequest {
-    /// `maxFaceCount`, defaulted and range-checked.
-    pub fn max_faces(&self) -> Result<usize, WireError> {
-        let n = self.max_face_count.unwrap_or(MAX_FACE_COUNT_DEFAULT);
-        if !(1..=MAX_FACE_COUNT_LIMIT).contains(&n) {
-            return Err(WireError::Invalid(format!(
-                "maxFaceCount must be between 1 and {MAX_FACE_COUNT_LIMIT}, got {n}"
-            )));
-        }
-        usize::try_from(n).map_err(|_| WireError::Invalid("maxFaceCount".into()))
-    }
-
-    /// The image source: exactly one of `image.bytes` and `image.url`.
-    pub fn source(&mut self) -> Result<ImageSource, WireError> {
-        image_source(self.image.take())
-    }
-}
-
-impl FaceRequest {
-    /// `faceMatchThreshold`, defaulted and range-checked.
-    pub fn threshold(&self) -> Result<i32, WireError> {
-        let t = self.face_match_threshold.unwrap_or(DEFAULT_THRESHOLD);
-        i32::try_from(t)
-            .ok()
-            .filter(|t| (0..=100).contains(t))
-            .ok_or_else(|| {
-                WireError::Invalid(format!(
-                    "faceMatchThreshold must be between 0 and 100, got {t}"
-                ))
-            })
-    }
-}
-
-/// `collectionId` of a body, which must be there.
-pub fn required_collection_id(value: Option<String>) -> Result<String, WireError> {
-    value.ok_or_else(|| WireError::Invalid("collectionId is required".into()))
 }
 
 /// The image source of a request: exactly one of `image.bytes` and

@@ -16,12 +16,12 @@
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, RwLock};
 
-use facecore_store::collections::CollectionRows;
+use facecore_store::collections::{CollectionRows, validate_collection_id};
 use facecore_store::index::{CollectionIndex, VectorIndex};
 use facecore_store::load::LoadReport;
-use facecore_store::{NewFace, Store, StoreError, StoredFace};
+use facecore_store::{Collection, NewFace, Store, StoreError, StoredFace};
 
-use crate::{Embedding, Engine, Error};
+use crate::{Embedding, Embeddings, Engine, Error, Face, StageTimings};
 
 /// A match found by a search.
 #[derive(Debug, Clone, PartialEq)]
@@ -46,6 +46,19 @@ pub struct FaceDetail {
     pub source: Option<String>,
 }
 
+impl FaceDetail {
+    /// What is stored with `face`, detected in an image of `width × height`
+    /// pixels: its box in whole pixels and its confidence in [0, 1].
+    pub fn of_face(face: &Face, width: u32, height: u32) -> Self {
+        let (x, y, w, h) = face.bbox.to_pixels(width, height);
+        Self {
+            bounding_box: [x, y, w, h],
+            confidence: face.confidence.clamp(0.0, 1.0),
+            source: None,
+        }
+    }
+}
+
 /// Where the face id of a search-or-index came from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ResultSource {
@@ -66,6 +79,67 @@ pub struct SearchOrIndex {
     pub source: ResultSource,
     /// The match, for [`ResultSource::Search`].
     pub matched: Option<FaceMatch>,
+}
+
+/// A face operation of the Face Recognition API's kind: store the dominant
+/// face of an image, find its best match, or both atomically.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FaceOp {
+    /// Store the face.
+    Index,
+    /// Find the best match with a similarity of at least `min_similarity`.
+    Search {
+        /// Lowest calibrated similarity (0..=100) that counts as a match.
+        min_similarity: i32,
+    },
+    /// Find the best match, or store the face when there is none, atomically
+    /// for the collection.
+    SearchOrIndex {
+        /// Lowest calibrated similarity (0..=100) that counts as a match.
+        min_similarity: i32,
+    },
+}
+
+/// The outcome of a [`FaceOp`] on an image.
+#[derive(Debug, Clone, PartialEq)]
+pub struct FaceOutcome {
+    /// The dominant face, `None` when the image has none (then nothing was
+    /// searched or stored).
+    pub face: Option<Face>,
+    /// Width of the (oriented) image.
+    pub width: u32,
+    /// Height of the (oriented) image.
+    pub height: u32,
+    /// Faces detected besides the dominant one.
+    pub unprocessed: usize,
+    /// The stored face (index), the match (search), or either
+    /// (search-or-index); `None` when nothing matched or there was no face.
+    pub face_id: Option<String>,
+    /// The match, when a search found one.
+    pub matched: Option<FaceMatch>,
+    /// Where `face_id` came from.
+    pub source: ResultSource,
+    /// Time spent per pipeline stage.
+    pub timings: StageTimings,
+}
+
+/// A collection resolved for face operations by [`Collections::open`]: its
+/// id checked, its existence confirmed and its index loaded, so that a
+/// request for a missing collection fails before any inference is spent,
+/// and the operation itself needs no second look-up.
+pub struct OpenCollection {
+    account: String,
+    id: String,
+    shared: Shared,
+}
+
+impl std::fmt::Debug for OpenCollection {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("OpenCollection")
+            .field("account", &self.account)
+            .field("id", &self.id)
+            .finish_non_exhaustive()
+    }
 }
 
 struct LoadedCollection {
@@ -130,9 +204,39 @@ impl Collections {
         self
     }
 
-    /// The store.
-    pub fn store(&self) -> &Arc<Store> {
-        &self.store
+    /// Creates a collection (committed before returning);
+    /// [`StoreError::CollectionExists`] when the account has it already.
+    pub fn create(
+        &self,
+        account: &str,
+        id: &str,
+        description: Option<&str>,
+    ) -> Result<Collection, Error> {
+        Ok(self.store.create_collection(account, id, description)?)
+    }
+
+    /// Sets a collection's description (`None` clears it).
+    pub fn update(
+        &self,
+        account: &str,
+        id: &str,
+        description: Option<&str>,
+    ) -> Result<Collection, Error> {
+        Ok(self.store.update_collection(account, id, description)?)
+    }
+
+    /// One collection of the account; [`StoreError::CollectionNotFound`]
+    /// when there is none (an invalid id is refused first).
+    pub fn get(&self, account: &str, id: &str) -> Result<Collection, Error> {
+        validate_collection_id(id)?;
+        self.store
+            .collection(account, id)?
+            .ok_or_else(|| Self::not_found(id))
+    }
+
+    /// The account's collections, ordered by id.
+    pub fn list(&self, account: &str) -> Result<Vec<Collection>, Error> {
+        Ok(self.store.list_collections(account)?)
     }
 
     /// The collection's search index, loading it on first use. `None` when
@@ -198,6 +302,98 @@ impl Collections {
     /// Whether the account has this collection (cheap; no index load).
     pub fn exists(&self, account: &str, id: &str) -> Result<bool, Error> {
         Ok(self.store.collection(account, id)?.is_some())
+    }
+
+    /// Resolves a collection for [`Collections::apply`]: checks the id, and
+    /// fails with [`StoreError::CollectionNotFound`] when the account has no
+    /// such collection; loads its index on first use.
+    pub fn open(&self, account: &str, id: &str) -> Result<OpenCollection, Error> {
+        validate_collection_id(id)?;
+        let shared = self
+            .collection(account, id)?
+            .ok_or_else(|| Self::not_found(id))?;
+        Ok(OpenCollection {
+            account: account.to_string(),
+            id: id.to_string(),
+            shared,
+        })
+    }
+
+    /// Runs `op` with the dominant face of `embeddings` (the result of
+    /// [`Engine::embed`] with a face limit of 1) on an opened collection: at
+    /// most one store transaction, committed before returning. An image
+    /// without a face stores and searches nothing.
+    pub fn apply(
+        &self,
+        target: &OpenCollection,
+        op: FaceOp,
+        embeddings: Embeddings,
+    ) -> Result<FaceOutcome, Error> {
+        let (width, height) = (embeddings.width, embeddings.height);
+        let mut outcome = FaceOutcome {
+            face: None,
+            width,
+            height,
+            unprocessed: 0,
+            face_id: None,
+            matched: None,
+            source: ResultSource::None,
+            timings: embeddings.timings,
+        };
+        let Some(found) = embeddings.faces.into_iter().next() else {
+            return Ok(outcome);
+        };
+        self.check_model(&found.embedding)?;
+        let (account, id) = (target.account.as_str(), target.id.as_str());
+        let detail = FaceDetail::of_face(&found.face, width, height);
+        match op {
+            FaceOp::Index => {
+                let mut loaded = target.shared.write().map_err(poisoned)?;
+                let stored =
+                    self.insert_locked(&mut loaded, account, id, &found.embedding, detail)?;
+                outcome.face_id = Some(stored.face_id);
+                outcome.source = ResultSource::Index;
+            }
+            FaceOp::Search { min_similarity } => {
+                let loaded = target.shared.read().map_err(poisoned)?;
+                outcome.matched = self.best(&loaded.index, &found.embedding, min_similarity)?;
+                outcome.face_id = outcome.matched.as_ref().map(|m| m.face_id.clone());
+                if outcome.matched.is_some() {
+                    outcome.source = ResultSource::Search;
+                }
+            }
+            FaceOp::SearchOrIndex { min_similarity } => {
+                let mut loaded = target.shared.write().map_err(poisoned)?;
+                let result = self.search_or_index_locked(
+                    &mut loaded,
+                    account,
+                    id,
+                    &found.embedding,
+                    min_similarity,
+                    detail,
+                )?;
+                outcome.face_id = Some(result.face_id);
+                outcome.matched = result.matched;
+                outcome.source = result.source;
+            }
+        }
+        outcome.face = Some(found.face);
+        outcome.unprocessed = embeddings.unprocessed;
+        Ok(outcome)
+    }
+
+    /// [`Collections::open`], [`Engine::embed`] of the image's dominant face
+    /// and [`Collections::apply`] in one call.
+    pub fn face_from_image(
+        &self,
+        account: &str,
+        id: &str,
+        image: &[u8],
+        op: FaceOp,
+    ) -> Result<FaceOutcome, Error> {
+        let target = self.open(account, id)?;
+        let embeddings = self.engine.embed(image, 1)?;
+        self.apply(&target, op, embeddings)
     }
 
     /// The best match with similarity at least `min_similarity` (0..=100).
@@ -290,6 +486,18 @@ impl Collections {
             .collection(account, id)?
             .ok_or_else(|| Self::not_found(id))?;
         let mut loaded = shared.write().map_err(poisoned)?;
+        self.search_or_index_locked(&mut loaded, account, id, embedding, min_similarity, detail)
+    }
+
+    fn search_or_index_locked(
+        &self,
+        loaded: &mut LoadedCollection,
+        account: &str,
+        id: &str,
+        embedding: &Embedding,
+        min_similarity: i32,
+        detail: FaceDetail,
+    ) -> Result<SearchOrIndex, Error> {
         if let Some(found) = self.best(&loaded.index, embedding, min_similarity)? {
             return Ok(SearchOrIndex {
                 face_id: found.face_id.clone(),
@@ -297,7 +505,7 @@ impl Collections {
                 matched: Some(found),
             });
         }
-        let stored = self.insert_locked(&mut loaded, account, id, embedding, detail)?;
+        let stored = self.insert_locked(loaded, account, id, embedding, detail)?;
         Ok(SearchOrIndex {
             face_id: stored.face_id,
             source: ResultSource::Index,
@@ -307,6 +515,7 @@ impl Collections {
 
     /// Deletes one face (committed before returning).
     pub fn delete_face(&self, account: &str, id: &str, face_id: &str) -> Result<(), Error> {
+        validate_collection_id(id)?;
         let shared = self
             .collection(account, id)?
             .ok_or_else(|| Self::not_found(id))?;
@@ -318,6 +527,7 @@ impl Collections {
 
     /// Deletes a collection and its faces; returns whether it existed.
     pub fn delete_collection(&self, account: &str, id: &str) -> Result<bool, Error> {
+        validate_collection_id(id)?;
         let mut loaded = self.loaded.lock().map_err(poisoned)?;
         let existed = self.store.delete_collection(account, id)?;
         loaded.remove(&(account.to_string(), id.to_string()));

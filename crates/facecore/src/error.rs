@@ -72,6 +72,9 @@ pub enum Error {
     /// The store refused or failed an operation.
     #[error(transparent)]
     Store(#[from] facecore_store::StoreError),
+    /// A credential was refused (see [`crate::keys::Keys`]).
+    #[error(transparent)]
+    Auth(#[from] facecore_store::AuthError),
 }
 
 impl From<facecore_store::index::IndexError> for Error {
@@ -81,5 +84,94 @@ impl From<facecore_store::index::IndexError> for Error {
             facecore_store::index::IndexError::Store(e) => Self::Store(e),
             other => Self::Store(facecore_store::StoreError::Storage(other.to_string())),
         }
+    }
+}
+
+/// What kind of failure an [`Error`] is: the one thing a caller (an API
+/// dialect, the CLI) needs to decide how to report it. Each dialect maps
+/// kinds, not variants, to its status codes, so a new variant deep in a
+/// lower crate cannot silently become a server error for a client's
+/// mistake.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum ErrorKind {
+    /// A value the caller gave is out of its documented range or shape (a
+    /// collection id, a description, a setting).
+    InvalidInput,
+    /// The image is over the encoded-size or pixel limit.
+    ImageTooLarge,
+    /// The image bytes are empty, corrupt or in an unsupported format.
+    ImageUndecodable,
+    /// An embedding is malformed (wrong length, non-finite, all zeros) or of
+    /// another model.
+    InvalidEmbedding,
+    /// No account of that name.
+    AccountNotFound,
+    /// No API key with that id.
+    KeyNotFound,
+    /// The account has no collection of that id.
+    CollectionNotFound,
+    /// The collection has no face of that id.
+    FaceNotFound,
+    /// The account already has a collection of that id.
+    CollectionExists,
+    /// The presented API key is unknown or revoked.
+    InvalidKey,
+    /// The credential is valid but its account is disabled, deleted or gone.
+    AccountForbidden,
+    /// Not the caller's fault: models, storage, configuration, a bug.
+    Internal,
+}
+
+impl Error {
+    /// The kind of this error (see [`ErrorKind`]).
+    pub fn kind(&self) -> ErrorKind {
+        match self {
+            Self::Image(e) => image_kind(e),
+            Self::Score(_) | Self::ModelMismatch { .. } => ErrorKind::InvalidEmbedding,
+            Self::Store(e) => store_kind(e),
+            Self::Auth(e) => auth_kind(e),
+            // The detector, aligner and embedder run on a decoded image
+            // with points our own models produced: when they fail, the
+            // models or this code are at fault, not the request.
+            Self::Detect(facecore_detect::DetectError::EmptyImage) => ErrorKind::ImageUndecodable,
+            Self::Detect(_) => ErrorKind::Internal,
+            Self::Align(_) | Self::Embed(_) => ErrorKind::Internal,
+            Self::ModelsMissing { .. }
+            | Self::ModelHash { .. }
+            | Self::Manifest(_)
+            | Self::Io { .. }
+            | Self::Config(_) => ErrorKind::Internal,
+        }
+    }
+}
+
+fn image_kind(e: &facecore_image::ImageError) -> ErrorKind {
+    match e.kind() {
+        facecore_image::ErrorKind::TooLarge => ErrorKind::ImageTooLarge,
+        _ => ErrorKind::ImageUndecodable,
+    }
+}
+
+fn store_kind(e: &facecore_store::StoreError) -> ErrorKind {
+    use facecore_store::ErrorKind as S;
+    match e.kind() {
+        S::Invalid => ErrorKind::InvalidInput,
+        S::AccountNotFound => ErrorKind::AccountNotFound,
+        S::KeyNotFound => ErrorKind::KeyNotFound,
+        S::CollectionNotFound => ErrorKind::CollectionNotFound,
+        S::FaceNotFound => ErrorKind::FaceNotFound,
+        S::CollectionExists => ErrorKind::CollectionExists,
+        S::AccountDeleted => ErrorKind::AccountForbidden,
+        _ => ErrorKind::Internal,
+    }
+}
+
+fn auth_kind(e: &facecore_store::AuthError) -> ErrorKind {
+    match e {
+        facecore_store::AuthError::InvalidKey => ErrorKind::InvalidKey,
+        facecore_store::AuthError::AccountDisabled(_)
+        | facecore_store::AuthError::AccountNotFound(_) => ErrorKind::AccountForbidden,
+        facecore_store::AuthError::Store(e) => store_kind(e),
     }
 }

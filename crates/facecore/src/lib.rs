@@ -25,12 +25,12 @@
 //! (decoding and limits), [`detect`] (faces and landmarks), [`align`]
 //! (112×112 crops), [`embed`] (512-d vectors) and [`score`] (cosine).
 
-pub mod api;
 pub mod calibrate;
 pub mod collections;
 mod config;
 mod engine;
 mod error;
+pub mod keys;
 pub mod manifest;
 mod types;
 
@@ -39,16 +39,29 @@ pub use facecore_detect as detect;
 pub use facecore_embed as embed;
 pub use facecore_image as image;
 pub use facecore_score as score;
-pub use facecore_store as store;
 
 pub use config::{EngineConfig, QualityConfig};
 pub use engine::Engine;
-pub use error::Error;
+pub use error::{Error, ErrorKind};
 pub use facecore_detect::{BBox, DetectorConfig, Face, Landmarks5};
 pub use facecore_embed::Embedding;
 pub use facecore_image::{Format, ImageError, Limits as ImageLimits, RgbImage};
 pub use manifest::{FETCH_COMMAND, Manifest, default_models_dir};
 pub use types::{Comparison, Detection, Embeddings, FaceEmbedding, StageTimings};
+
+/// The durable store, as far as its users outside the library need it:
+/// opening the data file, accounts and API keys, administration (the admin
+/// socket's requests), backups, and what a collection is. Faces, search and
+/// collection writes go through [`collections::Collections`], credentials
+/// through [`keys::Keys`]: the store's tables, indexes and validators are
+/// not part of this API.
+pub mod store {
+    pub use facecore_store::load::{LoadReport, ModelSource};
+    pub use facecore_store::{
+        Account, AuthError, Collection, DATA_FILE, ErrorKind, KeyInfo, NewKey, Store, StoreError,
+        StoredFace, admin, random_base32, time,
+    };
+}
 
 /// The README's library example, compiled as a doc-test.
 #[cfg(doctest)]

@@ -6,8 +6,8 @@
 use std::sync::{Arc, Mutex};
 
 use facecore::collections::{Collections, FaceDetail};
+use facecore::store::ModelSource;
 use facecore::store::Store;
-use facecore::store::load::ModelSource;
 use facecore::{Engine, EngineConfig};
 
 /// (account, collection, faces, where the lists came from) per load.

@@ -1,7 +1,9 @@
-//! Authentication: `Authorization: ApiKey <key>` checked against the store, or
-//! `Authorization: Bearer <jwt>` verified with the operator's key.
+//! Credentials from headers: `Authorization: ApiKey <key>`, resolved by the
+//! facade's [`Keys`], or `Authorization: Bearer <jwt>`, verified here with
+//! the operator's key and its `sub` resolved to an account by [`Keys`].
 
-use facecore::store::{Account, Store};
+use facecore::keys::Keys;
+use facecore::store::Account;
 use hyper::header::{AUTHORIZATION, HeaderMap};
 use jsonwebtoken::{Algorithm, DecodingKey, Validation};
 use serde::Deserialize;
@@ -100,8 +102,7 @@ impl JwtVerifier {
 /// Authenticates a request from its headers.
 pub fn authenticate(
     headers: &HeaderMap,
-    store: &Store,
-    keys: &KeyCache,
+    keys: &Keys,
     jwt: Option<&JwtVerifier>,
 ) -> Result<Account, ApiError> {
     let Some(value) = headers.get(AUTHORIZATION) else {
@@ -125,7 +126,8 @@ pub fn authenticate(
         ));
     }
     if scheme.eq_ignore_ascii_case("apikey") {
-        keys.authenticate(store, credential)
+        keys.authenticate(credential)
+            .map_err(|e| ApiError::from_error(&e))
     } else if scheme.eq_ignore_ascii_case("bearer") {
         let Some(jwt) = jwt else {
             return Err(ApiError::new(
@@ -139,18 +141,13 @@ pub fn authenticate(
                 format!("the bearer token is not valid: {e}"),
             )
         })?;
-        match store.account(&subject) {
-            Ok(Some(account)) if account.is_active() => Ok(account),
-            Ok(Some(account)) if account.disabled => Err(ApiError::new(
-                error::ACCOUNT_FORBIDDEN,
-                format!("account '{subject}' is disabled"),
-            )),
-            Ok(_) => Err(ApiError::new(
-                error::ACCOUNT_FORBIDDEN,
-                format!("account '{subject}' (the token's sub) does not exist"),
-            )),
-            Err(e) => Err(ApiError::from_store(&e)),
-        }
+        keys.account_for_subject(&subject).map_err(|e| {
+            let mut error = ApiError::from_error(&e);
+            if error.code == error::ACCOUNT_FORBIDDEN {
+                error.message.push_str(" (the token's sub)");
+            }
+            error
+        })
     } else {
         Err(ApiError::new(
             error::API_KEY_NOT_VALID,
@@ -159,51 +156,5 @@ pub fn authenticate(
                 scheme.escape_debug()
             ),
         ))
-    }
-}
-
-/// Recently authenticated API keys, so that a busy client does not cost a
-/// store read per request. Entries are keyed by the SHA-256 of the presented
-/// key (never the key itself) and are only trusted while the store's
-/// generation is unchanged: any write (a revoked key, a disabled account)
-/// empties the cache for the very next request.
-#[derive(Debug, Default)]
-pub struct KeyCache {
-    entries: std::sync::Mutex<KeyCacheEntries>,
-}
-
-#[derive(Debug, Default)]
-struct KeyCacheEntries {
-    generation: u64,
-    accounts: std::collections::HashMap<[u8; 32], Account>,
-}
-
-/// Most keys cached at once; beyond it the cache starts over.
-const KEY_CACHE_LIMIT: usize = 10_000;
-
-impl KeyCache {
-    /// Authenticates `key` from the cache, or from the store (caching a
-    /// success).
-    pub fn authenticate(&self, store: &Store, key: &str) -> Result<Account, ApiError> {
-        use sha2::Digest as _;
-        let digest: [u8; 32] = sha2::Sha256::digest(key.as_bytes()).into();
-        let generation = store.generation();
-        if let Ok(entries) = self.entries.lock()
-            && entries.generation == generation
-            && let Some(account) = entries.accounts.get(&digest)
-        {
-            return Ok(account.clone());
-        }
-        let account = store
-            .authenticate(key)
-            .map_err(|e| ApiError::from_auth(&e))?;
-        if let Ok(mut entries) = self.entries.lock() {
-            if entries.generation != generation || entries.accounts.len() >= KEY_CACHE_LIMIT {
-                entries.accounts.clear();
-                entries.generation = generation;
-            }
-            entries.accounts.insert(digest, account.clone());
-        }
-        Ok(account)
     }
 }

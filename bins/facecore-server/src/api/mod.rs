@@ -1,0 +1,61 @@
+//! The API dialects, one folder each: its wire types (defined in
+//! `facecore-wire`, re-exported and rendered in its `wire` module), its
+//! handlers, its OpenAPI paths and its error rendering. A dialect parses its
+//! own format, calls the facade, and renders the answer; it never touches
+//! the store. A new dialect adds a folder here, a variant of [`ApiCall`],
+//! and its route table to [`DIALECT_ROUTES`].
+
+pub mod recognition;
+pub mod verification;
+
+use bytes::Bytes;
+
+use crate::app::App;
+use crate::error::ApiError;
+use crate::http::response::HttpResponse;
+use crate::routes::Route;
+
+/// Each dialect's route table.
+pub const DIALECT_ROUTES: &[&[Route]] = &[verification::ROUTES, recognition::ROUTES];
+
+/// An authenticated API call, by dialect.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ApiCall {
+    /// The Face Verification API.
+    Verification(verification::Call),
+    /// The Face Recognition API.
+    Recognition(recognition::Call),
+}
+
+/// What a handler gets of an authenticated request.
+#[derive(Debug)]
+pub struct CallRequest {
+    /// The authenticated account.
+    pub account: String,
+    /// The query string, if any.
+    pub query: Option<String>,
+    /// The whole body.
+    pub body: Bytes,
+}
+
+impl ApiCall {
+    /// Runs the call.
+    pub(crate) async fn run(
+        self,
+        app: &App,
+        request: &CallRequest,
+    ) -> Result<HttpResponse, ApiError> {
+        match self {
+            Self::Verification(call) => verification::handle(app, call, request).await,
+            Self::Recognition(call) => recognition::handle(app, call, request).await,
+        }
+    }
+
+    /// The dialect's rendering of `error`.
+    pub(crate) fn render_error(self, error: &ApiError, retry_after_secs: u32) -> HttpResponse {
+        match self {
+            Self::Verification(_) => verification::render_error(error, retry_after_secs),
+            Self::Recognition(_) => recognition::render_error(error, retry_after_secs),
+        }
+    }
+}

@@ -1,0 +1,85 @@
+//! The OpenAPI document the real server serves is the one it served before
+//! the server was reshaped into one folder per dialect (commit 714ad45),
+//! apart from ordering: every path, schema, description, example and error
+//! code is the same. A deliberate change to the API updates the snapshot
+//! (`tests/fixtures/openapi-714ad45.json`) in the same commit, and says so.
+
+mod common;
+
+use common::TestServer;
+use serde_json::Value;
+
+/// `value` with object keys sorted and every array sorted by the canonical
+/// text of its items, so that only ordering differences disappear.
+fn canonical(value: &Value) -> Value {
+    match value {
+        Value::Object(map) => {
+            let mut keys: Vec<&String> = map.keys().collect();
+            keys.sort();
+            let mut out = serde_json::Map::new();
+            for key in keys {
+                out.insert(key.clone(), canonical(&map[key]));
+            }
+            Value::Object(out)
+        }
+        Value::Array(items) => {
+            let mut items: Vec<Value> = items.iter().map(canonical).collect();
+            items.sort_by_cached_key(|v| v.to_string());
+            Value::Array(items)
+        }
+        other => other.clone(),
+    }
+}
+
+/// The first place where `a` and `b` differ, as a JSON pointer.
+fn first_difference(a: &Value, b: &Value, at: &str) -> Option<String> {
+    match (a, b) {
+        (Value::Object(x), Value::Object(y)) => {
+            for key in x.keys().chain(y.keys()) {
+                let here = format!("{at}/{key}");
+                match (x.get(key), y.get(key)) {
+                    (Some(p), Some(q)) => {
+                        if let Some(d) = first_difference(p, q, &here) {
+                            return Some(d);
+                        }
+                    }
+                    _ => return Some(here),
+                }
+            }
+            None
+        }
+        (Value::Array(x), Value::Array(y)) if x.len() == y.len() => x
+            .iter()
+            .zip(y)
+            .enumerate()
+            .find_map(|(i, (p, q))| first_difference(p, q, &format!("{at}/{i}"))),
+        _ => (a != b).then(|| format!("{at}: {a} != {b}")),
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_openapi_document_is_the_one_before_the_reshape() {
+    let snapshot: Value = serde_json::from_str(include_str!("fixtures/openapi-714ad45.json"))
+        .expect("the snapshot is JSON");
+    let server = TestServer::default().await;
+    let mut served: Value = server
+        .client
+        .get(format!("{}/openapi.json", server.base))
+        .send()
+        .await
+        .expect("send")
+        .json()
+        .await
+        .expect("json");
+    server.stop().await;
+    // The crate version is not part of the API.
+    let mut expected = snapshot;
+    expected["info"]["version"] = Value::Null;
+    served["info"]["version"] = Value::Null;
+    let (served, expected) = (canonical(&served), canonical(&expected));
+    assert!(
+        served == expected,
+        "the OpenAPI document changed; first difference at {:?}",
+        first_difference(&served, &expected, "")
+    );
+}
