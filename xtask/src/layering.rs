@@ -432,7 +432,9 @@ pub fn check_layering_command(root: &Path) -> Result<bool> {
     }
     let json = String::from_utf8(output.stdout).context("`cargo metadata` output is not UTF-8")?;
     let graph = Graph::from_metadata_json(&json)?;
-    Ok(report(&check_rules(&graph)))
+    let mut results = check_rules(&graph);
+    results.extend(crate::deps::check(&json)?);
+    Ok(report(&results))
 }
 
 #[cfg(test)]

@@ -12,6 +12,7 @@
 //! and `fetch-models` can run before the (slow) inference stack is compiled.
 
 mod bench;
+mod deps;
 mod fuzz;
 mod layering;
 mod models;
