@@ -97,6 +97,10 @@
 
 mod map;
 mod scan;
+// The AVX2 builds of `dot` and `fused_sums`.
+#[cfg(target_arch = "x86_64")]
+#[allow(unsafe_code)]
+mod simd;
 mod sq4;
 mod sq8;
 
@@ -277,8 +281,8 @@ fn mul_add_lanes(acc: &mut [f32; LANES], x: &[f32; LANES], y: &[f32; LANES]) {
 pub fn dot(a: &[f32], b: &[f32]) -> f32 {
     debug_assert_eq!(a.len(), b.len(), "dot: length mismatch");
     #[cfg(target_arch = "x86_64")]
-    if sq8::avx2::available() {
-        return sq8::avx2::dot_f32(a, b);
+    if simd::available() {
+        return simd::dot_f32(a, b);
     }
     dot_portable(a, b)
 }
@@ -329,8 +333,8 @@ pub(crate) const F64_LANES: usize = 16;
 /// separate add does.
 fn fused_sums(a: &[f32], b: &[f32]) -> (f64, f64, f64) {
     #[cfg(target_arch = "x86_64")]
-    if sq8::avx2::fma_available() {
-        return sq8::avx2::fused_sums(a, b);
+    if simd::fma_available() {
+        return simd::fused_sums(a, b);
     }
     fused_sums_lanes(a, b)
 }
