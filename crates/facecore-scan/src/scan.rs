@@ -9,7 +9,8 @@
 //! several rows (four rows at a time was ~40% slower at 100k × 512); in
 //! cache the difference is small. Because every row goes through [`dot`]
 //! itself, a scan's cosines are bit-identical to
-//! [`cosine_unit`](facecore_score::cosine_unit) on the same (normalised) vectors.
+//! [`cosine_unit`](facecore_score::cosine_unit) on the same (normalised)
+//! vectors.
 
 use std::cmp::Ordering;
 use std::collections::BinaryHeap;
@@ -37,9 +38,9 @@ fn for_each_dot(query: &[f32], rows: &[f32], mut f: impl FnMut(usize, f32)) {
 /// Fills `min(out.len(), rows.len() / d)` entries (none if `query` is
 /// empty) and leaves the rest of `out` untouched; lengths that do not match
 /// are a caller bug, caught by `debug_assert!`. Each value is bit-identical
-/// to [`dot`](facecore_score::dot) on the same pair. No validation: for unit rows and
-/// a unit query the results are cosines (clamp them with `clamp(-1.0, 1.0)`
-/// if rounding above 1 matters).
+/// to [`dot`] on the same pair. No validation: for unit rows and a unit
+/// query the results are cosines (clamp them with `clamp(-1.0, 1.0)` if
+/// rounding above 1 matters).
 pub fn dot_many(query: &[f32], rows: &[f32], out: &mut [f32]) {
     let dim = query.len();
     if dim == 0 {
@@ -58,8 +59,8 @@ pub fn dot_many(query: &[f32], rows: &[f32], out: &mut [f32]) {
 /// Vectors are validated and normalised on [`push`](VectorSet::push);
 /// queries are validated and normalised by each scan, so the scores
 /// returned are cosines in `[-1, 1]`, bit-identical to
-/// [`cosine_unit`](facecore_score::cosine_unit) of the normalised query and the
-/// stored row. Ties go to the lowest index.
+/// [`cosine_unit`](facecore_score::cosine_unit) of the normalised query
+/// and the stored row. Ties go to the lowest index.
 ///
 /// ```
 /// use facecore_scan::VectorSet;
