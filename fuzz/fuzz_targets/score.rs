@@ -10,7 +10,8 @@
 //!   order, bit-identical cosines).
 #![no_main]
 
-use facecore_score::{QuantizedVectorSet, ScoreMap, VectorSet, cosine, validate};
+use facecore_scan::{QuantizedVectorSet, VectorSet};
+use facecore_score::{ScoreMap, cosine, validate};
 use libfuzzer_sys::fuzz_target;
 
 type Input = (

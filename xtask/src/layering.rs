@@ -16,6 +16,7 @@ const LIBRARY_CRATES: &[&str] = &[
     "facecore-align",
     "facecore-embed",
     "facecore-score",
+    "facecore-scan",
     "facecore-store",
     "facecore-wire",
     "facecore",
@@ -23,6 +24,9 @@ const LIBRARY_CRATES: &[&str] = &[
 /// Library crates that may be absent from the workspace.
 const OPTIONAL_CRATES: &[&str] = &["facecore-store", "facecore-wire"];
 /// The crates below the facade (and `facecore-wire`, beside it).
+/// `facecore-score` and `facecore-scan` are below it too, but not listed:
+/// their own rules (no workspace crate, and none but `facecore-score`)
+/// are stricter.
 const LOWER_CRATES: &[&str] = &[
     "facecore-image",
     "facecore-tract",
@@ -336,6 +340,18 @@ pub fn check_rules(graph: &Graph) -> Vec<RuleResult> {
         &others,
     ));
 
+    let others: Vec<&str> = members
+        .iter()
+        .copied()
+        .filter(|n| *n != "facecore-scan" && *n != "facecore-score")
+        .collect();
+    results.push(forbid(
+        graph,
+        "facecore-scan depends on no workspace crate but facecore-score".into(),
+        &["facecore-scan"],
+        &others,
+    ));
+
     let mut upper = vec!["facecore"];
     upper.extend_from_slice(BINARY_CRATES);
     results.push(forbid(
@@ -451,6 +467,7 @@ mod tests {
             "facecore-align",
             "facecore-embed",
             "facecore-score",
+            "facecore-scan",
             "facecore",
             "facecore-cli",
             "xtask",
@@ -478,12 +495,14 @@ mod tests {
         g.add_dep("facecore-embed", "facecore-tract");
         g.add_dep("tract-onnx", "ndarray");
         g.add_dep("facecore-score", "thiserror");
+        g.add_dep("facecore-scan", "facecore-score");
         for lower in [
             "facecore-image",
             "facecore-detect",
             "facecore-align",
             "facecore-embed",
             "facecore-score",
+            "facecore-scan",
         ] {
             g.add_dep("facecore", lower);
         }
@@ -601,6 +620,58 @@ mod tests {
         assert_eq!(
             rule.violations,
             vec!["facecore-score -> facecore-image".to_string()]
+        );
+    }
+
+    #[test]
+    fn scan_depending_on_workspace_crate_but_score_fails() {
+        let rule_of = |g: &Graph| {
+            check_rules(g)
+                .into_iter()
+                .find(|r| r.rule.starts_with("facecore-scan"))
+                .expect("rule present")
+        };
+        // The healthy graph has facecore-scan -> facecore-score: allowed.
+        assert!(rule_of(&healthy()).ok());
+
+        let mut g = healthy();
+        g.add_dep("facecore-scan", "facecore-image");
+        assert_eq!(
+            rule_of(&g).violations,
+            vec!["facecore-scan -> facecore-image".to_string()]
+        );
+
+        // Through facecore-score counts too, and breaks score's own rule.
+        let mut g = healthy();
+        g.add_dep("facecore-score", "facecore-align");
+        assert_eq!(
+            rule_of(&g).violations,
+            vec!["facecore-scan -> facecore-score -> facecore-align".to_string()]
+        );
+
+        // The facade and the binaries are workspace crates like any other.
+        let mut g = healthy();
+        g.add_dep("facecore-scan", "facecore");
+        g.add_dep("facecore-scan", "xtask");
+        let violations = rule_of(&g).violations;
+        assert!(
+            violations.contains(&"facecore-scan -> facecore".to_string()),
+            "{violations:?}"
+        );
+        assert!(violations.contains(&"facecore-scan -> xtask".to_string()));
+    }
+
+    #[test]
+    fn score_depending_on_scan_fails() {
+        let mut g = healthy();
+        g.add_dep("facecore-score", "facecore-scan");
+        let rule = check_rules(&g)
+            .into_iter()
+            .find(|r| r.rule.starts_with("facecore-score"))
+            .expect("rule present");
+        assert_eq!(
+            rule.violations,
+            vec!["facecore-score -> facecore-scan".to_string()]
         );
     }
 

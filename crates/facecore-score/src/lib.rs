@@ -1,12 +1,13 @@
-//! The scoring core of facecore: embedding validation, cosine similarity,
-//! the calibrated cosine → score map, and fast 1:N scans.
+//! The scoring core of facecore: embedding validation, cosine similarity
+//! and the calibrated cosine → score map.
 //!
 //! Face embeddings are compared by the cosine of the angle between them.
 //! This crate checks that embeddings are usable (non-empty, of the expected
 //! dimension, finite, non-zero), normalises them, and computes the cosine.
 //! It performs no I/O and has no heavy dependencies, so it can sit at the
 //! bottom of the dependency graph. Raw cosines stay available through
-//! [`cosine`] and [`cosine_unit`].
+//! [`cosine`] and [`cosine_unit`]. The 1:N scans built on [`dot`] (exact,
+//! and over 8-bit and 4-bit codes) are the `facecore-scan` crate's.
 //!
 //! # Cosine to score
 //!
@@ -37,28 +38,12 @@
 //! A search can therefore filter raw cosines against `threshold(T)` and
 //! accept exactly the pairs that would score `T` or more.
 //!
-//! # 1:N search
-//!
-//! [`VectorSet`] stores unit vectors contiguously (row-major) and scans
-//! them in memory order with [`dot`]'s kernel ([`dot_many`] exposes the raw
-//! scan) for [`VectorSet::best_match`] and [`VectorSet::top_k`]; its
-//! cosines are bit-identical to [`cosine_unit`] on the normalised vectors.
-//! A large gallery is bound by memory bandwidth: 100k × 512 `f32` is
-//! 205 MB per query (11–23 ms on one core here).
-//!
-//! [`QuantizedVectorSet`] adds an 8-bit copy of every row (+25% memory)
-//! and scans that instead, with a proven error bound per row; only rows
-//! that could still be among the best are re-scored on the exact `f32`
-//! rows. Its answers are *identical* to [`VectorSet`]'s (same rows, same
-//! bit-exact cosines) at about a third of the time (3.6–7.7 ms for the best
-//! match in 100k × 512 on one core, `cargo bench -p facecore-score`).
-//!
 //! # Example
 //!
 //! ```
 //! use facecore_score::{
-//!     cosine, cosine_unit, normalized, validate, ScoreError, ScoreMap, VectorSet,
-//!     EMBEDDING_DIM, RECOMMENDED_SCORE,
+//!     cosine, cosine_unit, normalized, validate, ScoreError, ScoreMap, EMBEDDING_DIM,
+//!     RECOMMENDED_SCORE,
 //! };
 //!
 //! let a: Vec<f32> = (0..EMBEDDING_DIM).map(|i| (i as f32).sin()).collect();
@@ -86,24 +71,19 @@
 //! assert_eq!(t, 0.2975);
 //! assert!(map.score(t) >= 80 && map.score(t.next_down()) < 80);
 //!
-//! // 1:N search; the best cosine's score decides acceptance.
-//! let mut gallery = VectorSet::new(EMBEDDING_DIM);
-//! gallery.push(&b)?;
-//! let (index, c) = gallery.best_match(&a)?.expect("gallery is not empty");
-//! assert_eq!(index, 0);
+//! // The same pair accepted by its cosine against the threshold.
+//! let c = cosine_unit(&ua, &ub);
 //! assert!(c >= t && map.score(c) == 100);
 //! # Ok::<(), ScoreError>(())
 //! ```
 
 mod map;
-mod scan;
-mod sq4;
-mod sq8;
+// The AVX2 builds of `dot` and `fused_sums`.
+#[cfg(target_arch = "x86_64")]
+#[allow(unsafe_code)]
+mod simd;
 
 pub use map::{MAX_SCORE, MIN_ACCEPT_SCORE, MIN_SCORE, MapError, RECOMMENDED_SCORE, ScoreMap};
-pub use scan::{VectorSet, dot_many};
-pub use sq4::{Sq4Grid, Sq4Query, Sq4Rows};
-pub use sq8::{QuantizedVectorSet, ScanPart, Sq8Query, Sq8Rows, candidates, unit_query};
 
 /// Dimension of the embeddings produced by the facecore embedding model.
 pub const EMBEDDING_DIM: usize = 512;
@@ -267,9 +247,9 @@ fn mul_add_lanes(acc: &mut [f32; LANES], x: &[f32; LANES], y: &[f32; LANES]) {
 /// Uses sixteen independent accumulators so the loop vectorises, then sums
 /// them in order. Lengths must be equal (checked with
 /// `debug_assert!`); in release builds extra elements of the longer slice
-/// are ignored. Does not check for non-finite values. The 1:N scans
-/// ([`dot_many`], [`VectorSet`]) use this very function per row, so their
-/// results are bit-identical to it.
+/// are ignored. Does not check for non-finite values. The 1:N scans of
+/// `facecore-scan` use this very function per row, so their results are
+/// bit-identical to it.
 ///
 /// On x86-64 CPUs with AVX2 the same arithmetic runs in eight-wide
 /// registers (about twice as fast), with bit-identical results.
@@ -277,8 +257,8 @@ fn mul_add_lanes(acc: &mut [f32; LANES], x: &[f32; LANES], y: &[f32; LANES]) {
 pub fn dot(a: &[f32], b: &[f32]) -> f32 {
     debug_assert_eq!(a.len(), b.len(), "dot: length mismatch");
     #[cfg(target_arch = "x86_64")]
-    if sq8::avx2::available() {
-        return sq8::avx2::dot_f32(a, b);
+    if simd::available() {
+        return simd::dot_f32(a, b);
     }
     dot_portable(a, b)
 }
@@ -329,8 +309,8 @@ pub(crate) const F64_LANES: usize = 16;
 /// separate add does.
 fn fused_sums(a: &[f32], b: &[f32]) -> (f64, f64, f64) {
     #[cfg(target_arch = "x86_64")]
-    if sq8::avx2::fma_available() {
-        return sq8::avx2::fused_sums(a, b);
+    if simd::fma_available() {
+        return simd::fused_sums(a, b);
     }
     fused_sums_lanes(a, b)
 }
@@ -427,32 +407,18 @@ pub fn cosine_unit(a: &[f32], b: &[f32]) -> f32 {
     dot(a, b).clamp(-1.0, 1.0)
 }
 
-/// `Vec::swap_remove` for rows of `width` values stored flat: moves the
-/// last row into row `row` and drops the last. False, changing nothing,
-/// when `row` is out of range (or `width` is 0).
-pub(crate) fn swap_remove_row<T: Copy>(rows: &mut Vec<T>, width: usize, row: usize) -> bool {
-    let len = rows.len().checked_div(width).unwrap_or(0);
-    if row >= len {
-        return false;
-    }
-    let last = len - 1;
-    if row != last {
-        let (head, tail) = rows.split_at_mut(last * width);
-        head[row * width..(row + 1) * width].copy_from_slice(&tail[..width]);
-    }
-    rows.truncate(last * width);
-    true
-}
-
-/// A tiny xorshift64 PRNG for deterministic test data, shared by the tests
-/// of every module.
-#[cfg(test)]
-pub(crate) mod test_rng {
+/// A tiny xorshift64 PRNG for deterministic test data: the one generator of
+/// the tests of this crate and of `facecore-scan` (which turns on the
+/// `test-util` feature for its tests). Not part of the scoring API.
+#[cfg(any(test, feature = "test-util"))]
+pub mod test_rng {
     /// The generator; the seed must not be 0.
-    pub(crate) struct XorShift(pub(crate) u64);
+    #[derive(Debug, Clone)]
+    pub struct XorShift(pub u64);
 
     impl XorShift {
-        pub(crate) fn next_u64(&mut self) -> u64 {
+        /// The next 64 bits of the sequence.
+        pub fn next_u64(&mut self) -> u64 {
             self.0 ^= self.0 << 13;
             self.0 ^= self.0 >> 7;
             self.0 ^= self.0 << 17;
@@ -460,17 +426,17 @@ pub(crate) mod test_rng {
         }
 
         /// Uniform in [0, 1).
-        pub(crate) fn unit(&mut self) -> f32 {
+        pub fn unit(&mut self) -> f32 {
             (self.next_u64() >> 40) as f32 / (1u32 << 24) as f32
         }
 
         /// Uniform in [-1, 1).
-        pub(crate) fn next_f32(&mut self) -> f32 {
+        pub fn next_f32(&mut self) -> f32 {
             self.unit() * 2.0 - 1.0
         }
 
         /// `n` values uniform in [-1, 1).
-        pub(crate) fn vec(&mut self, n: usize) -> Vec<f32> {
+        pub fn vec(&mut self, n: usize) -> Vec<f32> {
             (0..n).map(|_| self.next_f32()).collect()
         }
     }

@@ -10,7 +10,8 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use facecore_score::{QuantizedVectorSet, ScoreError};
+use facecore_scan::QuantizedVectorSet;
+use facecore_score::ScoreError;
 use rayon::prelude::*;
 
 use crate::StoreError;
@@ -48,7 +49,7 @@ pub trait VectorIndex: Send + Sync {
     }
 }
 
-/// Exact search: the scoring core's [`QuantizedVectorSet`], whose 8-bit
+/// Exact search: facecore-scan's [`QuantizedVectorSet`], whose 8-bit
 /// companion filters and whose exact rows score, so results are those of a
 /// full `f32` scan at about a third of its time. Removal swaps the last row
 /// into the hole.
@@ -303,7 +304,7 @@ mod tests {
             .map(|_| (0..dim).map(|_| next()).collect())
             .collect();
         let mut index = ExactIndex::new(dim);
-        let mut plain = facecore_score::VectorSet::new(dim);
+        let mut plain = facecore_scan::VectorSet::new(dim);
         for (i, v) in rows.iter().enumerate() {
             index.insert(&format!("f{i}"), v).expect("insert");
             plain.push(v).expect("push");

@@ -38,7 +38,8 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use facecore_score::{ScoreError, Sq4Grid, Sq4Query, Sq4Rows, Sq8Query, Sq8Rows, dot, unit_query};
+use facecore_scan::{Sq4Grid, Sq4Query, Sq4Rows, Sq8Query, Sq8Rows, unit_query};
+use facecore_score::{ScoreError, dot};
 use rayon::prelude::*;
 
 use crate::StoreError;

@@ -4,9 +4,8 @@ use std::hint::black_box;
 use std::time::Duration;
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
-use facecore_score::{
-    EMBEDDING_DIM, QuantizedVectorSet, Sq4Grid, Sq8Query, Sq8Rows, VectorSet, dot_many,
-};
+use facecore_scan::{QuantizedVectorSet, Sq4Grid, Sq4Rows, Sq8Query, Sq8Rows, VectorSet, dot_many};
+use facecore_score::EMBEDDING_DIM;
 
 /// Tiny xorshift64 PRNG for deterministic data.
 struct XorShift(u64);
@@ -98,7 +97,7 @@ fn short_codes(c: &mut Criterion, width: usize) {
     let (q8, q4) = (Sq8Query::new(&query), grid.query(&query));
     for (name, n) in [("100k", 100_000usize), ("1m", 1_000_000)] {
         let mut sq8 = Sq8Rows::with_capacity(width, n);
-        let mut sq4 = facecore_score::Sq4Rows::new(width);
+        let mut sq4 = Sq4Rows::new(width);
         for _ in 0..n {
             let row = unit(&mut rng, width);
             sq8.push(&row);

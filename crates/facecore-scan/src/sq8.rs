@@ -24,8 +24,12 @@ use std::cmp::Reverse;
 use std::collections::BinaryHeap;
 use std::ops::Range;
 
+use facecore_score::{ScoreError, dot};
+
+#[cfg(target_arch = "x86_64")]
+use crate::avx2;
 use crate::scan::Hit;
-use crate::{ScoreError, VectorSet, checked_norm, dot};
+use crate::{VectorSet, unit_query};
 
 /// Largest quantised magnitude: codes lie in `-127..=127`, so the integer
 /// dot of two 512-d rows (at most `512 × 127²`) fits an `i32` with room,
@@ -144,403 +148,6 @@ fn dot_i8_one(query: &[i8], row: &[i8]) -> i32 {
         return avx2::dot(query, row);
     }
     dot_i8(query, row)
-}
-
-/// The AVX2 kernels (the integer dots of the 8-bit and 4-bit codes, the
-/// `f32` dot of [`crate::dot`], and cache prefetching), the only `unsafe`
-/// code in facecore: the intrinsics' loads take raw pointers, and a
-/// `#[target_feature]` function may only be called where the feature is
-/// known to be present.
-#[cfg(target_arch = "x86_64")]
-#[allow(unsafe_code)]
-pub(crate) mod avx2 {
-    use std::arch::x86_64::{
-        __m128i, __m256, __m256d, __m256i, _MM_HINT_T0, _MM_HINT_T1, _mm_add_epi32, _mm_add_ps,
-        _mm_cmpge_ps, _mm_cvtepi32_ps, _mm_cvtsi128_si32, _mm_loadu_ps, _mm_movemask_ps,
-        _mm_mul_ps, _mm_prefetch, _mm_set1_ps, _mm_shuffle_epi32, _mm_storeu_ps, _mm256_add_epi16,
-        _mm256_add_epi32, _mm256_add_ps, _mm256_and_si256, _mm256_castsi256_si128, _mm256_cvtps_pd,
-        _mm256_extracti128_si256, _mm256_fmadd_pd, _mm256_hadd_epi32, _mm256_loadu_ps,
-        _mm256_loadu_si256, _mm256_madd_epi16, _mm256_maddubs_epi16, _mm256_mul_ps,
-        _mm256_set1_epi8, _mm256_set1_epi16, _mm256_setzero_pd, _mm256_setzero_ps,
-        _mm256_setzero_si256, _mm256_sign_epi8, _mm256_srli_epi16, _mm256_storeu_pd,
-        _mm256_storeu_ps,
-    };
-
-    /// [`crate::dot`] in eight-wide registers: the same sixteen lanes, each
-    /// `acc += x·y` with the product rounded before the sum (no fused
-    /// multiply-add), then summed in lane order, so that the result is bit
-    /// for bit the portable loop's on every machine.
-    pub(crate) fn dot_f32(a: &[f32], b: &[f32]) -> f32 {
-        assert!(available(), "the AVX2 kernel needs AVX2");
-        // SAFETY: AVX2 (and so AVX) is present (asserted above), which is
-        // all that `dot_f32_avx2`'s target feature requires.
-        unsafe { dot_f32_avx2(a, b) }
-    }
-
-    /// Whether this CPU also has fused multiply-add, which
-    /// [`fused_sums`] uses besides AVX2.
-    pub(crate) fn fma_available() -> bool {
-        available() && std::arch::is_x86_feature_detected!("fma")
-    }
-
-    /// [`crate::fused_sums`] in four-wide `f64` registers, with fused
-    /// multiply-adds: products of `f32`s are exact in `f64`, so rounding
-    /// `x·y + acc` once is rounding `acc` plus the exact product, which is
-    /// what the portable code's separate multiply and add compute.
-    pub(crate) fn fused_sums(a: &[f32], b: &[f32]) -> (f64, f64, f64) {
-        assert!(fma_available(), "the kernel needs AVX2 and FMA");
-        // SAFETY: AVX2 and FMA are present (asserted above), which is all
-        // that `fused_sums_avx2`'s target features require.
-        unsafe { fused_sums_avx2(a, b) }
-    }
-
-    /// Four `f32`s as four `f64`s (exact conversions).
-    #[target_feature(enable = "avx2")]
-    fn load_f32_as_f64(chunk: &[f32; 4]) -> __m256d {
-        // SAFETY: `chunk` is 4 readable floats; the load is unaligned.
-        unsafe { _mm256_cvtps_pd(_mm_loadu_ps(chunk.as_ptr())) }
-    }
-
-    /// The lanes of [`crate::fused_sums_lanes`], four to a register.
-    #[target_feature(enable = "avx2,fma")]
-    fn fused_sums_avx2(a: &[f32], b: &[f32]) -> (f64, f64, f64) {
-        const REGS: usize = crate::F64_LANES / 4;
-        let n = a.len().min(b.len());
-        let whole = n - n % crate::F64_LANES;
-        let (ca, _) = a[..whole].as_chunks::<4>();
-        let (cb, _) = b[..whole].as_chunks::<4>();
-        let mut aa = [_mm256_setzero_pd(); REGS];
-        let mut bb = [_mm256_setzero_pd(); REGS];
-        let mut ab = [_mm256_setzero_pd(); REGS];
-        for (x, y) in ca.chunks_exact(REGS).zip(cb.chunks_exact(REGS)) {
-            for r in 0..REGS {
-                let (x, y) = (load_f32_as_f64(&x[r]), load_f32_as_f64(&y[r]));
-                aa[r] = _mm256_fmadd_pd(x, x, aa[r]);
-                bb[r] = _mm256_fmadd_pd(y, y, bb[r]);
-                ab[r] = _mm256_fmadd_pd(x, y, ab[r]);
-            }
-        }
-        let lanes = |acc: [__m256d; REGS]| {
-            let mut out = [0.0f64; crate::F64_LANES];
-            for (chunk, reg) in out.as_chunks_mut::<4>().0.iter_mut().zip(acc) {
-                // SAFETY: `chunk` is 4 writable doubles; the store is
-                // unaligned.
-                unsafe { _mm256_storeu_pd(chunk.as_mut_ptr(), reg) };
-            }
-            out
-        };
-        crate::finish_fused_sums(
-            [lanes(aa), lanes(bb), lanes(ab)],
-            &a[whole..n],
-            &b[whole..n],
-        )
-    }
-
-    /// Loads eight `f32`s.
-    #[target_feature(enable = "avx2")]
-    fn load_f32(chunk: &[f32; 8]) -> __m256 {
-        // SAFETY: `chunk` is 8 readable floats; the load is unaligned.
-        unsafe { _mm256_loadu_ps(chunk.as_ptr()) }
-    }
-
-    #[target_feature(enable = "avx2")]
-    fn dot_f32_avx2(a: &[f32], b: &[f32]) -> f32 {
-        let n = a.len().min(b.len());
-        let whole = n - n % 16;
-        // Lanes 0–7 and 8–15 of each chunk of sixteen.
-        let (ca, _) = a[..whole].as_chunks::<8>();
-        let (cb, _) = b[..whole].as_chunks::<8>();
-        let mut low = _mm256_setzero_ps();
-        let mut high = _mm256_setzero_ps();
-        for (x, y) in ca.chunks_exact(2).zip(cb.chunks_exact(2)) {
-            low = _mm256_add_ps(low, _mm256_mul_ps(load_f32(&x[0]), load_f32(&y[0])));
-            high = _mm256_add_ps(high, _mm256_mul_ps(load_f32(&x[1]), load_f32(&y[1])));
-        }
-        let mut lanes = [0.0f32; 16];
-        let (first, second) = lanes.split_at_mut(8);
-        // SAFETY: each half of `lanes` is 8 writable floats; the stores
-        // are unaligned.
-        unsafe {
-            _mm256_storeu_ps(first.as_mut_ptr(), low);
-            _mm256_storeu_ps(second.as_mut_ptr(), high);
-        }
-        let mut tail = 0.0f32;
-        for (x, y) in a[whole..n].iter().zip(&b[whole..n]) {
-            tail += x * y;
-        }
-        lanes.iter().sum::<f32>() + tail
-    }
-
-    /// Asks the CPU to start loading every cache line of `data` (a hint:
-    /// it never faults and changes no result). Plain SSE, which every
-    /// x86-64 has.
-    pub(crate) fn prefetch<T>(data: &[T]) {
-        let bytes = std::mem::size_of_val(data);
-        let start = data.as_ptr().cast::<i8>();
-        for offset in (0..bytes).step_by(64) {
-            // SAFETY: `offset` is inside `data`, so the pointer stays in
-            // its allocation; a prefetch reads nothing architecturally.
-            unsafe { _mm_prefetch::<_MM_HINT_T0>(start.add(offset)) }
-        }
-    }
-
-    /// Whether this CPU runs AVX2 (the standard library caches the answer).
-    pub(crate) fn available() -> bool {
-        std::arch::is_x86_feature_detected!("avx2")
-    }
-
-    /// Appends the integer dot of `query` with every row of `codes`.
-    pub(super) fn dots(query: &[i8], codes: &[i8], out: &mut Vec<i32>) {
-        assert!(available(), "the AVX2 kernel needs AVX2");
-        // SAFETY: AVX2 is present (asserted above), which is all that
-        // `dots_avx2`'s target feature requires.
-        unsafe { dots_avx2(query, codes, out) }
-    }
-
-    /// The integer dot of one pair of rows.
-    pub(super) fn dot(query: &[i8], row: &[i8]) -> i32 {
-        assert!(available(), "the AVX2 kernel needs AVX2");
-        // SAFETY: AVX2 is present (asserted above), which is all that
-        // `dot_avx2`'s target feature requires.
-        unsafe { dot_avx2(query, row) }
-    }
-
-    #[target_feature(enable = "avx2")]
-    fn dots_avx2(query: &[i8], codes: &[i8], out: &mut Vec<i32>) {
-        let dim = query.len();
-        out.reserve(codes.len() / dim);
-        for row in codes.chunks_exact(dim) {
-            out.push(dot_avx2(query, row));
-        }
-    }
-
-    /// Loads 32 codes.
-    #[target_feature(enable = "avx2")]
-    fn load(chunk: &[i8; 32]) -> __m256i {
-        // SAFETY: `chunk` is 32 readable bytes; the load is unaligned.
-        unsafe { _mm256_loadu_si256(chunk.as_ptr().cast()) }
-    }
-
-    /// `Σ a·b` over 32 codes at a time: `|a|` as unsigned times `b` with
-    /// `a`'s sign, summed in pairs to 16 bits (at most `2 × 127²`, no
-    /// saturation since codes avoid -128), then to 32 bits.
-    #[target_feature(enable = "avx2")]
-    fn dot_avx2(query: &[i8], row: &[i8]) -> i32 {
-        let (cq, rq) = query.as_chunks::<32>();
-        let (cr, rr) = row.as_chunks::<32>();
-        let ones = _mm256_set1_epi16(1);
-        let mut acc = _mm256_setzero_si256();
-        for (a, b) in cq.iter().zip(cr) {
-            let a = load(a);
-            let b = load(b);
-            let pairs = _mm256_maddubs_epi16(_mm256_sign_epi8(a, a), _mm256_sign_epi8(b, a));
-            acc = _mm256_add_epi32(acc, _mm256_madd_epi16(pairs, ones));
-        }
-        let s = _mm_add_epi32(
-            _mm256_castsi256_si128(acc),
-            _mm256_extracti128_si256(acc, 1),
-        );
-        let s = _mm_add_epi32(s, _mm_shuffle_epi32(s, 0b01_00_11_10));
-        let s = _mm_add_epi32(s, _mm_shuffle_epi32(s, 0b10_11_00_01));
-        let tail: i32 = rq
-            .iter()
-            .zip(rr)
-            .map(|(&a, &b)| i32::from(a) * i32::from(b))
-            .sum();
-        _mm_cvtsi128_si32(s) + tail
-    }
-
-    /// Appends the integer dot of `weights` with every packed 4-bit row of
-    /// `codes` (rows of `width` bytes; see `crate::sq4` for the layout).
-    pub(crate) fn dots_u4(weights: &[i8], codes: &[u8], width: usize, out: &mut Vec<f32>) {
-        assert!(available(), "the AVX2 kernel needs AVX2");
-        assert_eq!(
-            weights.len(),
-            2 * width,
-            "dots_u4: weights for another width"
-        );
-        assert!(width.is_multiple_of(32), "dots_u4: width not whole blocks");
-        // SAFETY: AVX2 is present (asserted above), which is all that
-        // `dots_u4_avx2`'s target feature requires.
-        unsafe { dots_u4_avx2(weights, codes, width, out) }
-    }
-
-    /// How far ahead of the rows being scanned the kernels ask for
-    /// lines into the first-level cache...
-    const PREFETCH_NEAR: usize = 1024;
-    /// ...and, a second time, into the second level, further ahead: more
-    /// lines in flight than the nearer requests alone keep (on this
-    /// project's 2-core machine, a scan of 2,000 lists of 16 KB on both
-    /// cores went from 1.6-1.7 ms to 1.25-1.45 ms with it; see
-    /// docs/performance.md).
-    const PREFETCH_FAR: usize = 4096;
-
-    /// Asks for the lines [`PREFETCH_NEAR`] and [`PREFETCH_FAR`] bytes
-    /// past each line of `rows` (rows a sequential scan is reading now):
-    /// the hardware's own prefetcher alone left the scans at about half of
-    /// what memory delivers, once the rows no longer fit the caches.
-    #[target_feature(enable = "avx2")]
-    fn prefetch_ahead<T>(rows: &[T]) {
-        let start = rows.as_ptr().cast::<i8>();
-        let near = start.wrapping_add(PREFETCH_NEAR);
-        let far = start.wrapping_add(PREFETCH_FAR);
-        for line in (0..std::mem::size_of_val(rows)).step_by(64) {
-            // A prefetch reads nothing architecturally, so the address may
-            // lie past the end (`wrapping_add` keeps the pointer arithmetic
-            // itself defined).
-            _mm_prefetch::<_MM_HINT_T0>(near.wrapping_add(line));
-            _mm_prefetch::<_MM_HINT_T1>(far.wrapping_add(line));
-        }
-    }
-
-    /// Like [`dots_u4`], but keeps only the rows whose estimate
-    /// `offset + dot · unit` (computed as `f32`, multiply then add) is at
-    /// least `cut`, appending `(row, estimate)` to `out`: a scan that wants
-    /// only its best rows then handles one in hundreds instead of every
-    /// estimate.
-    pub(crate) fn dots_u4_above(
-        weights: &[i8],
-        codes: &[u8],
-        width: usize,
-        line: (f32, f32),
-        cut: f32,
-        out: &mut Vec<(u32, f32)>,
-    ) {
-        assert!(available(), "the AVX2 kernel needs AVX2");
-        assert_eq!(
-            weights.len(),
-            2 * width,
-            "dots_u4_above: weights for another width"
-        );
-        assert!(
-            width.is_multiple_of(32),
-            "dots_u4_above: width not whole blocks"
-        );
-        // SAFETY: AVX2 is present (asserted above), which is all that
-        // `dots_u4_above_avx2`'s target feature requires.
-        unsafe { dots_u4_above_avx2(weights, codes, width, line, cut, out) }
-    }
-
-    #[target_feature(enable = "avx2")]
-    fn dots_u4_avx2(weights: &[i8], codes: &[u8], width: usize, out: &mut Vec<f32>) {
-        let (weights, _) = weights.as_chunks::<32>();
-        let rows = codes.len() / width;
-        out.reserve(rows);
-        let mut quads = codes.chunks_exact(4 * width);
-        for quad in &mut quads {
-            let mut four = [0.0f32; 4];
-            // SAFETY: `four` is 4 writable floats; the store is unaligned.
-            unsafe {
-                _mm_storeu_ps(
-                    four.as_mut_ptr(),
-                    _mm_cvtepi32_ps(quad_u4(weights, quad, width)),
-                )
-            };
-            out.extend_from_slice(&four);
-        }
-        for row in quads.remainder().chunks_exact(width) {
-            out.push(row_sum_u4(weights, row) as f32);
-        }
-    }
-
-    #[target_feature(enable = "avx2")]
-    fn dots_u4_above_avx2(
-        weights: &[i8],
-        codes: &[u8],
-        width: usize,
-        (offset, unit): (f32, f32),
-        cut: f32,
-        out: &mut Vec<(u32, f32)>,
-    ) {
-        let (weights, _) = weights.as_chunks::<32>();
-        let (offsets, units, cuts) = (_mm_set1_ps(offset), _mm_set1_ps(unit), _mm_set1_ps(cut));
-        let mut quads = codes.chunks_exact(4 * width);
-        let mut row = 0u32;
-        for quad in &mut quads {
-            let dots = _mm_cvtepi32_ps(quad_u4(weights, quad, width));
-            let estimates = _mm_add_ps(offsets, _mm_mul_ps(dots, units));
-            let mut above = _mm_movemask_ps(_mm_cmpge_ps(estimates, cuts));
-            if above != 0 {
-                let mut four = [0.0f32; 4];
-                // SAFETY: `four` is 4 writable floats; the store is unaligned.
-                unsafe { _mm_storeu_ps(four.as_mut_ptr(), estimates) };
-                while above != 0 {
-                    let lane = above.trailing_zeros();
-                    out.push((row + lane, four[lane as usize]));
-                    above &= above - 1;
-                }
-            }
-            row += 4;
-        }
-        for codes in quads.remainder().chunks_exact(width) {
-            let estimate = offset + row_sum_u4(weights, codes) as f32 * unit;
-            if estimate >= cut {
-                out.push((row, estimate));
-            }
-            row += 1;
-        }
-    }
-
-    /// The integer dots of four consecutive packed rows (`quad`, rows of
-    /// `width` bytes), asking for the lines ahead of them first.
-    #[target_feature(enable = "avx2")]
-    fn quad_u4(weights: &[[i8; 32]], quad: &[u8], width: usize) -> __m128i {
-        prefetch_ahead(quad);
-        let (a, rest) = quad.split_at(width);
-        let (b, rest) = rest.split_at(width);
-        let (c, d) = rest.split_at(width);
-        // Four rows share one horizontal reduction.
-        let ab = _mm256_hadd_epi32(row_u4(weights, a), row_u4(weights, b));
-        let cd = _mm256_hadd_epi32(row_u4(weights, c), row_u4(weights, d));
-        let abcd = _mm256_hadd_epi32(ab, cd);
-        _mm_add_epi32(
-            _mm256_castsi256_si128(abcd),
-            _mm256_extracti128_si256(abcd, 1),
-        )
-    }
-
-    /// The integer dot of one packed row.
-    #[target_feature(enable = "avx2")]
-    fn row_sum_u4(weights: &[[i8; 32]], row: &[u8]) -> i32 {
-        let acc = row_u4(weights, row);
-        horizontal(_mm_add_epi32(
-            _mm256_castsi256_si128(acc),
-            _mm256_extracti128_si256(acc, 1),
-        ))
-    }
-
-    /// The sum of four `i32` lanes.
-    #[target_feature(enable = "avx2")]
-    fn horizontal(s: __m128i) -> i32 {
-        let s = _mm_add_epi32(s, _mm_shuffle_epi32(s, 0b01_00_11_10));
-        let s = _mm_add_epi32(s, _mm_shuffle_epi32(s, 0b10_11_00_01));
-        _mm_cvtsi128_si32(s)
-    }
-
-    /// Eight partial sums of one packed row's dot with the weights: per
-    /// block of 32 bytes, the low nibbles meet the block's first 32
-    /// weights and the high nibbles its next 32 (`u8 × i8` pairs summed
-    /// to 16 bits: at most `2 × 15 × 127` each, two of them `7,620`, no
-    /// saturation), widened to 32 bits.
-    #[target_feature(enable = "avx2")]
-    fn row_u4(weights: &[[i8; 32]], row: &[u8]) -> __m256i {
-        let (blocks, _) = row.as_chunks::<32>();
-        let mask = _mm256_set1_epi8(0x0f);
-        let ones = _mm256_set1_epi16(1);
-        let mut acc = _mm256_setzero_si256();
-        for (block, w) in blocks.iter().zip(weights.chunks_exact(2)) {
-            // SAFETY: `block` is 32 readable bytes; the load is unaligned.
-            let v = unsafe { _mm256_loadu_si256(block.as_ptr().cast()) };
-            let low = _mm256_and_si256(v, mask);
-            let high = _mm256_and_si256(_mm256_srli_epi16(v, 4), mask);
-            let pairs = _mm256_add_epi16(
-                _mm256_maddubs_epi16(low, load(&w[0])),
-                _mm256_maddubs_epi16(high, load(&w[1])),
-            );
-            acc = _mm256_add_epi32(acc, _mm256_madd_epi16(pairs, ones));
-        }
-        acc
-    }
 }
 
 /// Unit vectors scalar-quantised to `i8`, one scale per row, with each
@@ -725,7 +332,7 @@ impl Sq8Rows {
 /// which rows get an exact look, never the result.
 ///
 /// ```
-/// use facecore_score::QuantizedVectorSet;
+/// use facecore_scan::QuantizedVectorSet;
 ///
 /// let mut set = QuantizedVectorSet::new(3);
 /// set.push(&[1.0, 0.0, 0.0])?;
@@ -816,7 +423,7 @@ impl QuantizedVectorSet {
     ///
     /// # Errors
     ///
-    /// As [`validate`](crate::validate) of `query` with `Some(self.dim())`.
+    /// As [`validate`](facecore_score::validate) of `query` with `Some(self.dim())`.
     pub fn best_match(&self, query: &[f32]) -> Result<Option<(usize, f32)>, ScoreError> {
         Ok(self.top_k(query, 1)?.into_iter().next())
     }
@@ -827,7 +434,7 @@ impl QuantizedVectorSet {
     ///
     /// # Errors
     ///
-    /// As [`validate`](crate::validate) of `query` with `Some(self.dim())`.
+    /// As [`validate`](facecore_score::validate) of `query` with `Some(self.dim())`.
     pub fn top_k(&self, query: &[f32], k: usize) -> Result<Vec<(usize, f32)>, ScoreError> {
         self.top_k_split(query, k, |rows, scan| vec![scan(0..rows)])
     }
@@ -838,7 +445,7 @@ impl QuantizedVectorSet {
     /// order. The answer is the same however the rows are split.
     ///
     /// ```
-    /// use facecore_score::QuantizedVectorSet;
+    /// use facecore_scan::QuantizedVectorSet;
     ///
     /// let mut set = QuantizedVectorSet::new(2);
     /// for v in [[1.0, 0.0], [0.6, 0.8], [0.0, 1.0]] {
@@ -853,7 +460,7 @@ impl QuantizedVectorSet {
     ///
     /// # Errors
     ///
-    /// As [`validate`](crate::validate) of `query` with `Some(self.dim())`.
+    /// As [`validate`](facecore_score::validate) of `query` with `Some(self.dim())`.
     pub fn top_k_split<S>(
         &self,
         query: &[f32],
@@ -946,16 +553,6 @@ impl ScanPart {
     }
 }
 
-/// Validates `query` and returns it normalised to unit length.
-///
-/// # Errors
-///
-/// As [`validate`](crate::validate) with `Some(dim)`.
-pub fn unit_query(query: &[f32], dim: usize) -> Result<Vec<f32>, ScoreError> {
-    let inv = 1.0 / checked_norm(query, Some(dim))?;
-    Ok(query.iter().map(|&x| (f64::from(x) * inv) as f32).collect())
-}
-
 /// The rows that can be among the best `k` given estimates and their
 /// bounds: those whose upper bound (`estimate + bound`) reaches the `k`-th
 /// best lower bound (`estimate − bound`). Re-scoring exactly these rows
@@ -992,8 +589,8 @@ mod tests {
     #![allow(clippy::unwrap_used)]
 
     use super::*;
-    use crate::EMBEDDING_DIM;
-    use crate::test_rng::XorShift;
+    use facecore_score::EMBEDDING_DIM;
+    use facecore_score::test_rng::XorShift;
 
     fn both(rng: &mut XorShift, dim: usize, n: usize) -> QuantizedVectorSet {
         let mut set = QuantizedVectorSet::with_capacity(dim, n);
@@ -1058,7 +655,7 @@ mod tests {
     #[test]
     fn quantisation_error_is_measured_and_small() {
         let mut rng = XorShift(9);
-        let v = crate::normalized(&rng.vec(EMBEDDING_DIM)).unwrap();
+        let v = facecore_score::normalized(&rng.vec(EMBEDDING_DIM)).unwrap();
         let q = quantise(&v);
         let recon: Vec<f32> = q.codes.iter().map(|&c| f32::from(c) * q.step).collect();
         let err = v
@@ -1139,7 +736,7 @@ mod tests {
         set.push(&base).unwrap();
         set.push(&base).unwrap(); // an exact tie: the lower index wins
         let got = set.top_k(&base, 5).unwrap();
-        let q = Sq8Query::new(&crate::normalized(&base).unwrap());
+        let q = Sq8Query::new(&facecore_score::normalized(&base).unwrap());
         let mut all = Vec::new();
         set.codes.estimates(&q, &mut all);
         for (row, &e) in all.iter().enumerate() {

@@ -14,7 +14,7 @@
 //! vectors.
 
 #[cfg(target_arch = "x86_64")]
-use crate::sq8::avx2;
+use crate::avx2;
 
 /// Codes a dimension's grid has: `0..=15`.
 const LEVELS: f32 = 15.0;
@@ -378,8 +378,8 @@ fn dot_u4(weights: &[i8], row: &[u8]) -> i32 {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::dot;
-    use crate::test_rng::XorShift;
+    use facecore_score::dot;
+    use facecore_score::test_rng::XorShift;
 
     fn rows(rng: &mut XorShift, n: usize, dim: usize) -> Vec<f32> {
         // Spreads that shrink with the dimension, like principal

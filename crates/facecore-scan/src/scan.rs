@@ -9,12 +9,15 @@
 //! several rows (four rows at a time was ~40% slower at 100k × 512); in
 //! cache the difference is small. Because every row goes through [`dot`]
 //! itself, a scan's cosines are bit-identical to
-//! [`cosine_unit`](crate::cosine_unit) on the same (normalised) vectors.
+//! [`cosine_unit`](facecore_score::cosine_unit) on the same (normalised)
+//! vectors.
 
 use std::cmp::Ordering;
 use std::collections::BinaryHeap;
 
-use crate::{ScoreError, checked_norm, dot};
+use facecore_score::{ScoreError, dot, l2_normalize};
+
+use crate::{check_dim, unit_query};
 
 /// Calls `f(i, dot(query, row_i))` for each complete row of `rows` (rows of
 /// `query.len()` elements, row-major), in increasing `i`.
@@ -35,9 +38,9 @@ fn for_each_dot(query: &[f32], rows: &[f32], mut f: impl FnMut(usize, f32)) {
 /// Fills `min(out.len(), rows.len() / d)` entries (none if `query` is
 /// empty) and leaves the rest of `out` untouched; lengths that do not match
 /// are a caller bug, caught by `debug_assert!`. Each value is bit-identical
-/// to [`dot`](crate::dot) on the same pair. No validation: for unit rows and
-/// a unit query the results are cosines (clamp them with `clamp(-1.0, 1.0)`
-/// if rounding above 1 matters).
+/// to [`dot`] on the same pair. No validation: for unit rows and a unit
+/// query the results are cosines (clamp them with `clamp(-1.0, 1.0)` if
+/// rounding above 1 matters).
 pub fn dot_many(query: &[f32], rows: &[f32], out: &mut [f32]) {
     let dim = query.len();
     if dim == 0 {
@@ -56,11 +59,11 @@ pub fn dot_many(query: &[f32], rows: &[f32], out: &mut [f32]) {
 /// Vectors are validated and normalised on [`push`](VectorSet::push);
 /// queries are validated and normalised by each scan, so the scores
 /// returned are cosines in `[-1, 1]`, bit-identical to
-/// [`cosine_unit`](crate::cosine_unit) of the normalised query and the
-/// stored row. Ties go to the lowest index.
+/// [`cosine_unit`](facecore_score::cosine_unit) of the normalised query
+/// and the stored row. Ties go to the lowest index.
 ///
 /// ```
-/// use facecore_score::VectorSet;
+/// use facecore_scan::VectorSet;
 ///
 /// let mut set = VectorSet::new(3);
 /// assert_eq!(set.push(&[1.0, 0.0, 0.0])?, 0);
@@ -140,24 +143,29 @@ impl VectorSet {
     /// Validates `v`, stores a unit-length copy and returns its index.
     ///
     /// Normalisation is done in `f64`, exactly as by
-    /// [`normalized`](crate::normalized).
+    /// [`normalized`](facecore_score::normalized).
     ///
     /// # Errors
     ///
-    /// As [`validate`](crate::validate) with `Some(self.dim())`; the set is
+    /// As [`validate`](facecore_score::validate) with `Some(self.dim())`; the set is
     /// unchanged on error.
     pub fn push(&mut self, v: &[f32]) -> Result<usize, ScoreError> {
-        let inv = 1.0 / checked_norm(v, Some(self.dim))?;
+        check_dim(v, self.dim)?;
         let index = self.len();
-        self.data
-            .extend(v.iter().map(|&x| (f64::from(x) * inv) as f32));
+        let start = self.data.len();
+        // Normalised where it will live; `l2_normalize` changes nothing on
+        // error, and the copy is dropped again.
+        self.data.extend_from_slice(v);
+        if let Err(e) = l2_normalize(&mut self.data[start..]) {
+            self.data.truncate(start);
+            return Err(e);
+        }
         Ok(index)
     }
 
     /// Validates `query` and returns a unit-length copy.
     fn unit_query(&self, query: &[f32]) -> Result<Vec<f32>, ScoreError> {
-        let inv = 1.0 / checked_norm(query, Some(self.dim))?;
-        Ok(query.iter().map(|&x| (f64::from(x) * inv) as f32).collect())
+        unit_query(query, self.dim)
     }
 
     /// The stored vector most similar to `query`: `(index, cosine)`, or
@@ -165,7 +173,7 @@ impl VectorSet {
     ///
     /// # Errors
     ///
-    /// As [`validate`](crate::validate) of `query` with `Some(self.dim())`.
+    /// As [`validate`](facecore_score::validate) of `query` with `Some(self.dim())`.
     pub fn best_match(&self, query: &[f32]) -> Result<Option<(usize, f32)>, ScoreError> {
         let q = self.unit_query(query)?;
         let mut best: Option<(usize, f32)> = None;
@@ -185,7 +193,7 @@ impl VectorSet {
     ///
     /// # Errors
     ///
-    /// As [`validate`](crate::validate) of `query` with `Some(self.dim())`.
+    /// As [`validate`](facecore_score::validate) of `query` with `Some(self.dim())`.
     pub fn top_k(&self, query: &[f32], k: usize) -> Result<Vec<(usize, f32)>, ScoreError> {
         let q = self.unit_query(query)?;
         let k = k.min(self.len());
@@ -221,7 +229,7 @@ impl VectorSet {
     ///
     /// # Errors
     ///
-    /// As [`validate`](crate::validate) of `query` with `Some(self.dim())`.
+    /// As [`validate`](facecore_score::validate) of `query` with `Some(self.dim())`.
     pub fn cosines(&self, query: &[f32]) -> Result<Vec<f32>, ScoreError> {
         let q = self.unit_query(query)?;
         let mut out = vec![0.0; self.len()];
@@ -265,9 +273,9 @@ mod tests {
     #![allow(clippy::unwrap_used)]
 
     use super::*;
-    use crate::{EMBEDDING_DIM, cosine_unit, dot, normalized};
+    use facecore_score::{EMBEDDING_DIM, cosine_unit, dot, normalized};
 
-    use crate::test_rng::XorShift;
+    use facecore_score::test_rng::XorShift;
 
     fn random_set(rng: &mut XorShift, dim: usize, n: usize) -> VectorSet {
         let mut set = VectorSet::with_capacity(dim, n);
