@@ -1,4 +1,6 @@
 use super::*;
+use crate::keys::{KEY_ID_LEN, KEY_SECRET_LEN};
+use redb::{ReadableDatabase, ReadableTable};
 
 /// Deterministic, well spread values in `[-0.5, 0.5)` (xorshift).
 pub(crate) fn uniform(seed: u64) -> impl FnMut() -> f32 {
