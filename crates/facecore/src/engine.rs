@@ -28,6 +28,20 @@ pub struct Engine {
     pool: rayon::ThreadPool,
     manifest: Manifest,
     models_dir: PathBuf,
+    /// Which faces the per-face models ran on, for the tests that check no
+    /// face is landmarked or embedded twice in one request.
+    #[cfg(test)]
+    runs: RunLog,
+}
+
+/// Test-only record of the per-face work of the engine: the boxes that were
+/// landmarked and aligned (as the bits of `x, y, width, height`), and how
+/// many crops went through the embedding model.
+#[cfg(test)]
+#[derive(Debug, Default)]
+struct RunLog {
+    faces: std::sync::Mutex<Vec<(&'static str, [u32; 4])>>,
+    embedded: std::sync::atomic::AtomicUsize,
 }
 
 impl std::fmt::Debug for Engine {
@@ -100,6 +114,8 @@ impl Engine {
             pool,
             manifest,
             models_dir: dir,
+            #[cfg(test)]
+            runs: RunLog::default(),
         })
     }
 
@@ -183,6 +199,28 @@ impl Engine {
         self.quality.min_embedding_norm > 0.0 && confidence < self.quality.verify_confidence_below
     }
 
+    /// Notes in the test-only log that `stage` ran on the face in `bbox`;
+    /// compiles to nothing outside tests.
+    fn note(&self, stage: &'static str, bbox: &facecore_detect::BBox) {
+        #[cfg(test)]
+        if let Ok(mut faces) = self.runs.faces.lock() {
+            let key = [bbox.x, bbox.y, bbox.width, bbox.height].map(f32::to_bits);
+            faces.push((stage, key));
+        }
+        #[cfg(not(test))]
+        let _ = (self, stage, bbox);
+    }
+
+    /// The detector's landmarks of one box, as a face.
+    fn landmarked(&self, image: &RgbImage, b: &facecore_detect::FaceBox) -> Result<Face, Error> {
+        self.note("landmarks", &b.bbox);
+        Ok(Face {
+            bbox: b.bbox,
+            confidence: b.confidence,
+            landmarks: self.detector.landmarks(image, &b.bbox)?,
+        })
+    }
+
     /// Faces that passed verification, most dominant first (at most
     /// `max_faces`), each with the embedding computed while verifying it, and
     /// the number of verified faces left out.
@@ -205,17 +243,7 @@ impl Engine {
         let found = self.pool.install(|| {
             wanted
                 .par_iter()
-                .map(|&i| {
-                    let b = &boxes[i];
-                    Ok((
-                        i,
-                        Face {
-                            bbox: b.bbox,
-                            confidence: b.confidence,
-                            landmarks: self.detector.landmarks(image, &b.bbox)?,
-                        },
-                    ))
-                })
+                .map(|&i| Ok((i, self.landmarked(image, &boxes[i])?)))
                 .collect::<Result<Vec<_>, Error>>()
         })?;
         for (i, f) in found {
@@ -262,11 +290,7 @@ impl Engine {
             }
             let face = match faces[i] {
                 Some(f) => f,
-                None => Face {
-                    bbox: b.bbox,
-                    confidence: b.confidence,
-                    landmarks: self.detector.landmarks(image, &b.bbox)?,
-                },
+                None => self.landmarked(image, b)?,
             };
             kept.push((face, embedding));
         }
@@ -294,7 +318,10 @@ impl Engine {
         self.pool.install(|| {
             faces
                 .par_iter()
-                .map(|f| Ok(facecore_align::align_face(image, &f.landmarks)?))
+                .map(|f| {
+                    self.note("align", &f.bbox);
+                    Ok(facecore_align::align_face(image, &f.landmarks)?)
+                })
                 .collect()
         })
     }
@@ -345,6 +372,10 @@ impl Engine {
 
     /// Embeds aligned 112×112 crops, spread over the worker threads.
     pub fn embed_crops(&self, crops: &[RgbImage]) -> Result<Vec<Embedding>, Error> {
+        #[cfg(test)]
+        self.runs
+            .embedded
+            .fetch_add(crops.len(), std::sync::atomic::Ordering::Relaxed);
         if crops.len() <= 1 {
             return Ok(self.embedder.embed_batch(crops)?);
         }
@@ -461,6 +492,101 @@ mod tests {
         assert!(msg.contains("cargo xtask fetch-models"), "{msg}");
         assert!(msg.contains("fr_detect.onnx"), "{msg}");
         std::fs::remove_dir_all(&dir).ok();
+    }
+
+    /// The box of a face as the run log keys it.
+    fn key(b: &facecore_detect::BBox) -> [u32; 4] {
+        [b.x, b.y, b.width, b.height].map(f32::to_bits)
+    }
+
+    /// Takes the run log: the boxes of each stage, and the crops embedded.
+    fn take_runs(engine: &Engine) -> (Vec<[u32; 4]>, Vec<[u32; 4]>, usize) {
+        let faces = std::mem::take(&mut *engine.runs.faces.lock().expect("log"));
+        let of = |stage: &str| -> Vec<[u32; 4]> {
+            let mut v: Vec<_> = faces.iter().filter(|f| f.0 == stage).map(|f| f.1).collect();
+            v.sort_unstable();
+            v
+        };
+        let embedded = engine
+            .runs
+            .embedded
+            .swap(0, std::sync::atomic::Ordering::Relaxed);
+        (of("landmarks"), of("align"), embedded)
+    }
+
+    fn sorted(mut v: Vec<[u32; 4]>) -> Vec<[u32; 4]> {
+        v.sort_unstable();
+        v.dedup();
+        v
+    }
+
+    /// Every face of a request is landmarked exactly once when it is returned
+    /// or verified, and aligned and embedded at most once: a face verified by
+    /// its embedding keeps that embedding. Checked against the sets of faces
+    /// the rules ask for, with verification off, at the default threshold and
+    /// for every face, and with `max_faces` below, at and above the number of
+    /// faces.
+    #[test]
+    fn each_face_is_landmarked_once_and_embedded_at_most_once() {
+        let mut engine = Engine::load(EngineConfig::default()).expect("models");
+        let png = std::fs::read(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../../fixtures/astronaut.png"
+        ))
+        .expect("fixture");
+        let astronaut = engine.decode(&png).expect("decode");
+        // The face at three sizes, so the confidences differ.
+        let mut image = RgbImage::from_pixel(1100, 520, image::Rgb([90, 100, 110]));
+        image::imageops::replace(&mut image, &astronaut, 0, 0);
+        for (side, x, y) in [(256, 560, 40), (160, 880, 300)] {
+            let small = image::imageops::resize(
+                &astronaut,
+                side,
+                side,
+                image::imageops::FilterType::Triangle,
+            );
+            image::imageops::replace(&mut image, &small, x, y);
+        }
+        let boxes = engine.detect_boxes(&image).expect("detect");
+        assert!(boxes.len() >= 3, "{boxes:?}");
+        for below in [0.0, 0.99, 1.0] {
+            engine.quality.verify_confidence_below = below;
+            for max_faces in [1, 2, boxes.len() + 1] {
+                let what = format!("verify below {below}, max_faces {max_faces}");
+                take_runs(&engine);
+                let got = engine.embed_image(&image, max_faces).expect("embed");
+                let (landmarked, aligned, embedded) = take_runs(&engine);
+                let returned: Vec<_> = got.faces.iter().map(|f| key(&f.face.bbox)).collect();
+                let verified: Vec<_> = boxes
+                    .iter()
+                    .filter(|b| engine.needs_verification(b.confidence))
+                    .map(|b| key(&b.bbox))
+                    .collect();
+                let first: Vec<_> = boxes.iter().take(max_faces).map(|b| key(&b.bbox)).collect();
+                let want_aligned = sorted([verified.clone(), returned.clone()].concat());
+                let want_landmarked = sorted([verified, returned, first].concat());
+                assert_eq!(aligned, want_aligned, "{what}: aligned");
+                assert_eq!(embedded, aligned.len(), "{what}: embedded");
+                assert_eq!(landmarked, want_landmarked, "{what}: landmarked");
+
+                // Detection alone embeds only the faces it verifies.
+                let detected = engine
+                    .detect_image(&image, max_faces, &mut StageTimings::default())
+                    .expect("detect");
+                let (landmarked, aligned, embedded) = take_runs(&engine);
+                assert_eq!(detected.0.len(), got.faces.len(), "{what}");
+                let verified = sorted(
+                    boxes
+                        .iter()
+                        .filter(|b| engine.needs_verification(b.confidence))
+                        .map(|b| key(&b.bbox))
+                        .collect(),
+                );
+                assert_eq!(aligned, verified, "{what}: aligned by detect");
+                assert_eq!(embedded, aligned.len(), "{what}: embedded by detect");
+                assert_eq!(landmarked, sorted(landmarked.clone()), "{what}: twice");
+            }
+        }
     }
 
     #[test]
