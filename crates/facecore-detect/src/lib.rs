@@ -50,6 +50,7 @@
 use std::path::Path;
 use std::sync::Arc;
 
+use facecore_image::resize_region_bilinear;
 use image::RgbImage;
 use tract_onnx::prelude::*;
 
@@ -414,7 +415,7 @@ impl Detector {
         // faces-dev it gives a higher ROC AUC than area averaging, and
         // textures score lower (0.52 against 0.77).
         let region = (window.x, window.y, window.width, window.height);
-        let small = resize_bilinear_sampled(image, region, DETECTOR_WIDTH, DETECTOR_HEIGHT);
+        let small = resize_region_bilinear(image, region, DETECTOR_WIDTH, DETECTOR_HEIGHT);
         let input = rgb_to_nchw(&small, 127.0, 1.0 / 128.0);
         let out = self
             .detect
@@ -532,7 +533,7 @@ impl Detector {
         let (x, y, side) =
             landmark_crop(bbox, image.width(), image.height()).ok_or(DetectError::EmptyImage)?;
         let small =
-            resize_bilinear_sampled(image, (x, y, side, side), LANDMARK_SIZE, LANDMARK_SIZE);
+            resize_region_bilinear(image, (x, y, side, side), LANDMARK_SIZE, LANDMARK_SIZE);
         let input = gray_to_nchw(&small);
         let out = self
             .landmark
@@ -759,71 +760,6 @@ pub fn reduce_68_to_5(p: &dyn Fn(usize) -> [f32; 2]) -> Landmarks5 {
     ]
 }
 
-/// Bilinear resampling of the region `(x, y, w, h)` of `image` to
-/// `width × height`, with pixel centres at half-integers and edge clamping
-/// (the convention of OpenCV's `INTER_LINEAR`): each output pixel reads only
-/// its 4 nearest source pixels, with no prefilter when shrinking. The region
-/// is clipped to the image; an empty region gives a black image.
-pub fn resize_bilinear_sampled(
-    image: &RgbImage,
-    region: (u32, u32, u32, u32),
-    width: u32,
-    height: u32,
-) -> RgbImage {
-    let (rx, ry) = (region.0.min(image.width()), region.1.min(image.height()));
-    let sw = region.2.min(image.width() - rx);
-    let sh = region.3.min(image.height() - ry);
-    let mut out = RgbImage::new(width, height);
-    if sw == 0 || sh == 0 || width == 0 {
-        return out;
-    }
-    let fx = sw as f32 / width as f32;
-    let fy = sh as f32 / height as f32;
-    let coord = |o: u32, f: f32, n: u32| {
-        let s = ((o as f32 + 0.5) * f - 0.5).clamp(0.0, (n - 1) as f32);
-        let i = (s.floor() as u32).min(n - 1);
-        (i, (i + 1).min(n - 1), s - i as f32)
-    };
-    // Byte offsets of the two source columns of every output column, so the
-    // inner loop is plain slice reads (this runs on every detector input:
-    // 76,800 pixels per pass).
-    let cols: Vec<(usize, usize, f32)> = (0..width)
-        .map(|x| {
-            let (x0, x1, wx) = coord(x, fx, sw);
-            (3 * (rx + x0) as usize, 3 * (rx + x1) as usize, wx)
-        })
-        .collect();
-    let stride = 3 * image.width() as usize;
-    let raw = image.as_raw();
-    let source_row = |r: u32| &raw[(ry + r) as usize * stride..][..stride];
-    for (y, row) in out.chunks_exact_mut(3 * width as usize).enumerate() {
-        let (y0, y1, wy) = coord(y as u32, fy, sh);
-        let (top_row, bottom_row) = (source_row(y0), source_row(y1));
-        for (&(x0, x1, wx), px) in cols.iter().zip(row.chunks_exact_mut(3)) {
-            let (a, b) = (&top_row[x0..x0 + 3], &top_row[x1..x1 + 3]);
-            let (c, d) = (&bottom_row[x0..x0 + 3], &bottom_row[x1..x1 + 3]);
-            for k in 0..3 {
-                let top = a[k] as f32 * (1.0 - wx) + b[k] as f32 * wx;
-                let bottom = c[k] as f32 * (1.0 - wx) + d[k] as f32 * wx;
-                px[k] = round_to_u8(top * (1.0 - wy) + bottom * wy);
-            }
-        }
-    }
-    out
-}
-
-/// `v.round().clamp(0.0, 255.0) as u8` (halves away from zero) without the
-/// `roundf` library call that `f32::round` becomes on baseline x86-64:
-/// `v − ⌊v⌋` is exact for these small values, so comparing it with 0.5
-/// rounds exactly as `round` does.
-#[inline]
-fn round_to_u8(v: f32) -> u8 {
-    let v = v.clamp(0.0, 255.0);
-    let whole = v as u32;
-    let up = u32::from(v - whole as f32 >= 0.5);
-    (whole + up).min(255) as u8
-}
-
 /// Packs an RGB image into a `[1, 3, h, w]` tensor with `(v - mean) * scale`.
 pub fn rgb_to_nchw(img: &RgbImage, mean: f32, scale: f32) -> Tensor {
     let (w, h) = (img.width() as usize, img.height() as usize);
@@ -858,90 +794,6 @@ pub fn gray_to_nchw(img: &RgbImage) -> Tensor {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn round_to_u8_rounds_like_round_then_clamp() {
-        let mut values: Vec<f32> = vec![
-            -3.0, -0.5, -0.0, 0.0, 0.49999997, 0.5, 1.5, 2.5, 254.5, 255.0, 255.49, 300.0,
-        ];
-        // Every value a bilinear blend of bytes can take, on a fine grid.
-        values.extend((0..=2_560_000).map(|i| i as f32 / 10_000.0));
-        for v in values {
-            assert_eq!(round_to_u8(v), v.round().clamp(0.0, 255.0) as u8, "{v}");
-        }
-    }
-
-    /// The resampling rule written out pixel by pixel, in `f64`, to check
-    /// the slice-based implementation against.
-    fn resize_reference(
-        image: &RgbImage,
-        (rx, ry, sw, sh): (u32, u32, u32, u32),
-        width: u32,
-        height: u32,
-    ) -> Vec<[f64; 3]> {
-        let coord = |o: u32, n_out: u32, n: u32| {
-            let s = ((o as f64 + 0.5) * n as f64 / n_out as f64 - 0.5).clamp(0.0, (n - 1) as f64);
-            let i = s.floor() as u32;
-            (i, (i + 1).min(n - 1), s - i as f64)
-        };
-        let mut out = Vec::new();
-        for y in 0..height {
-            let (y0, y1, wy) = coord(y, height, sh);
-            for x in 0..width {
-                let (x0, x1, wx) = coord(x, width, sw);
-                let p = |xx: u32, yy: u32| *image.get_pixel(rx + xx, ry + yy);
-                let (a, b, c, d) = (p(x0, y0), p(x1, y0), p(x0, y1), p(x1, y1));
-                out.push(std::array::from_fn(|k| {
-                    let top = a[k] as f64 * (1.0 - wx) + b[k] as f64 * wx;
-                    let bottom = c[k] as f64 * (1.0 - wx) + d[k] as f64 * wx;
-                    top * (1.0 - wy) + bottom * wy
-                }));
-            }
-        }
-        out
-    }
-
-    #[test]
-    fn resize_matches_the_written_out_rule_on_regions() {
-        let image = RgbImage::from_fn(97, 61, |x, y| {
-            let v = x.wrapping_mul(37) ^ y.wrapping_mul(91);
-            image::Rgb([
-                (v % 256) as u8,
-                ((v / 3) % 256) as u8,
-                ((x * y) % 256) as u8,
-            ])
-        });
-        // Shrinking, enlarging, the whole image and an inner region.
-        for (region, w, h) in [
-            ((0, 0, 97, 61), 32, 24),
-            ((10, 5, 40, 40), 64, 64),
-            ((50, 20, 47, 41), 13, 7),
-            ((0, 0, 97, 61), 97, 61),
-            ((96, 60, 1, 1), 3, 3),
-        ] {
-            let got = resize_bilinear_sampled(&image, region, w, h);
-            let want = resize_reference(&image, region, w, h);
-            for (px, r) in got.pixels().zip(&want) {
-                for k in 0..3 {
-                    // f32 against f64 arithmetic: the same byte, or the
-                    // neighbour when the exact value sits on a half.
-                    let diff = (px[k] as f64 - r[k].round()).abs();
-                    assert!(diff <= 1.0, "{region:?} {w}x{h}: {} vs {}", px[k], r[k]);
-                    if (r[k] - r[k].floor() - 0.5).abs() > 1e-3 {
-                        assert_eq!(px[k] as f64, r[k].round(), "{region:?} {w}x{h}");
-                    }
-                }
-            }
-        }
-        // A region reaching past the image is clipped, not a panic.
-        let clipped = resize_bilinear_sampled(&image, (90, 50, 100, 100), 4, 4);
-        assert_eq!(
-            clipped,
-            resize_bilinear_sampled(&image, (90, 50, 7, 11), 4, 4)
-        );
-        let empty = resize_bilinear_sampled(&image, (97, 0, 5, 5), 4, 4);
-        assert!(empty.pixels().all(|p| p.0 == [0, 0, 0]));
-    }
 
     fn fb(x: f32, y: f32, w: f32, h: f32, c: f32) -> FaceBox {
         FaceBox {
