@@ -52,6 +52,7 @@ use std::sync::Arc;
 
 use facecore_image::resize_region_bilinear;
 use image::RgbImage;
+use rayon::prelude::*;
 use tract_onnx::prelude::*;
 
 /// Width of the detector input, in pixels.
@@ -391,19 +392,27 @@ impl Detector {
     }
 
     /// Detects face boxes (no landmarks), most dominant first.
+    ///
+    /// This is the one implementation of the detection step: it runs the
+    /// detector on every window of [`Detector::windows`] in parallel on the
+    /// current rayon pool (inside `ThreadPool::install`, the caller's pool),
+    /// then merges the windows' boxes as the crate docs describe.
     pub fn detect_boxes(&self, image: &RgbImage) -> Result<Vec<FaceBox>, DetectError> {
-        let windows = self.windows(image.width(), image.height());
-        let mut results = Vec::with_capacity(windows.len());
-        for w in &windows {
-            results.push((*w, self.detect_window(image, w)?));
+        if image.width() == 0 || image.height() == 0 {
+            return Err(DetectError::EmptyImage);
         }
+        let windows = self.windows(image.width(), image.height());
+        let results = windows
+            .par_iter()
+            .map(|w| Ok((*w, self.detect_window(image, w)?)))
+            .collect::<Result<Vec<_>, DetectError>>()?;
         Ok(self.finish(results, image.width(), image.height()))
     }
 
     /// Runs the detector on one window and returns its candidates (after NMS
-    /// within the window), in original pixels. Use [`Detector::finish`] to merge
-    /// the results of all windows; windows may be run in parallel.
-    pub fn detect_window(
+    /// within the window), in original pixels; [`Detector::finish`] merges
+    /// the candidates of all windows.
+    fn detect_window(
         &self,
         image: &RgbImage,
         window: &Window,
@@ -499,7 +508,7 @@ impl Detector {
     /// tile's box of a large face replace the whole-image box measurably
     /// lowers recognition accuracy: the model's boxes are best at the scale
     /// it sees the face whole.)
-    pub fn finish(
+    fn finish(
         &self,
         results: Vec<(Window, Vec<FaceBox>)>,
         width: u32,

@@ -160,20 +160,11 @@ impl Engine {
         Ok(facecore_image::decode(bytes, &self.limits)?.image)
     }
 
-    /// Detects face boxes in a decoded image, most dominant first; the windows
-    /// of a large image run in parallel.
+    /// Detects face boxes in a decoded image, most dominant first:
+    /// [`facecore_detect::Detector::detect_boxes`] run on the engine's worker
+    /// threads, so the windows of a large image run in parallel there.
     pub fn detect_boxes(&self, image: &RgbImage) -> Result<Vec<facecore_detect::FaceBox>, Error> {
-        if image.width() == 0 || image.height() == 0 {
-            return Err(facecore_detect::DetectError::EmptyImage.into());
-        }
-        let windows = self.detector.windows(image.width(), image.height());
-        let results = self.pool.install(|| {
-            windows
-                .par_iter()
-                .map(|w| Ok((*w, self.detector.detect_window(image, w)?)))
-                .collect::<Result<Vec<_>, facecore_detect::DetectError>>()
-        })?;
-        Ok(self.detector.finish(results, image.width(), image.height()))
+        Ok(self.pool.install(|| self.detector.detect_boxes(image))?)
     }
 
     /// Detects faces (with landmarks) in a decoded image; returns at most
