@@ -17,7 +17,7 @@
 
 use std::time::{Duration, Instant};
 
-use facecore::{Engine, EngineConfig, Embeddings};
+use facecore::{Embeddings, Engine, EngineConfig};
 use serde_json::{Value, json};
 
 /// The allocator of the shipped binaries, so that the figures are theirs
