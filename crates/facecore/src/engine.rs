@@ -12,9 +12,12 @@ use crate::{
     ImageLimits, Manifest, QualityConfig, RgbImage, StageTimings, default_models_dir,
 };
 
-/// A face that passed verification, with the embedding computed while
-/// verifying it (for low-confidence detections).
+/// A face that passed verification, with its embedding when one was made
+/// (to verify it, or because the request asks for embeddings).
 type VerifiedFace = (Face, Option<Embedding>);
+
+/// Thread time one face's work spent in landmarks, alignment and embedding.
+type FaceTimes = [Duration; 3];
 
 /// The face pipeline, built once and shared: decode → detect → landmarks →
 /// align → embed, and comparison. `Send + Sync`.
@@ -182,7 +185,7 @@ impl Engine {
         max_faces: usize,
         timings: &mut StageTimings,
     ) -> Result<(Vec<Face>, usize), Error> {
-        let (faces, unprocessed) = self.verified_faces(image, max_faces, timings)?;
+        let (faces, unprocessed) = self.verified_faces(image, max_faces, false, timings)?;
         Ok((faces.into_iter().map(|(f, _)| f).collect(), unprocessed))
     }
 
@@ -212,65 +215,128 @@ impl Engine {
         })
     }
 
+    /// Aligns one face and embeds its crop; also returns how long each of
+    /// the two took.
+    fn embed_face(
+        &self,
+        image: &RgbImage,
+        face: &Face,
+    ) -> Result<(Embedding, Duration, Duration), Error> {
+        self.note("align", &face.bbox);
+        let t = Instant::now();
+        let crop = facecore_align::align_face(image, &face.landmarks)?;
+        let align = elapsed(t);
+        #[cfg(test)]
+        self.runs
+            .embedded
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let t = Instant::now();
+        // One crop per run, as `embed_crops` does: batching was measured
+        // slower in tract (see `facecore_embed::MAX_BATCH`).
+        let embedding = self.embedder.embed(&crop)?;
+        Ok((embedding, align, elapsed(t)))
+    }
+
+    /// Runs the per-face work of `work`, pairs of a box index and whether
+    /// that face needs an embedding, in one parallel pass on the worker
+    /// threads: each face is landmarked and, when asked, aligned and
+    /// embedded by the same task, so no thread waits for a stage barrier.
+    ///
+    /// The pass's wall time is added to `timings`, shared among the three
+    /// stages in proportion to the thread time each took, so that the stages
+    /// still add up to the request's time.
+    fn per_face_pass(
+        &self,
+        image: &RgbImage,
+        boxes: &[facecore_detect::FaceBox],
+        work: &[(usize, bool)],
+        timings: &mut StageTimings,
+    ) -> Result<Vec<(usize, VerifiedFace)>, Error> {
+        if work.is_empty() {
+            return Ok(Vec::new());
+        }
+        let t = Instant::now();
+        let done = self.pool.install(|| {
+            work.par_iter()
+                .map(|&(i, embed)| {
+                    let t = Instant::now();
+                    let face = self.landmarked(image, &boxes[i])?;
+                    let mut times: FaceTimes = [elapsed(t), Duration::ZERO, Duration::ZERO];
+                    let embedding = if embed {
+                        let (embedding, align, run) = self.embed_face(image, &face)?;
+                        times[1] = align;
+                        times[2] = run;
+                        Some(embedding)
+                    } else {
+                        None
+                    };
+                    Ok((i, (face, embedding), times))
+                })
+                .collect::<Result<Vec<_>, Error>>()
+        })?;
+        let wall = elapsed(t);
+        let mut spent = [Duration::ZERO; 3];
+        for (_, _, times) in &done {
+            for (total, t) in spent.iter_mut().zip(times) {
+                *total += *t;
+            }
+        }
+        let all: Duration = spent.iter().sum();
+        let share = |stage: Duration| {
+            if all.is_zero() {
+                Duration::ZERO
+            } else {
+                wall.mul_f64(stage.as_secs_f64() / all.as_secs_f64())
+            }
+        };
+        timings.landmarks += share(spent[0]);
+        timings.align += share(spent[1]);
+        timings.embed += share(spent[2]);
+        Ok(done.into_iter().map(|(i, face, _)| (i, face)).collect())
+    }
+
     /// Faces that passed verification, most dominant first (at most
-    /// `max_faces`), each with the embedding computed while verifying it, and
-    /// the number of verified faces left out.
+    /// `max_faces`), and the number of verified faces left out. With
+    /// `embed`, every face comes with its embedding; without, only the
+    /// verified ones do.
+    ///
+    /// Each face that is returned or verified is landmarked exactly once, and
+    /// aligned and embedded at most once: the embedding that verified a face
+    /// is the one returned.
     fn verified_faces(
         &self,
         image: &RgbImage,
         max_faces: usize,
+        embed: bool,
         timings: &mut StageTimings,
     ) -> Result<(Vec<VerifiedFace>, usize), Error> {
         let t = Instant::now();
         let boxes = self.detect_boxes(image)?;
         timings.detect += elapsed(t);
 
-        // Landmarks for the faces we may return and for every face to verify.
-        let t = Instant::now();
-        let wanted: Vec<usize> = (0..boxes.len())
-            .filter(|&i| i < max_faces || self.needs_verification(boxes[i].confidence))
+        // The faces that may be returned and every face to verify. A face
+        // among the first `max_faces` that needs no verification is always
+        // returned (at most `i` faces are kept before face `i`), so when the
+        // request wants embeddings it is embedded in this pass too.
+        let first: Vec<(usize, bool)> = (0..boxes.len())
+            .filter_map(|i| {
+                let verify = self.needs_verification(boxes[i].confidence);
+                (i < max_faces || verify).then_some((i, verify || embed))
+            })
             .collect();
-        let mut faces: Vec<Option<Face>> = vec![None; boxes.len()];
-        let found = self.pool.install(|| {
-            wanted
-                .par_iter()
-                .map(|&i| Ok((i, self.landmarked(image, &boxes[i])?)))
-                .collect::<Result<Vec<_>, Error>>()
-        })?;
-        for (i, f) in found {
-            faces[i] = Some(f);
-        }
-        timings.landmarks += elapsed(t);
-
-        // Verify the low-confidence ones with the embedding model.
-        let to_verify: Vec<Face> = faces
-            .iter()
-            .flatten()
-            .filter(|f| self.needs_verification(f.confidence))
-            .copied()
-            .collect();
-        let mut verified: Vec<Option<Embedding>> = vec![None; boxes.len()];
-        if !to_verify.is_empty() {
-            let t = Instant::now();
-            let crops = self.align(image, &to_verify)?;
-            timings.align += elapsed(t);
-            let t = Instant::now();
-            let embeddings = self.embed_crops(&crops)?;
-            timings.embed += elapsed(t);
-            let mut it = embeddings.into_iter();
-            for (i, f) in faces.iter().enumerate() {
-                if f.is_some_and(|f| self.needs_verification(f.confidence)) {
-                    verified[i] = it.next();
-                }
-            }
+        let mut faces: Vec<Option<VerifiedFace>> = vec![None; boxes.len()];
+        for (i, face) in self.per_face_pass(image, &boxes, &first, timings)? {
+            faces[i] = Some(face);
         }
 
         let mut kept = Vec::new();
         let mut left_out = 0;
         for (i, b) in boxes.iter().enumerate() {
-            let embedding = verified[i].take();
             if self.needs_verification(b.confidence) {
-                let norm = embedding.as_ref().and_then(|e| e.raw_norm).unwrap_or(0.0);
+                let norm = faces[i]
+                    .as_ref()
+                    .and_then(|(_, e)| e.as_ref()?.raw_norm)
+                    .unwrap_or(0.0);
                 if norm < self.quality.min_embedding_norm {
                     continue;
                 }
@@ -279,12 +345,21 @@ impl Engine {
                 left_out += 1;
                 continue;
             }
-            let face = match faces[i] {
-                Some(f) => f,
-                None => self.landmarked(image, b)?,
-            };
-            kept.push((face, embedding));
+            kept.push(i);
         }
+
+        // Faces moved up into the first `max_faces` because verification
+        // dropped faces before them were not in the first pass.
+        let late: Vec<(usize, bool)> = kept
+            .iter()
+            .filter(|&&i| faces[i].is_none())
+            .map(|&i| (i, embed))
+            .collect();
+        for (i, face) in self.per_face_pass(image, &boxes, &late, timings)? {
+            faces[i] = Some(face);
+        }
+        // Every kept face went through one of the two passes.
+        let kept = kept.into_iter().filter_map(|i| faces[i].take()).collect();
         Ok((kept, left_out))
     }
 
@@ -309,10 +384,7 @@ impl Engine {
         self.pool.install(|| {
             faces
                 .par_iter()
-                .map(|f| {
-                    self.note("align", &f.bbox);
-                    Ok(facecore_align::align_face(image, &f.landmarks)?)
-                })
+                .map(|f| Ok(facecore_align::align_face(image, &f.landmarks)?))
                 .collect()
         })
     }
@@ -329,26 +401,12 @@ impl Engine {
         max_faces: usize,
         timings: &mut StageTimings,
     ) -> Result<Embeddings, Error> {
-        let (faces, unprocessed) = self.verified_faces(image, max_faces, timings)?;
-        // Embed the faces that verification did not embed already.
-        let missing: Vec<Face> = faces
-            .iter()
-            .filter(|(_, e)| e.is_none())
-            .map(|(f, _)| *f)
-            .collect();
-        let t = Instant::now();
-        let crops = self.align(image, &missing)?;
-        timings.align += elapsed(t);
-        let t = Instant::now();
-        let mut fresh = self.embed_crops(&crops)?.into_iter();
-        timings.embed += elapsed(t);
+        let (faces, unprocessed) = self.verified_faces(image, max_faces, true, timings)?;
         let faces = faces
             .into_iter()
-            .map(|(face, e)| {
-                let embedding = match e {
-                    Some(e) => e,
-                    None => fresh.next().ok_or(facecore_embed::EmbedError::Degenerate)?,
-                };
+            .map(|(face, embedding)| {
+                // `verified_faces` embeds every face it returns when asked to.
+                let embedding = embedding.ok_or(facecore_embed::EmbedError::Degenerate)?;
                 Ok(FaceEmbedding { face, embedding })
             })
             .collect::<Result<Vec<_>, Error>>()?;
@@ -363,10 +421,6 @@ impl Engine {
 
     /// Embeds aligned 112×112 crops, spread over the worker threads.
     pub fn embed_crops(&self, crops: &[RgbImage]) -> Result<Vec<Embedding>, Error> {
-        #[cfg(test)]
-        self.runs
-            .embedded
-            .fetch_add(crops.len(), std::sync::atomic::Ordering::Relaxed);
         if crops.len() <= 1 {
             return Ok(self.embedder.embed_batch(crops)?);
         }
