@@ -7,8 +7,8 @@
 //!
 //! The model's 33 PReLU layers are imported with a vectorised rewrite of
 //! tract's own (bit-identical results, about twice the speed of the whole
-//! model; see the `prelu` module), and its 3×3 and 1×1 convolutions run
-//! on [`facecore_tract::replace_all`]'s implementations.
+//! model; see [`facecore_tract::register_prelu`]), and its 3×3 and 1×1
+//! convolutions run on [`facecore_tract::replace_all`]'s implementations.
 //!
 //! `embed_batch` runs crops in chunks of [`MAX_BATCH`] through a plan
 //! optimised once per batch size. With tract 0.23.9 on our 2-core machine a
@@ -24,8 +24,6 @@ use std::sync::{Arc, Mutex};
 
 use image::RgbImage;
 use tract_onnx::prelude::*;
-
-mod prelu;
 
 /// Side of the aligned input crop, in pixels.
 pub const INPUT_SIZE: u32 = 112;
@@ -93,7 +91,7 @@ fn build_plan(onnx: &[u8], batch: usize) -> Result<Arc<TypedRunnableModel>, Embe
     let size = INPUT_SIZE as usize;
     let mut reader = std::io::Cursor::new(onnx);
     let mut parser = tract_onnx::onnx();
-    prelu::register(&mut parser.op_register);
+    facecore_tract::register_prelu(&mut parser.op_register);
     let err = |e: TractError| EmbedError::Model(format!("{e:#}"));
     let mut model = parser
         .model_for_read(&mut reader)

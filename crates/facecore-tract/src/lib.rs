@@ -14,6 +14,9 @@
 //!   with the bias, a residual add and a ReLU after them folded in; see
 //!   [`pwconv`].
 //! * [`replace_all`]: all three, in the order they must run.
+//! * [`register_prelu`]: ONNX `PRelu` imported as `Mul`/`Max`/`Min`/`Add`,
+//!   which tract vectorises, instead of a comparison and a select; this one
+//!   acts on the ONNX parser, before the graph exists; see [`prelu`].
 //!
 //! `examples/op-profile.rs` prints where tract spends its time in a model,
 //! per operator kind and per node, with and without these replacements:
@@ -26,10 +29,12 @@
 pub mod conv3x3;
 pub mod dwconv;
 mod pattern;
+pub mod prelu;
 pub mod pwconv;
 
 pub use conv3x3::{Conv3x3, replace_conv3x3};
 pub use dwconv::{Depthwise3x3, replace_depthwise};
+pub use prelu::register_prelu;
 pub use pwconv::{Pointwise, replace_pointwise};
 
 use tract_onnx::prelude::*;

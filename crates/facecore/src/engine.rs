@@ -12,9 +12,12 @@ use crate::{
     ImageLimits, Manifest, QualityConfig, RgbImage, StageTimings, default_models_dir,
 };
 
-/// A face that passed verification, with the embedding computed while
-/// verifying it (for low-confidence detections).
+/// A face that passed verification, with its embedding when one was made
+/// (to verify it, or because the request asks for embeddings).
 type VerifiedFace = (Face, Option<Embedding>);
+
+/// Thread time one face's work spent in landmarks, alignment and embedding.
+type FaceTimes = [Duration; 3];
 
 /// The face pipeline, built once and shared: decode → detect → landmarks →
 /// align → embed, and comparison. `Send + Sync`.
@@ -28,6 +31,20 @@ pub struct Engine {
     pool: rayon::ThreadPool,
     manifest: Manifest,
     models_dir: PathBuf,
+    /// Which faces the per-face models ran on, for the tests that check no
+    /// face is landmarked or embedded twice in one request.
+    #[cfg(test)]
+    runs: RunLog,
+}
+
+/// Test-only record of the per-face work of the engine: the boxes that were
+/// landmarked and aligned (as the bits of `x, y, width, height`), and how
+/// many crops went through the embedding model.
+#[cfg(test)]
+#[derive(Debug, Default)]
+struct RunLog {
+    faces: std::sync::Mutex<Vec<(&'static str, [u32; 4])>>,
+    embedded: std::sync::atomic::AtomicUsize,
 }
 
 impl std::fmt::Debug for Engine {
@@ -100,6 +117,8 @@ impl Engine {
             pool,
             manifest,
             models_dir: dir,
+            #[cfg(test)]
+            runs: RunLog::default(),
         })
     }
 
@@ -144,20 +163,11 @@ impl Engine {
         Ok(facecore_image::decode(bytes, &self.limits)?.image)
     }
 
-    /// Detects face boxes in a decoded image, most dominant first; the windows
-    /// of a large image run in parallel.
+    /// Detects face boxes in a decoded image, most dominant first:
+    /// [`facecore_detect::Detector::detect_boxes`] run on the engine's worker
+    /// threads, so the windows of a large image run in parallel there.
     pub fn detect_boxes(&self, image: &RgbImage) -> Result<Vec<facecore_detect::FaceBox>, Error> {
-        if image.width() == 0 || image.height() == 0 {
-            return Err(facecore_detect::DetectError::EmptyImage.into());
-        }
-        let windows = self.detector.windows(image.width(), image.height());
-        let results = self.pool.install(|| {
-            windows
-                .par_iter()
-                .map(|w| Ok((*w, self.detector.detect_window(image, w)?)))
-                .collect::<Result<Vec<_>, facecore_detect::DetectError>>()
-        })?;
-        Ok(self.detector.finish(results, image.width(), image.height()))
+        Ok(self.pool.install(|| self.detector.detect_boxes(image))?)
     }
 
     /// Detects faces (with landmarks) in a decoded image; returns at most
@@ -175,7 +185,7 @@ impl Engine {
         max_faces: usize,
         timings: &mut StageTimings,
     ) -> Result<(Vec<Face>, usize), Error> {
-        let (faces, unprocessed) = self.verified_faces(image, max_faces, timings)?;
+        let (faces, unprocessed) = self.verified_faces(image, max_faces, false, timings)?;
         Ok((faces.into_iter().map(|(f, _)| f).collect(), unprocessed))
     }
 
@@ -183,75 +193,150 @@ impl Engine {
         self.quality.min_embedding_norm > 0.0 && confidence < self.quality.verify_confidence_below
     }
 
+    /// Notes in the test-only log that `stage` ran on the face in `bbox`;
+    /// compiles to nothing outside tests.
+    fn note(&self, stage: &'static str, bbox: &facecore_detect::BBox) {
+        #[cfg(test)]
+        if let Ok(mut faces) = self.runs.faces.lock() {
+            let key = [bbox.x, bbox.y, bbox.width, bbox.height].map(f32::to_bits);
+            faces.push((stage, key));
+        }
+        #[cfg(not(test))]
+        let _ = (self, stage, bbox);
+    }
+
+    /// The detector's landmarks of one box, as a face.
+    fn landmarked(&self, image: &RgbImage, b: &facecore_detect::FaceBox) -> Result<Face, Error> {
+        self.note("landmarks", &b.bbox);
+        Ok(Face {
+            bbox: b.bbox,
+            confidence: b.confidence,
+            landmarks: self.detector.landmarks(image, &b.bbox)?,
+        })
+    }
+
+    /// Aligns one face and embeds its crop; also returns how long each of
+    /// the two took.
+    fn embed_face(
+        &self,
+        image: &RgbImage,
+        face: &Face,
+    ) -> Result<(Embedding, Duration, Duration), Error> {
+        self.note("align", &face.bbox);
+        let t = Instant::now();
+        let crop = facecore_align::align_face(image, &face.landmarks)?;
+        let align = elapsed(t);
+        #[cfg(test)]
+        self.runs
+            .embedded
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let t = Instant::now();
+        // One crop per run, as `embed_crops` does: batching was measured
+        // slower in tract (see `facecore_embed::MAX_BATCH`).
+        let embedding = self.embedder.embed(&crop)?;
+        Ok((embedding, align, elapsed(t)))
+    }
+
+    /// Runs the per-face work of `work`, pairs of a box index and whether
+    /// that face needs an embedding, in one parallel pass on the worker
+    /// threads: each face is landmarked and, when asked, aligned and
+    /// embedded by the same task, so no thread waits for a stage barrier.
+    ///
+    /// The pass's wall time is added to `timings`, shared among the three
+    /// stages in proportion to the thread time each took, so that the stages
+    /// still add up to the request's time.
+    fn per_face_pass(
+        &self,
+        image: &RgbImage,
+        boxes: &[facecore_detect::FaceBox],
+        work: &[(usize, bool)],
+        timings: &mut StageTimings,
+    ) -> Result<Vec<(usize, VerifiedFace)>, Error> {
+        if work.is_empty() {
+            return Ok(Vec::new());
+        }
+        let t = Instant::now();
+        let done = self.pool.install(|| {
+            work.par_iter()
+                .map(|&(i, embed)| {
+                    let t = Instant::now();
+                    let face = self.landmarked(image, &boxes[i])?;
+                    let mut times: FaceTimes = [elapsed(t), Duration::ZERO, Duration::ZERO];
+                    let embedding = if embed {
+                        let (embedding, align, run) = self.embed_face(image, &face)?;
+                        times[1] = align;
+                        times[2] = run;
+                        Some(embedding)
+                    } else {
+                        None
+                    };
+                    Ok((i, (face, embedding), times))
+                })
+                .collect::<Result<Vec<_>, Error>>()
+        })?;
+        let wall = elapsed(t);
+        let mut spent = [Duration::ZERO; 3];
+        for (_, _, times) in &done {
+            for (total, t) in spent.iter_mut().zip(times) {
+                *total += *t;
+            }
+        }
+        let all: Duration = spent.iter().sum();
+        let share = |stage: Duration| {
+            if all.is_zero() {
+                Duration::ZERO
+            } else {
+                wall.mul_f64(stage.as_secs_f64() / all.as_secs_f64())
+            }
+        };
+        timings.landmarks += share(spent[0]);
+        timings.align += share(spent[1]);
+        timings.embed += share(spent[2]);
+        Ok(done.into_iter().map(|(i, face, _)| (i, face)).collect())
+    }
+
     /// Faces that passed verification, most dominant first (at most
-    /// `max_faces`), each with the embedding computed while verifying it, and
-    /// the number of verified faces left out.
+    /// `max_faces`), and the number of verified faces left out. With
+    /// `embed`, every face comes with its embedding; without, only the
+    /// verified ones do.
+    ///
+    /// Each face that is returned or verified is landmarked exactly once, and
+    /// aligned and embedded at most once: the embedding that verified a face
+    /// is the one returned.
     fn verified_faces(
         &self,
         image: &RgbImage,
         max_faces: usize,
+        embed: bool,
         timings: &mut StageTimings,
     ) -> Result<(Vec<VerifiedFace>, usize), Error> {
         let t = Instant::now();
         let boxes = self.detect_boxes(image)?;
         timings.detect += elapsed(t);
 
-        // Landmarks for the faces we may return and for every face to verify.
-        let t = Instant::now();
-        let wanted: Vec<usize> = (0..boxes.len())
-            .filter(|&i| i < max_faces || self.needs_verification(boxes[i].confidence))
+        // The faces that may be returned and every face to verify. A face
+        // among the first `max_faces` that needs no verification is always
+        // returned (at most `i` faces are kept before face `i`), so when the
+        // request wants embeddings it is embedded in this pass too.
+        let first: Vec<(usize, bool)> = (0..boxes.len())
+            .filter_map(|i| {
+                let verify = self.needs_verification(boxes[i].confidence);
+                (i < max_faces || verify).then_some((i, verify || embed))
+            })
             .collect();
-        let mut faces: Vec<Option<Face>> = vec![None; boxes.len()];
-        let found = self.pool.install(|| {
-            wanted
-                .par_iter()
-                .map(|&i| {
-                    let b = &boxes[i];
-                    Ok((
-                        i,
-                        Face {
-                            bbox: b.bbox,
-                            confidence: b.confidence,
-                            landmarks: self.detector.landmarks(image, &b.bbox)?,
-                        },
-                    ))
-                })
-                .collect::<Result<Vec<_>, Error>>()
-        })?;
-        for (i, f) in found {
-            faces[i] = Some(f);
-        }
-        timings.landmarks += elapsed(t);
-
-        // Verify the low-confidence ones with the embedding model.
-        let to_verify: Vec<Face> = faces
-            .iter()
-            .flatten()
-            .filter(|f| self.needs_verification(f.confidence))
-            .copied()
-            .collect();
-        let mut verified: Vec<Option<Embedding>> = vec![None; boxes.len()];
-        if !to_verify.is_empty() {
-            let t = Instant::now();
-            let crops = self.align(image, &to_verify)?;
-            timings.align += elapsed(t);
-            let t = Instant::now();
-            let embeddings = self.embed_crops(&crops)?;
-            timings.embed += elapsed(t);
-            let mut it = embeddings.into_iter();
-            for (i, f) in faces.iter().enumerate() {
-                if f.is_some_and(|f| self.needs_verification(f.confidence)) {
-                    verified[i] = it.next();
-                }
-            }
+        let mut faces: Vec<Option<VerifiedFace>> = vec![None; boxes.len()];
+        for (i, face) in self.per_face_pass(image, &boxes, &first, timings)? {
+            faces[i] = Some(face);
         }
 
         let mut kept = Vec::new();
         let mut left_out = 0;
         for (i, b) in boxes.iter().enumerate() {
-            let embedding = verified[i].take();
             if self.needs_verification(b.confidence) {
-                let norm = embedding.as_ref().and_then(|e| e.raw_norm).unwrap_or(0.0);
+                let norm = faces[i]
+                    .as_ref()
+                    .and_then(|(_, e)| e.as_ref()?.raw_norm)
+                    .unwrap_or(0.0);
                 if norm < self.quality.min_embedding_norm {
                     continue;
                 }
@@ -260,16 +345,21 @@ impl Engine {
                 left_out += 1;
                 continue;
             }
-            let face = match faces[i] {
-                Some(f) => f,
-                None => Face {
-                    bbox: b.bbox,
-                    confidence: b.confidence,
-                    landmarks: self.detector.landmarks(image, &b.bbox)?,
-                },
-            };
-            kept.push((face, embedding));
+            kept.push(i);
         }
+
+        // Faces moved up into the first `max_faces` because verification
+        // dropped faces before them were not in the first pass.
+        let late: Vec<(usize, bool)> = kept
+            .iter()
+            .filter(|&&i| faces[i].is_none())
+            .map(|&i| (i, embed))
+            .collect();
+        for (i, face) in self.per_face_pass(image, &boxes, &late, timings)? {
+            faces[i] = Some(face);
+        }
+        // Every kept face went through one of the two passes.
+        let kept = kept.into_iter().filter_map(|i| faces[i].take()).collect();
         Ok((kept, left_out))
     }
 
@@ -311,26 +401,12 @@ impl Engine {
         max_faces: usize,
         timings: &mut StageTimings,
     ) -> Result<Embeddings, Error> {
-        let (faces, unprocessed) = self.verified_faces(image, max_faces, timings)?;
-        // Embed the faces that verification did not embed already.
-        let missing: Vec<Face> = faces
-            .iter()
-            .filter(|(_, e)| e.is_none())
-            .map(|(f, _)| *f)
-            .collect();
-        let t = Instant::now();
-        let crops = self.align(image, &missing)?;
-        timings.align += elapsed(t);
-        let t = Instant::now();
-        let mut fresh = self.embed_crops(&crops)?.into_iter();
-        timings.embed += elapsed(t);
+        let (faces, unprocessed) = self.verified_faces(image, max_faces, true, timings)?;
         let faces = faces
             .into_iter()
-            .map(|(face, e)| {
-                let embedding = match e {
-                    Some(e) => e,
-                    None => fresh.next().ok_or(facecore_embed::EmbedError::Degenerate)?,
-                };
+            .map(|(face, embedding)| {
+                // `verified_faces` embeds every face it returns when asked to.
+                let embedding = embedding.ok_or(facecore_embed::EmbedError::Degenerate)?;
                 Ok(FaceEmbedding { face, embedding })
             })
             .collect::<Result<Vec<_>, Error>>()?;
@@ -461,6 +537,101 @@ mod tests {
         assert!(msg.contains("cargo xtask fetch-models"), "{msg}");
         assert!(msg.contains("fr_detect.onnx"), "{msg}");
         std::fs::remove_dir_all(&dir).ok();
+    }
+
+    /// The box of a face as the run log keys it.
+    fn key(b: &facecore_detect::BBox) -> [u32; 4] {
+        [b.x, b.y, b.width, b.height].map(f32::to_bits)
+    }
+
+    /// Takes the run log: the boxes of each stage, and the crops embedded.
+    fn take_runs(engine: &Engine) -> (Vec<[u32; 4]>, Vec<[u32; 4]>, usize) {
+        let faces = std::mem::take(&mut *engine.runs.faces.lock().expect("log"));
+        let of = |stage: &str| -> Vec<[u32; 4]> {
+            let mut v: Vec<_> = faces.iter().filter(|f| f.0 == stage).map(|f| f.1).collect();
+            v.sort_unstable();
+            v
+        };
+        let embedded = engine
+            .runs
+            .embedded
+            .swap(0, std::sync::atomic::Ordering::Relaxed);
+        (of("landmarks"), of("align"), embedded)
+    }
+
+    fn sorted(mut v: Vec<[u32; 4]>) -> Vec<[u32; 4]> {
+        v.sort_unstable();
+        v.dedup();
+        v
+    }
+
+    /// Every face of a request is landmarked exactly once when it is returned
+    /// or verified, and aligned and embedded at most once: a face verified by
+    /// its embedding keeps that embedding. Checked against the sets of faces
+    /// the rules ask for, with verification off, at the default threshold and
+    /// for every face, and with `max_faces` below, at and above the number of
+    /// faces.
+    #[test]
+    fn each_face_is_landmarked_once_and_embedded_at_most_once() {
+        let mut engine = Engine::load(EngineConfig::default()).expect("models");
+        let png = std::fs::read(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../../fixtures/astronaut.png"
+        ))
+        .expect("fixture");
+        let astronaut = engine.decode(&png).expect("decode");
+        // The face at three sizes, so the confidences differ.
+        let mut image = RgbImage::from_pixel(1100, 520, image::Rgb([90, 100, 110]));
+        image::imageops::replace(&mut image, &astronaut, 0, 0);
+        for (side, x, y) in [(256, 560, 40), (160, 880, 300)] {
+            let small = image::imageops::resize(
+                &astronaut,
+                side,
+                side,
+                image::imageops::FilterType::Triangle,
+            );
+            image::imageops::replace(&mut image, &small, x, y);
+        }
+        let boxes = engine.detect_boxes(&image).expect("detect");
+        assert!(boxes.len() >= 3, "{boxes:?}");
+        for below in [0.0, 0.99, 1.0] {
+            engine.quality.verify_confidence_below = below;
+            for max_faces in [1, 2, boxes.len() + 1] {
+                let what = format!("verify below {below}, max_faces {max_faces}");
+                take_runs(&engine);
+                let got = engine.embed_image(&image, max_faces).expect("embed");
+                let (landmarked, aligned, embedded) = take_runs(&engine);
+                let returned: Vec<_> = got.faces.iter().map(|f| key(&f.face.bbox)).collect();
+                let verified: Vec<_> = boxes
+                    .iter()
+                    .filter(|b| engine.needs_verification(b.confidence))
+                    .map(|b| key(&b.bbox))
+                    .collect();
+                let first: Vec<_> = boxes.iter().take(max_faces).map(|b| key(&b.bbox)).collect();
+                let want_aligned = sorted([verified.clone(), returned.clone()].concat());
+                let want_landmarked = sorted([verified, returned, first].concat());
+                assert_eq!(aligned, want_aligned, "{what}: aligned");
+                assert_eq!(embedded, aligned.len(), "{what}: embedded");
+                assert_eq!(landmarked, want_landmarked, "{what}: landmarked");
+
+                // Detection alone embeds only the faces it verifies.
+                let detected = engine
+                    .detect_image(&image, max_faces, &mut StageTimings::default())
+                    .expect("detect");
+                let (landmarked, aligned, embedded) = take_runs(&engine);
+                assert_eq!(detected.0.len(), got.faces.len(), "{what}");
+                let verified = sorted(
+                    boxes
+                        .iter()
+                        .filter(|b| engine.needs_verification(b.confidence))
+                        .map(|b| key(&b.bbox))
+                        .collect(),
+                );
+                assert_eq!(aligned, verified, "{what}: aligned by detect");
+                assert_eq!(embedded, aligned.len(), "{what}: embedded by detect");
+                assert_eq!(landmarked, sorted(landmarked.clone()), "{what}: twice");
+            }
+        }
     }
 
     #[test]

@@ -24,6 +24,11 @@
 //! of the first kind, one of the second) embedding one face went from
 //! about 36 ms to 15–17 ms on one core (`stage-report`, old and new
 //! binaries alternated in one session).
+//!
+//! Unlike the other replacements of this crate, this one works at import
+//! time: [`register_prelu`] makes an ONNX parser wire `PRelu` this way, so
+//! the slow form never enters the graph and there is nothing for a typed
+//! graph rewrite like [`crate::replace_all`] to match.
 
 use tract_onnx::model::{OnnxOpRegister, ParsingContext};
 use tract_onnx::pb::NodeProto;
@@ -32,8 +37,10 @@ use tract_onnx::tract_hir::internal::*;
 use tract_onnx::tract_hir::ops::expandable::expand;
 use tract_onnx::tract_hir::ops::math;
 
-/// Registers [`Prelu`] for the ONNX `PRelu` operator.
-pub(crate) fn register(ops: &mut OnnxOpRegister) {
+/// Makes the parser whose operator register is `ops` import ONNX `PRelu`
+/// as the vectorised expansion of this module (bit-identical results):
+/// `register_prelu(&mut parser.op_register)` before reading a model.
+pub fn register_prelu(ops: &mut OnnxOpRegister) {
     ops.insert("PRelu", parse);
 }
 
@@ -191,7 +198,7 @@ mod tests {
         .expect("input");
         let stock_parser = tract_onnx::onnx();
         let mut parser = tract_onnx::onnx();
-        register(&mut parser.op_register);
+        register_prelu(&mut parser.op_register);
         assert_eq!(wired(&stock_parser, &onnx, ".iff"), 33);
         // Both forms are in the default model: 32 layers whose slopes are
         // all at most 1, one with slopes from -0.56 to 1.23.
