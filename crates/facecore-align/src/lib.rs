@@ -113,6 +113,35 @@ pub enum AlignError {
     },
 }
 
+/// What kind of failure an [`AlignError`] is (see [`AlignError::kind`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum ErrorKind {
+    /// The source points (the landmarks) cannot define a transform: too
+    /// few, a count unlike the template's, non-finite, or collapsed.
+    Landmarks,
+    /// The destination template cannot define a transform.
+    Template,
+    /// The requested crop is larger than allowed.
+    OutputTooLarge,
+}
+
+impl AlignError {
+    /// The kind of this error.
+    pub fn kind(&self) -> ErrorKind {
+        match self {
+            Self::PointCountMismatch { .. }
+            | Self::TooFewPoints { .. }
+            | Self::NonFiniteSource { .. }
+            | Self::DegenerateSource => ErrorKind::Landmarks,
+            Self::NonFiniteDestination { .. }
+            | Self::DegenerateDestination
+            | Self::NonInvertible => ErrorKind::Template,
+            Self::OutputTooLarge { .. } => ErrorKind::OutputTooLarge,
+        }
+    }
+}
+
 /// A 2-D similarity transform (rotation + uniform scale + translation):
 ///
 /// ```text

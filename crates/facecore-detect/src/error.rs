@@ -27,3 +27,26 @@ pub enum DetectError {
     #[error("invalid detector configuration: {0}")]
     Config(String),
 }
+
+/// What kind of failure a [`DetectError`] is (see [`DetectError::kind`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum ErrorKind {
+    /// The image has no pixels: the caller's input.
+    EmptyImage,
+    /// A model could not be loaded or run: a broken model file or a bug.
+    Model,
+    /// A detector setting is out of range: the configuration.
+    Config,
+}
+
+impl DetectError {
+    /// The kind of this error.
+    pub fn kind(&self) -> ErrorKind {
+        match self {
+            Self::EmptyImage => ErrorKind::EmptyImage,
+            Self::Model { .. } | Self::Inference { .. } => ErrorKind::Model,
+            Self::Config(_) => ErrorKind::Config,
+        }
+    }
+}

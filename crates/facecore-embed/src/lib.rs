@@ -51,6 +51,29 @@ pub enum EmbedError {
     Degenerate,
 }
 
+/// What kind of failure an [`EmbedError`] is (see [`EmbedError::kind`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum ErrorKind {
+    /// The model could not be loaded or run: a broken model file or a bug.
+    Model,
+    /// A crop is not the size the model takes: the caller's bug.
+    WrongCropSize,
+    /// The model's output had no direction (zero or non-finite norm).
+    Degenerate,
+}
+
+impl EmbedError {
+    /// The kind of this error.
+    pub fn kind(&self) -> ErrorKind {
+        match self {
+            Self::Model(_) | Self::Inference(_) => ErrorKind::Model,
+            Self::WrongCropSize { .. } => ErrorKind::WrongCropSize,
+            Self::Degenerate => ErrorKind::Degenerate,
+        }
+    }
+}
+
 /// A unit-length embedding tagged with the id of the model that produced it.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Embedding {

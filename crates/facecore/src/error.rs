@@ -131,18 +131,41 @@ impl Error {
             Self::Score(_) | Self::ModelMismatch { .. } => ErrorKind::InvalidEmbedding,
             Self::Store(e) => store_kind(e),
             Self::Auth(e) => auth_kind(e),
-            // The detector, aligner and embedder run on a decoded image
-            // with points our own models produced: when they fail, the
-            // models or this code are at fault, not the request.
-            Self::Detect(facecore_detect::DetectError::EmptyImage) => ErrorKind::ImageUndecodable,
-            Self::Detect(_) => ErrorKind::Internal,
-            Self::Align(_) | Self::Embed(_) => ErrorKind::Internal,
+            Self::Detect(e) => detect_kind(e),
+            // The aligner and the embedder run on a decoded image with points
+            // our own landmark model produced and crops our aligner made:
+            // whatever kind they fail with, the models or this code are at
+            // fault, not the request.
+            Self::Align(e) => match e.kind() {
+                facecore_align::ErrorKind::Landmarks
+                | facecore_align::ErrorKind::Template
+                | facecore_align::ErrorKind::OutputTooLarge => ErrorKind::Internal,
+                _ => ErrorKind::Internal,
+            },
+            Self::Embed(e) => match e.kind() {
+                facecore_embed::ErrorKind::Model
+                | facecore_embed::ErrorKind::WrongCropSize
+                | facecore_embed::ErrorKind::Degenerate => ErrorKind::Internal,
+                _ => ErrorKind::Internal,
+            },
             Self::ModelsMissing { .. }
             | Self::ModelHash { .. }
             | Self::Manifest(_)
             | Self::Io { .. }
             | Self::Config(_) => ErrorKind::Internal,
         }
+    }
+}
+
+fn detect_kind(e: &facecore_detect::DetectError) -> ErrorKind {
+    match e.kind() {
+        // A decoded image of zero pixels cannot be reached through decode
+        // (it refuses zero sizes), but a library caller can pass one.
+        facecore_detect::ErrorKind::EmptyImage => ErrorKind::ImageUndecodable,
+        facecore_detect::ErrorKind::Model | facecore_detect::ErrorKind::Config => {
+            ErrorKind::Internal
+        }
+        _ => ErrorKind::Internal,
     }
 }
 
