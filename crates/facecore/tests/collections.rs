@@ -72,3 +72,106 @@ fn every_index_load_is_reported_once() {
     drop(store);
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// The operations the dialects call, on a real redb file with the real
+/// models: index, search and search-or-index of an image in one call each,
+/// errors by kind, and an image without a face touching nothing.
+#[test]
+fn face_operations_from_images() {
+    use facecore::ErrorKind;
+    use facecore::collections::{FaceOp, ResultSource};
+
+    let dir = std::env::temp_dir().join(format!("facecore-ops-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let store = Arc::new(Store::open(dir.join("facecore.redb")).unwrap());
+    let engine = Arc::new(Engine::load(EngineConfig::default()).unwrap());
+    let collections = Collections::new(Arc::clone(&store), engine);
+    let fixture = |name: &str| {
+        std::fs::read(format!(
+            "{}/../../fixtures/{name}",
+            env!("CARGO_MANIFEST_DIR")
+        ))
+        .unwrap()
+    };
+    let (astronaut, cat) = (fixture("astronaut.png"), fixture("chelsea.png"));
+    let search = FaceOp::Search { min_similarity: 80 };
+
+    let missing = collections
+        .face_from_image("acme", "staff", &astronaut, FaceOp::Index)
+        .unwrap_err();
+    assert_eq!(missing.kind(), ErrorKind::CollectionNotFound, "{missing}");
+    let invalid = collections.get("acme", "bad\u{7}id").unwrap_err();
+    assert_eq!(invalid.kind(), ErrorKind::InvalidInput, "{invalid}");
+
+    let created = collections.create("acme", "staff", Some("d")).unwrap();
+    assert_eq!(created.description.as_deref(), Some("d"));
+    let again = collections.create("acme", "staff", None).unwrap_err();
+    assert_eq!(again.kind(), ErrorKind::CollectionExists);
+
+    let nothing = collections
+        .face_from_image("acme", "staff", &astronaut, search)
+        .unwrap();
+    assert!(nothing.face.is_some());
+    assert_eq!(
+        (nothing.face_id, nothing.source),
+        (None, ResultSource::None)
+    );
+
+    let stored = collections
+        .face_from_image("acme", "staff", &astronaut, FaceOp::Index)
+        .unwrap();
+    assert_eq!(stored.source, ResultSource::Index);
+    let face_id = stored.face_id.clone().unwrap();
+    assert_eq!(
+        store
+            .collection("acme", "staff")
+            .unwrap()
+            .unwrap()
+            .face_count,
+        1
+    );
+
+    let found = collections
+        .face_from_image("acme", "staff", &astronaut, search)
+        .unwrap();
+    assert_eq!(found.face_id.as_deref(), Some(face_id.as_str()));
+    assert_eq!(found.source, ResultSource::Search);
+    assert_eq!(found.matched.unwrap().similarity, 100);
+
+    let either = FaceOp::SearchOrIndex { min_similarity: 80 };
+    let same = collections
+        .face_from_image("acme", "staff", &astronaut, either)
+        .unwrap();
+    assert_eq!(
+        (same.face_id.as_deref(), same.source),
+        (Some(face_id.as_str()), ResultSource::Search)
+    );
+
+    // No face in the photo of a cat: nothing stored, nothing searched.
+    let no_face = collections
+        .face_from_image("acme", "staff", &cat, either)
+        .unwrap();
+    assert_eq!((no_face.face, no_face.face_id), (None, None));
+    assert_eq!(
+        store
+            .collection("acme", "staff")
+            .unwrap()
+            .unwrap()
+            .face_count,
+        1
+    );
+
+    // Another account sees none of it.
+    let other = collections
+        .face_from_image("other", "staff", &astronaut, search)
+        .unwrap_err();
+    assert_eq!(other.kind(), ErrorKind::CollectionNotFound);
+
+    assert!(collections.delete_collection("acme", "staff").unwrap());
+    assert_eq!(
+        collections.get("acme", "staff").unwrap_err().kind(),
+        ErrorKind::CollectionNotFound
+    );
+    std::fs::remove_dir_all(&dir).ok();
+}
