@@ -21,8 +21,9 @@ use crate::error::{self, ApiError};
 use crate::fetch::{FetchPolicy, Fetcher};
 use crate::http::admission::{Admission, Timed};
 use crate::http::auth::{self, JwtVerifier};
+use crate::http::body::{self, IncomingBody};
+use crate::http::request_id;
 use crate::http::response::{bytes_response, redirect, text_response};
-use crate::http::{body, request_id};
 use crate::routes::{Endpoint, Matched, SWAGGER_PREFIX};
 
 pub use crate::http::response::{HttpResponse, error_response, json_response};
@@ -173,9 +174,7 @@ impl App {
     /// keys or bodies).
     pub async fn handle<B>(self: Arc<Self>, request: Request<B>) -> HttpResponse
     where
-        B: hyper::body::Body + Send + 'static,
-        B::Data: Send,
-        B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+        B: IncomingBody,
     {
         let started = std::time::Instant::now();
         let retry_after = self.config.retry_after_secs;
@@ -229,9 +228,7 @@ impl App {
         context: &mut RequestContext,
     ) -> Result<HttpResponse, ApiError>
     where
-        B: hyper::body::Body + Send + 'static,
-        B::Data: Send,
-        B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+        B: IncomingBody,
     {
         let path = request.uri().path();
         if let Some(tail) = path.strip_prefix(SWAGGER_PREFIX) {
@@ -301,9 +298,7 @@ impl App {
         context: &mut RequestContext,
     ) -> Result<CallRequest, ApiError>
     where
-        B: hyper::body::Body + Send + 'static,
-        B::Data: Send,
-        B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+        B: IncomingBody,
     {
         let account = auth::authenticate(request.headers(), &self.keys, self.config.jwt.as_ref())?;
         context.account = Some(account.name.clone());

@@ -27,19 +27,29 @@ fn observed(store: &Arc<Store>, engine: &Arc<Engine>, loads: &Loads) -> Collecti
     )
 }
 
-#[test]
-fn every_index_load_is_reported_once() {
-    let dir = std::env::temp_dir().join(format!("facecore-loads-{}", std::process::id()));
+/// A fresh data file in its own directory, and the engine.
+fn fresh(name: &str) -> (std::path::PathBuf, Arc<Store>, Arc<Engine>) {
+    let dir = std::env::temp_dir().join(format!("facecore-{name}-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).unwrap();
     let store = Arc::new(Store::open(dir.join("facecore.redb")).unwrap());
-    store.create_collection("acme", "staff", None).unwrap();
     let engine = Arc::new(Engine::load(EngineConfig::default()).unwrap());
-    let photo = std::fs::read(format!(
-        "{}/../../fixtures/astronaut.png",
+    (dir, store, engine)
+}
+
+fn fixture(name: &str) -> Vec<u8> {
+    std::fs::read(format!(
+        "{}/../../fixtures/{name}",
         env!("CARGO_MANIFEST_DIR")
     ))
-    .unwrap();
+    .unwrap()
+}
+
+#[test]
+fn every_index_load_is_reported_once() {
+    let (dir, store, engine) = fresh("loads");
+    store.create_collection("acme", "staff", None).unwrap();
+    let photo = fixture("astronaut.png");
     let face = engine.embed(&photo, 1).unwrap().faces.remove(0).embedding;
     let detail = FaceDetail {
         bounding_box: [0, 0, 1, 1],
@@ -81,19 +91,8 @@ fn face_operations_from_images() {
     use facecore::ErrorKind;
     use facecore::collections::{FaceOp, ResultSource};
 
-    let dir = std::env::temp_dir().join(format!("facecore-ops-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
-    let store = Arc::new(Store::open(dir.join("facecore.redb")).unwrap());
-    let engine = Arc::new(Engine::load(EngineConfig::default()).unwrap());
+    let (dir, store, engine) = fresh("ops");
     let collections = Collections::new(Arc::clone(&store), engine);
-    let fixture = |name: &str| {
-        std::fs::read(format!(
-            "{}/../../fixtures/{name}",
-            env!("CARGO_MANIFEST_DIR")
-        ))
-        .unwrap()
-    };
     let (astronaut, cat) = (fixture("astronaut.png"), fixture("chelsea.png"));
     let search = FaceOp::Search { min_similarity: 80 };
 

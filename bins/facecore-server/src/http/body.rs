@@ -9,18 +9,30 @@ use hyper::header;
 
 use crate::error::{self, ApiError};
 
-/// Reads the whole body of `request`: 413 past `limit` bytes (at once when
-/// `Content-Length` says so), 408 when it takes longer than `timeout`.
-pub async fn read_body<B>(
-    request: Request<B>,
-    limit: usize,
-    timeout: Duration,
-) -> Result<Bytes, ApiError>
+/// A request body the server can read: any hyper body whose chunks and
+/// errors can cross threads (a real connection's, or a test's).
+pub trait IncomingBody:
+    hyper::body::Body<Data: Send, Error: Into<Box<dyn std::error::Error + Send + Sync>>>
+    + Send
+    + 'static
+{
+}
+
+impl<B> IncomingBody for B
 where
     B: hyper::body::Body + Send + 'static,
     B::Data: Send,
     B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
 {
+}
+
+/// Reads the whole body of `request`: 413 past `limit` bytes (at once when
+/// `Content-Length` says so), 408 when it takes longer than `timeout`.
+pub async fn read_body<B: IncomingBody>(
+    request: Request<B>,
+    limit: usize,
+    timeout: Duration,
+) -> Result<Bytes, ApiError> {
     let too_large = || {
         ApiError::new(
             error::PAYLOAD_TOO_LARGE,
