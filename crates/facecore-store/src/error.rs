@@ -14,6 +14,21 @@ pub enum StoreError {
         /// The data file.
         path: PathBuf,
     },
+    /// The data file was written by a newer facecore, in a layout this build
+    /// does not know; it is left untouched.
+    #[error(
+        "the data file {path} has layout version {found}, newer than the {supported} this \
+         build knows: it was written by a newer facecore; run that version (or restore a \
+         backup made before the upgrade)"
+    )]
+    NewerSchema {
+        /// The data file.
+        path: PathBuf,
+        /// Its layout version.
+        found: u64,
+        /// The newest this build reads.
+        supported: u64,
+    },
     /// The data file could not be created or opened.
     #[error("cannot open the data file {path}: {message}")]
     Open {
@@ -103,6 +118,7 @@ impl StoreError {
             Self::CollectionExists(_) => ErrorKind::CollectionExists,
             Self::FaceNotFound(_) => ErrorKind::FaceNotFound,
             Self::InUse { .. } => ErrorKind::InUse,
+            Self::NewerSchema { .. } => ErrorKind::Storage,
             Self::Open { .. } | Self::Storage(_) | Self::Corrupt { .. } | Self::Random(_) => {
                 ErrorKind::Storage
             }

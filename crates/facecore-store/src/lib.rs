@@ -28,12 +28,14 @@ pub mod index;
 pub mod ivf;
 mod keys;
 pub mod load;
+mod schema;
 pub mod time;
 
 pub use accounts::{Account, MAX_ACCOUNT_NAME_LEN, validate_account_name};
 pub use collections::{Collection, NewFace, StoredFace};
 pub use error::{AuthError, ErrorKind, StoreError};
 pub use keys::{KEY_PREFIX, KeyInfo, MAX_KEY_LABEL_LEN, NewKey};
+pub use schema::SCHEMA_VERSION;
 
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -64,7 +66,10 @@ pub(crate) fn storage<E: std::fmt::Display>(e: E) -> StoreError {
 }
 
 impl Store {
-    /// Opens the data file, creating it (and its tables) when missing.
+    /// Opens the data file, creating it (and its tables) when missing. A
+    /// file of an older layout is brought up to date in the same
+    /// transaction; one written by a newer facecore is refused
+    /// ([`StoreError::NewerSchema`]) and left untouched.
     pub fn open(path: impl AsRef<Path>) -> Result<Self, StoreError> {
         let path = path.as_ref().to_path_buf();
         if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
@@ -87,6 +92,7 @@ impl Store {
         tx.open_table(collections::FACES).map_err(storage)?;
         tx.open_table(collections::SOURCES).map_err(storage)?;
         tx.open_table(load::INDEX_MODELS).map_err(storage)?;
+        schema::upgrade(&tx, &path)?;
         tx.commit().map_err(storage)?;
         Ok(Self {
             db,

@@ -1,6 +1,6 @@
 use super::*;
 use crate::keys::{KEY_ID_LEN, KEY_SECRET_LEN};
-use redb::{ReadableDatabase, ReadableTable};
+use redb::{ReadableDatabase, ReadableTable, ReadableTableMetadata};
 
 /// Deterministic, well spread values in `[-0.5, 0.5)` (xorshift).
 pub(crate) fn uniform(seed: u64) -> impl FnMut() -> f32 {
@@ -638,4 +638,47 @@ fn exact_index_switches_when_an_insert_passes_the_limit() {
     assert_eq!(index.len(), EXACT_LIMIT + 1);
     // With no exact rows to read back, nothing can be returned as a match.
     assert_eq!(index.best(&[1.0, 2.0, 3.0, 4.0]).expect("search"), None);
+}
+
+#[test]
+fn the_layout_version_is_recorded_and_a_newer_file_is_refused_unchanged() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let path = dir.path().join("facecore.redb");
+    let version = |db: &redb::Database| {
+        let tx = db.begin_read().expect("tx");
+        let meta = tx.open_table(crate::schema::META).expect("meta");
+        meta.get("schema_version").expect("get").map(|v| v.value())
+    };
+    let secret = {
+        let store = Store::open(&path).expect("open");
+        let key = store.create_key("acme", None).expect("key");
+        assert_eq!(version(&store.db), Some(SCHEMA_VERSION));
+        let tx = store.db.begin_write().expect("tx");
+        crate::schema::set_version(&tx, SCHEMA_VERSION + 1).expect("set");
+        tx.commit().expect("commit");
+        key.secret
+    };
+    let err = Store::open(&path).expect_err("a newer layout is refused");
+    assert!(
+        matches!(err, StoreError::NewerSchema { found, supported, .. }
+            if found == SCHEMA_VERSION + 1 && supported == SCHEMA_VERSION),
+        "{err}"
+    );
+    assert!(err.to_string().contains("newer facecore"), "{err}");
+    // Nothing was written: the version and the data are as they were.
+    let db = redb::Database::open(&path).expect("open with redb");
+    assert_eq!(version(&db), Some(SCHEMA_VERSION + 1));
+    let tx = db.begin_read().expect("tx");
+    let keys = tx.open_table(crate::keys::KEYS).expect("keys");
+    assert_eq!(keys.len().expect("len"), 1);
+    drop((keys, tx, db));
+    // Back at a version this build knows, the file opens and works.
+    {
+        let db = redb::Database::open(&path).expect("open with redb");
+        let tx = db.begin_write().expect("tx");
+        crate::schema::set_version(&tx, SCHEMA_VERSION).expect("set");
+        tx.commit().expect("commit");
+    }
+    let store = Store::open(&path).expect("open");
+    assert_eq!(store.authenticate(&secret).expect("auth").name, "acme");
 }

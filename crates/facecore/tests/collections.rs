@@ -174,3 +174,51 @@ fn face_operations_from_images() {
     );
     std::fs::remove_dir_all(&dir).ok();
 }
+
+/// A data file written by the release before the layout version was
+/// recorded (commit 714ad45; see tests/fixtures/README.md) opens, keeps
+/// its key, collection and face, finds the face, and takes new ones.
+#[test]
+fn a_data_file_of_the_previous_release_opens_and_works() {
+    use facecore::collections::{FaceOp, ResultSource};
+    use facecore::keys::Keys;
+
+    let (dir, _, engine) = fresh("previous-release");
+    let path = dir.join("old.redb");
+    std::fs::copy(
+        format!(
+            "{}/tests/fixtures/data-714ad45.redb",
+            env!("CARGO_MANIFEST_DIR")
+        ),
+        &path,
+    )
+    .unwrap();
+    let astronaut = fixture("astronaut.png");
+    let search = FaceOp::Search { min_similarity: 80 };
+    {
+        let store = Arc::new(Store::open(&path).unwrap());
+        let keys = Keys::new(Arc::clone(&store));
+        let account = keys
+            .authenticate("fc_zmefgmrqvwfl_67ixb4pjl7jn2qp5wd6w7f64rfwpfinu")
+            .unwrap();
+        assert_eq!(account.name, "default");
+        let collections = Collections::new(store, Arc::clone(&engine));
+        let staff = collections.get("default", "staff").unwrap();
+        assert_eq!(staff.description.as_deref(), Some("written by 714ad45"));
+        assert_eq!(staff.face_count, 1);
+        let found = collections
+            .face_from_image("default", "staff", &astronaut, search)
+            .unwrap();
+        assert_eq!(found.face_id.as_deref(), Some("face_hjyi4towub6uwedx7e3y"));
+        assert_eq!(found.matched.unwrap().similarity, 100);
+        let added = collections
+            .face_from_image("default", "staff", &astronaut, FaceOp::Index)
+            .unwrap();
+        assert_eq!(added.source, ResultSource::Index);
+    }
+    // Reopened (now with its layout version recorded), it has both faces.
+    let store = Arc::new(Store::open(&path).unwrap());
+    let collections = Collections::new(store, engine);
+    assert_eq!(collections.get("default", "staff").unwrap().face_count, 2);
+    std::fs::remove_dir_all(&dir).ok();
+}
