@@ -299,9 +299,10 @@ impl Collections {
             }))
     }
 
-    /// Whether the account has this collection (cheap; no index load).
-    pub fn exists(&self, account: &str, id: &str) -> Result<bool, Error> {
-        Ok(self.store.collection(account, id)?.is_some())
+    /// The collection's loaded index, or [`StoreError::CollectionNotFound`].
+    fn existing(&self, account: &str, id: &str) -> Result<Shared, Error> {
+        self.collection(account, id)?
+            .ok_or_else(|| Self::not_found(id))
     }
 
     /// Resolves a collection for [`Collections::apply`]: checks the id, and
@@ -309,9 +310,7 @@ impl Collections {
     /// such collection; loads its index on first use.
     pub fn open(&self, account: &str, id: &str) -> Result<OpenCollection, Error> {
         validate_collection_id(id)?;
-        let shared = self
-            .collection(account, id)?
-            .ok_or_else(|| Self::not_found(id))?;
+        let shared = self.existing(account, id)?;
         Ok(OpenCollection {
             account: account.to_string(),
             id: id.to_string(),
@@ -405,9 +404,7 @@ impl Collections {
         min_similarity: i32,
     ) -> Result<Option<FaceMatch>, Error> {
         self.check_model(embedding)?;
-        let shared = self
-            .collection(account, id)?
-            .ok_or_else(|| Self::not_found(id))?;
+        let shared = self.existing(account, id)?;
         let loaded = shared.read().map_err(poisoned)?;
         self.best(&loaded.index, embedding, min_similarity)
     }
@@ -464,9 +461,7 @@ impl Collections {
         detail: FaceDetail,
     ) -> Result<StoredFace, Error> {
         self.check_model(embedding)?;
-        let shared = self
-            .collection(account, id)?
-            .ok_or_else(|| Self::not_found(id))?;
+        let shared = self.existing(account, id)?;
         let mut loaded = shared.write().map_err(poisoned)?;
         self.insert_locked(&mut loaded, account, id, embedding, detail)
     }
@@ -482,9 +477,7 @@ impl Collections {
         detail: FaceDetail,
     ) -> Result<SearchOrIndex, Error> {
         self.check_model(embedding)?;
-        let shared = self
-            .collection(account, id)?
-            .ok_or_else(|| Self::not_found(id))?;
+        let shared = self.existing(account, id)?;
         let mut loaded = shared.write().map_err(poisoned)?;
         self.search_or_index_locked(&mut loaded, account, id, embedding, min_similarity, detail)
     }
@@ -516,9 +509,7 @@ impl Collections {
     /// Deletes one face (committed before returning).
     pub fn delete_face(&self, account: &str, id: &str, face_id: &str) -> Result<(), Error> {
         validate_collection_id(id)?;
-        let shared = self
-            .collection(account, id)?
-            .ok_or_else(|| Self::not_found(id))?;
+        let shared = self.existing(account, id)?;
         let mut loaded = shared.write().map_err(poisoned)?;
         self.store.delete_face(account, id, face_id)?;
         loaded.index.remove(face_id);

@@ -122,14 +122,7 @@ fn face_operations_from_images() {
         .unwrap();
     assert_eq!(stored.source, ResultSource::Index);
     let face_id = stored.face_id.clone().unwrap();
-    assert_eq!(
-        store
-            .collection("acme", "staff")
-            .unwrap()
-            .unwrap()
-            .face_count,
-        1
-    );
+    assert_eq!(collections.get("acme", "staff").unwrap().face_count, 1);
 
     let found = collections
         .face_from_image("acme", "staff", &astronaut, search)
@@ -152,14 +145,7 @@ fn face_operations_from_images() {
         .face_from_image("acme", "staff", &cat, either)
         .unwrap();
     assert_eq!((no_face.face, no_face.face_id), (None, None));
-    assert_eq!(
-        store
-            .collection("acme", "staff")
-            .unwrap()
-            .unwrap()
-            .face_count,
-        1
-    );
+    assert_eq!(collections.get("acme", "staff").unwrap().face_count, 1);
 
     // Another account sees none of it.
     let other = collections
