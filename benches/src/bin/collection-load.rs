@@ -1,16 +1,21 @@
-//! `collection-load [N]`: how long a restart takes to make a collection of N
-//! faces (default 100,000, 512-d) searchable again: reopen the redb file,
-//! load the collection's index as the server does (the first load trains
-//! and saves the lists of a collection past 50,000 faces; a restart reuses
-//! them), answer one search. Also prints the bulk insert rate and the data
-//! file size per face.
+//! `collection-load [N] [IMAGE_KB]`: how long a restart takes to make a
+//! collection of N faces (default 100,000, 512-d) searchable again: reopen
+//! the redb file, load the collection's index as the server does (the first
+//! load trains and saves the lists of a collection past 50,000 faces; a
+//! restart reuses them), answer one search. Also prints the bulk insert
+//! rate and the data file size per face.
+//!
+//! With `IMAGE_KB` > 0 every face also keeps a distinct original image of
+//! that size and a 4 KB thumbnail, as the CompreFace dialect stores them:
+//! comparing the load times with and without shows what the separate
+//! media tables cost a restart.
 
 use std::sync::Arc;
 use std::time::Instant;
 
 use facecore_store::collections::CollectionRows;
 use facecore_store::index::VectorIndex;
-use facecore_store::{NewFace, Store};
+use facecore_store::{ImageBlob, NewFace, Store};
 
 /// The embedding model the faces are tagged with.
 const MODEL: &str = "fr_feature@0.0.1";
@@ -33,6 +38,11 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         .map(|s| s.parse())
         .transpose()?
         .unwrap_or(100_000);
+    let image_kb: usize = std::env::args()
+        .nth(2)
+        .map(|s| s.parse())
+        .transpose()?
+        .unwrap_or(0);
     let dim = 512;
     let dir = std::env::temp_dir().join(format!("facecore-collection-load-{}", std::process::id()));
     std::fs::create_dir_all(&dir)?;
@@ -42,16 +52,32 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         let store = Store::open(&path)?;
         store.create_collection("bench", "faces", None)?;
         let started = Instant::now();
-        let batch = 10_000;
+        let batch = if image_kb > 0 { 500 } else { 10_000 };
         let mut done = 0;
         while done < n {
             let faces: Vec<NewFace> = (0..batch.min(n - done))
-                .map(|_| NewFace {
-                    model: MODEL.into(),
-                    embedding: (0..dim).map(|_| rng.next_f32()).collect(),
-                    bounding_box: [10, 20, 100, 120],
-                    confidence: 0.99,
-                    source: None,
+                .map(|_| {
+                    let embedding: Vec<f32> = (0..dim).map(|_| rng.next_f32()).collect();
+                    let mut media = |len: usize| -> Vec<u8> {
+                        (0..len).map(|_| (rng.next_f32() * 255.0) as u8).collect()
+                    };
+                    let (image, thumbnail) = if image_kb > 0 {
+                        (
+                            Some(ImageBlob::new(media(image_kb << 10))),
+                            Some(media(4 << 10)),
+                        )
+                    } else {
+                        (None, None)
+                    };
+                    NewFace {
+                        model: MODEL.into(),
+                        embedding,
+                        bounding_box: [10, 20, 100, 120],
+                        confidence: 0.99,
+                        image,
+                        thumbnail,
+                        ..NewFace::default()
+                    }
                 })
                 .collect();
             done += faces.len();
@@ -60,7 +86,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         }
         let secs = started.elapsed().as_secs_f64();
         println!(
-            "bulk insert: {n} faces in {secs:.1} s ({:.0} faces/s, batches of {batch})",
+            "bulk insert: {n} faces with {image_kb} KB images in {secs:.1} s ({:.0} faces/s, batches of {batch})",
             n as f64 / secs
         );
     }

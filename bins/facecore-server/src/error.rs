@@ -146,6 +146,10 @@ pub fn code_for(kind: ErrorKind) -> Code {
         ErrorKind::CollectionNotFound => COLLECTION_NOT_FOUND,
         ErrorKind::FaceNotFound => FACE_NOT_FOUND,
         ErrorKind::CollectionExists => COLLECTION_EXISTS,
+        // The Face Verification and Recognition APIs have no persons; the
+        // person-aware dialects map these kinds in their own tables.
+        ErrorKind::PersonNotFound => NOT_FOUND,
+        ErrorKind::PersonExists => VALIDATION,
         ErrorKind::InvalidKey => API_KEY_NOT_VALID,
         ErrorKind::AccountForbidden => ACCOUNT_FORBIDDEN,
         ErrorKind::Internal => INTERNAL,
@@ -234,6 +238,8 @@ mod tests {
             (K::CollectionNotFound, COLLECTION_NOT_FOUND),
             (K::FaceNotFound, FACE_NOT_FOUND),
             (K::CollectionExists, COLLECTION_EXISTS),
+            (K::PersonNotFound, NOT_FOUND),
+            (K::PersonExists, VALIDATION),
             (K::InvalidKey, API_KEY_NOT_VALID),
             (K::AccountForbidden, ACCOUNT_FORBIDDEN),
             (K::Internal, INTERNAL),

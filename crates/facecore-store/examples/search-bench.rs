@@ -587,6 +587,7 @@ fn restart(
                     bounding_box: [10, 20, 100, 120],
                     confidence: 0.99,
                     source: None,
+                    ..NewFace::default()
                 })
                 .collect();
             written += store.insert_faces("bench", "faces", None, faces)?.len();

@@ -4,7 +4,7 @@
 use redb::{ReadableDatabase, ReadableTable, TableDefinition};
 use serde::{Deserialize, Serialize};
 
-use crate::{Store, StoreError, collections, decode, load, storage, time};
+use crate::{Store, StoreError, collections, decode, storage, time};
 
 pub(crate) const ACCOUNTS: TableDefinition<'_, &str, &[u8]> = TableDefinition::new("accounts");
 
@@ -87,7 +87,8 @@ impl Store {
 
     /// Deletes an account: its name stays as a tombstone (never reused), its
     /// keys are refused with "forbidden" from the next request on, and its
-    /// collections and faces are deleted in the same transaction.
+    /// collections, persons, faces, images and thumbnails are deleted in the
+    /// same transaction.
     pub fn delete_account(&self, name: &str) -> Result<Account, StoreError> {
         let tx = self.db.begin_write().map_err(storage)?;
         let account = {
@@ -99,17 +100,10 @@ impl Store {
             }
             write_account(&mut accounts, &account)?;
             let prefix = format!("{name}\0");
-            for table in [
-                collections::COLLECTIONS,
-                collections::FACES,
-                load::INDEX_MODELS,
-            ] {
-                collections::remove_prefix(&mut tx.open_table(table).map_err(storage)?, &prefix)?;
-            }
-            collections::remove_prefix(
-                &mut tx.open_table(collections::SOURCES).map_err(storage)?,
-                &prefix,
-            )?;
+            let mut tables = crate::faces::FaceTables::open(&tx)?;
+            tables.remove_collection_rows(&prefix)?;
+            collections::remove_prefix(&mut tables.collections, &prefix)?;
+            collections::remove_prefix(&mut tables.models, &prefix)?;
             account
         };
         self.commit(tx)?;

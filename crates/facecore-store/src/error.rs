@@ -75,6 +75,12 @@ pub enum StoreError {
     /// The collection has no face with this id.
     #[error("face '{0}' does not exist in this collection")]
     FaceNotFound(String),
+    /// The collection has no person with this id.
+    #[error("person '{0}' does not exist in this collection")]
+    PersonNotFound(String),
+    /// Another person of the collection has this name.
+    #[error("a person named '{0}' already exists in this collection")]
+    PersonExists(String),
     /// The operating system's random number generator failed.
     #[error("random number generator failed: {0}")]
     Random(String),
@@ -99,6 +105,10 @@ pub enum ErrorKind {
     CollectionExists,
     /// [`StoreError::FaceNotFound`].
     FaceNotFound,
+    /// [`StoreError::PersonNotFound`].
+    PersonNotFound,
+    /// [`StoreError::PersonExists`].
+    PersonExists,
     /// The data file is held by another process ([`StoreError::InUse`]).
     InUse,
     /// The store itself failed: opening, a transaction, a corrupt record,
@@ -117,6 +127,8 @@ impl StoreError {
             Self::CollectionNotFound(_) => ErrorKind::CollectionNotFound,
             Self::CollectionExists(_) => ErrorKind::CollectionExists,
             Self::FaceNotFound(_) => ErrorKind::FaceNotFound,
+            Self::PersonNotFound(_) => ErrorKind::PersonNotFound,
+            Self::PersonExists(_) => ErrorKind::PersonExists,
             Self::InUse { .. } => ErrorKind::InUse,
             Self::NewerSchema { .. } => ErrorKind::Storage,
             Self::Open { .. } | Self::Storage(_) | Self::Corrupt { .. } | Self::Random(_) => {

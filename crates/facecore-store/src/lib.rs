@@ -1,4 +1,7 @@
-//! Durable facecore state in one [redb] file: accounts and their API keys.
+//! Durable facecore state in one [redb] file: accounts and their API keys,
+//! and the data model every API dialect shares (see [`collections`]):
+//! account → collection → person → face, with stored images and
+//! thumbnails apart from the vectors.
 //!
 //! Every write is one redb transaction committed with the default (immediate)
 //! durability before the call returns, so anything a caller acknowledges is on
@@ -24,17 +27,23 @@ mod accounts;
 pub mod admin;
 pub mod collections;
 mod error;
+pub mod faces;
 pub mod index;
 pub mod ivf;
 mod keys;
 pub mod load;
+pub mod media;
+pub mod persons;
 mod schema;
 pub mod time;
 
 pub use accounts::{Account, MAX_ACCOUNT_NAME_LEN, validate_account_name};
-pub use collections::{Collection, NewFace, StoredFace};
+pub use collections::Collection;
 pub use error::{AuthError, ErrorKind, StoreError};
+pub use faces::{FacePage, NewFace, StoredFace};
 pub use keys::{KEY_PREFIX, KeyInfo, MAX_KEY_LABEL_LEN, NewKey};
+pub use media::ImageBlob;
+pub use persons::{NewPerson, Person, PersonChange, PersonPage, PersonRef, Removed};
 pub use schema::SCHEMA_VERSION;
 
 use std::path::{Path, PathBuf};
@@ -86,12 +95,6 @@ impl Store {
             },
         })?;
         let tx = db.begin_write().map_err(storage)?;
-        tx.open_table(accounts::ACCOUNTS).map_err(storage)?;
-        tx.open_table(keys::KEYS).map_err(storage)?;
-        tx.open_table(collections::COLLECTIONS).map_err(storage)?;
-        tx.open_table(collections::FACES).map_err(storage)?;
-        tx.open_table(collections::SOURCES).map_err(storage)?;
-        tx.open_table(load::INDEX_MODELS).map_err(storage)?;
         schema::upgrade(&tx, &path)?;
         tx.commit().map_err(storage)?;
         Ok(Self {
@@ -143,5 +146,7 @@ pub(crate) fn decode<T: for<'de> Deserialize<'de>>(
     })
 }
 
+#[cfg(test)]
+mod model_tests;
 #[cfg(test)]
 mod tests;

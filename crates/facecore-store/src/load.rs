@@ -23,10 +23,8 @@ use redb::{ReadableDatabase, ReadableTable, TableDefinition};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
-use crate::collections::{
-    COLLECTIONS, FACES, collection_key, extend_f32s, face_prefix, prefix_end, read_collection,
-    split_face,
-};
+use crate::collections::{COLLECTIONS, collection_key, face_prefix, prefix_end, read_collection};
+use crate::faces::{FACES, extend_f32s, split_face};
 use crate::index::{
     CollectionIndex, EXACT_LIMIT, ExactIndex, IndexError, TRAINING_SAMPLE, VectorIndex,
 };

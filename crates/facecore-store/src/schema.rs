@@ -5,6 +5,11 @@
 //!
 //! Files written before the version was recorded (up to commit 714ad45)
 //! have no `meta` table; their layout is version 1.
+//!
+//! | version | layout |
+//! |---|---|
+//! | 1 | accounts, keys, collections, faces, face sources, saved index models |
+//! | 2 | + persons, person names, person faces, images, image refs, thumbnails; a face may name its person, image and thumbnail; a collection counts its persons |
 
 use redb::{ReadableTable, TableDefinition, WriteTransaction};
 
@@ -16,7 +21,7 @@ pub(crate) const META: TableDefinition<'_, &str, u64> = TableDefinition::new("me
 const VERSION_KEY: &str = "schema_version";
 
 /// The layout this build reads and writes.
-pub const SCHEMA_VERSION: u64 = 1;
+pub const SCHEMA_VERSION: u64 = 2;
 
 /// A step from version `n` to `n + 1`, run inside the opening transaction:
 /// `MIGRATIONS[n - 1]` upgrades version `n`. A layout change adds a step
@@ -24,11 +29,41 @@ pub const SCHEMA_VERSION: u64 = 1;
 /// previous version.
 type Migration = fn(&WriteTransaction) -> Result<(), StoreError>;
 
-const MIGRATIONS: &[Migration] = &[];
+const MIGRATIONS: &[Migration] = &[v1_to_v2];
 
-/// Reads the file's version (1 when it has none), refuses a newer one,
-/// runs the steps from it to [`SCHEMA_VERSION`] and records the result.
-/// Returns the version the file had.
+/// The tables of layout 1, created in a new file.
+fn v1_tables(tx: &WriteTransaction) -> Result<(), StoreError> {
+    tx.open_table(crate::accounts::ACCOUNTS).map_err(storage)?;
+    tx.open_table(crate::keys::KEYS).map_err(storage)?;
+    tx.open_table(crate::collections::COLLECTIONS)
+        .map_err(storage)?;
+    tx.open_table(crate::faces::FACES).map_err(storage)?;
+    tx.open_table(crate::faces::SOURCES).map_err(storage)?;
+    tx.open_table(crate::load::INDEX_MODELS).map_err(storage)?;
+    Ok(())
+}
+
+/// Persons and stored media arrive. Existing records need no rewrite: a
+/// face without `person_id`, `image_sha256` or `thumbnail` reads as one
+/// that has none, and a collection without `person_count` has no persons,
+/// which is exactly what a layout-1 file holds. The new tables are created
+/// empty.
+fn v1_to_v2(tx: &WriteTransaction) -> Result<(), StoreError> {
+    tx.open_table(crate::persons::PERSONS).map_err(storage)?;
+    tx.open_table(crate::persons::PERSON_NAMES)
+        .map_err(storage)?;
+    tx.open_table(crate::persons::PERSON_FACES)
+        .map_err(storage)?;
+    tx.open_table(crate::media::IMAGES).map_err(storage)?;
+    tx.open_table(crate::media::IMAGE_REFS).map_err(storage)?;
+    tx.open_table(crate::media::THUMBNAILS).map_err(storage)?;
+    Ok(())
+}
+
+/// Creates the tables of a new file, reads the file's version (1 when it
+/// has none; a new file is version 1 until its steps ran), refuses a newer
+/// one, runs the steps from it to [`SCHEMA_VERSION`] and records the
+/// result. Returns the version the file had.
 pub(crate) fn upgrade(tx: &WriteTransaction, path: &std::path::Path) -> Result<u64, StoreError> {
     const _: () = assert!(MIGRATIONS.len() as u64 == SCHEMA_VERSION - 1);
     let mut meta = tx.open_table(META).map_err(storage)?;
@@ -48,6 +83,9 @@ pub(crate) fn upgrade(tx: &WriteTransaction, path: &std::path::Path) -> Result<u
             found,
             supported: SCHEMA_VERSION,
         });
+    }
+    if found == 1 {
+        v1_tables(tx)?;
     }
     // `found` is in 1..=SCHEMA_VERSION, so the steps from it exist.
     let done = usize::try_from(found - 1).unwrap_or(MIGRATIONS.len());

@@ -201,6 +201,7 @@ fn face(v: f32) -> NewFace {
         bounding_box: [1, 2, 3, 4],
         confidence: 0.9,
         source: None,
+        ..NewFace::default()
     }
 }
 
@@ -426,6 +427,7 @@ fn large_collection_switches_to_the_approximate_index_with_exact_scores() {
                 bounding_box: [0, 0, 1, 1],
                 confidence: 1.0,
                 source: None,
+                ..NewFace::default()
             })
             .collect();
         written += store
@@ -441,6 +443,7 @@ fn large_collection_switches_to_the_approximate_index_with_exact_scores() {
             bounding_box: [0, 0, 1, 1],
             confidence: 1.0,
             source: None,
+            ..NewFace::default()
         })
         .collect();
     store
@@ -500,6 +503,7 @@ fn large_collection_switches_to_the_approximate_index_with_exact_scores() {
                 bounding_box: [0, 0, 1, 1],
                 confidence: 1.0,
                 source: None,
+                ..NewFace::default()
             },
         )
         .expect("insert");

@@ -427,6 +427,7 @@ impl Collections {
                 bounding_box: detail.bounding_box,
                 confidence: detail.confidence,
                 source: detail.source,
+                ..NewFace::default()
             },
         )?;
         let was_approximate = loaded.index.is_approximate();

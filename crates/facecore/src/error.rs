@@ -115,6 +115,10 @@ pub enum ErrorKind {
     FaceNotFound,
     /// The account already has a collection of that id.
     CollectionExists,
+    /// The collection has no person of that id.
+    PersonNotFound,
+    /// Another person of the collection has that name.
+    PersonExists,
     /// The presented API key is unknown or revoked.
     InvalidKey,
     /// The credential is valid but its account is disabled, deleted or gone.
@@ -185,6 +189,8 @@ fn store_kind(e: &facecore_store::StoreError) -> ErrorKind {
         S::CollectionNotFound => ErrorKind::CollectionNotFound,
         S::FaceNotFound => ErrorKind::FaceNotFound,
         S::CollectionExists => ErrorKind::CollectionExists,
+        S::PersonNotFound => ErrorKind::PersonNotFound,
+        S::PersonExists => ErrorKind::PersonExists,
         S::AccountDeleted => ErrorKind::AccountForbidden,
         _ => ErrorKind::Internal,
     }
