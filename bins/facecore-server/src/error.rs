@@ -150,6 +150,9 @@ pub fn code_for(kind: ErrorKind) -> Code {
         // person-aware dialects map these kinds in their own tables.
         ErrorKind::PersonNotFound => NOT_FOUND,
         ErrorKind::PersonExists => VALIDATION,
+        // Nor do they ask for a face that must be there: an image without
+        // one is an answer with no face in them.
+        ErrorKind::NoFace | ErrorKind::TooManyFaces => VALIDATION,
         ErrorKind::InvalidKey => API_KEY_NOT_VALID,
         ErrorKind::AccountForbidden => ACCOUNT_FORBIDDEN,
         ErrorKind::Internal => INTERNAL,
@@ -240,6 +243,8 @@ mod tests {
             (K::CollectionExists, COLLECTION_EXISTS),
             (K::PersonNotFound, NOT_FOUND),
             (K::PersonExists, VALIDATION),
+            (K::NoFace, VALIDATION),
+            (K::TooManyFaces, VALIDATION),
             (K::InvalidKey, API_KEY_NOT_VALID),
             (K::AccountForbidden, ACCOUNT_FORBIDDEN),
             (K::Internal, INTERNAL),

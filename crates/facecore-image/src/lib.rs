@@ -78,6 +78,9 @@ use image::{DynamicImage, ImageDecoder, RgbaImage};
 
 pub use image::RgbImage;
 
+mod thumbnail;
+pub use thumbnail::{THUMBNAIL_QUALITY, THUMBNAIL_SIZE, encode_jpeg, face_thumbnail};
+
 /// Extra allocation room given to decoders on top of `max_pixels * 4` bytes,
 /// for tables, row buffers, metadata and the like.
 const DECODER_SLACK_BYTES: u64 = 64 * 1024 * 1024;
@@ -227,6 +230,10 @@ pub enum ImageError {
         /// What went wrong, one line.
         detail: String,
     },
+    /// An image could not be encoded (a thumbnail of a box outside the
+    /// image, say): a fault of the caller's code, not of the input.
+    #[error("could not encode the image: {0}")]
+    Encode(String),
 }
 
 /// What kind of failure an [`ImageError`] is (see [`ImageError::kind`]).
@@ -238,6 +245,8 @@ pub enum ErrorKind {
     TooLarge,
     /// Empty, of an unsupported format, or not decodable.
     Undecodable,
+    /// Not the input's fault ([`ImageError::Encode`]).
+    Internal,
 }
 
 impl ImageError {
@@ -248,6 +257,7 @@ impl ImageError {
             Self::Empty | Self::UnsupportedFormat | Self::ZeroSize | Self::Corrupt { .. } => {
                 ErrorKind::Undecodable
             }
+            Self::Encode(_) => ErrorKind::Internal,
         }
     }
 }

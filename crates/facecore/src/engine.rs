@@ -19,6 +19,29 @@ type VerifiedFace = (Face, Option<Embedding>);
 /// Thread time one face's work spent in landmarks, alignment and embedding.
 type FaceTimes = [Duration; 3];
 
+/// Which of an image's detected faces a call processes: the
+/// `max_faces` most dominant of those whose detection confidence is above
+/// `min_confidence`. A `min_confidence` can only raise the detector's own
+/// threshold (faces below it were never reported), never lower it.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct FaceSelection {
+    /// Most faces to return.
+    pub max_faces: usize,
+    /// Faces whose confidence is at or below this are left out as if not
+    /// detected (a strict `>`, as CompreFace's `det_prob_threshold`).
+    pub min_confidence: f32,
+}
+
+impl FaceSelection {
+    /// The `max_faces` most dominant faces, at the detector's threshold.
+    pub fn first(max_faces: usize) -> Self {
+        Self {
+            max_faces,
+            min_confidence: f32::NEG_INFINITY,
+        }
+    }
+}
+
 /// The face pipeline, built once and shared: decode → detect → landmarks →
 /// align → embed, and comparison. `Send + Sync`.
 pub struct Engine {
@@ -185,7 +208,17 @@ impl Engine {
         max_faces: usize,
         timings: &mut StageTimings,
     ) -> Result<(Vec<Face>, usize), Error> {
-        let (faces, unprocessed) = self.verified_faces(image, max_faces, false, timings)?;
+        self.detect_selected(image, FaceSelection::first(max_faces), timings)
+    }
+
+    /// [`Engine::detect_image`] of the faces `selection` picks.
+    pub fn detect_selected(
+        &self,
+        image: &RgbImage,
+        selection: FaceSelection,
+        timings: &mut StageTimings,
+    ) -> Result<(Vec<Face>, usize), Error> {
+        let (faces, unprocessed) = self.verified_faces(image, selection, false, timings)?;
         Ok((faces.into_iter().map(|(f, _)| f).collect(), unprocessed))
     }
 
@@ -306,12 +339,14 @@ impl Engine {
     fn verified_faces(
         &self,
         image: &RgbImage,
-        max_faces: usize,
+        selection: FaceSelection,
         embed: bool,
         timings: &mut StageTimings,
     ) -> Result<(Vec<VerifiedFace>, usize), Error> {
+        let max_faces = selection.max_faces;
         let t = Instant::now();
-        let boxes = self.detect_boxes(image)?;
+        let mut boxes = self.detect_boxes(image)?;
+        boxes.retain(|b| b.confidence > selection.min_confidence);
         timings.detect += elapsed(t);
 
         // The faces that may be returned and every face to verify. A face
@@ -392,16 +427,18 @@ impl Engine {
     /// Embeds up to `max_faces` faces of a decoded image, most dominant first.
     pub fn embed_image(&self, image: &RgbImage, max_faces: usize) -> Result<Embeddings, Error> {
         let mut timings = StageTimings::default();
-        self.embed_image_timed(image, max_faces, &mut timings)
+        self.embed_selected(image, FaceSelection::first(max_faces), &mut timings)
     }
 
-    fn embed_image_timed(
+    /// Embeds the faces of a decoded image that `selection` picks, most
+    /// dominant first, adding the time spent to `timings`.
+    pub fn embed_selected(
         &self,
         image: &RgbImage,
-        max_faces: usize,
+        selection: FaceSelection,
         timings: &mut StageTimings,
     ) -> Result<Embeddings, Error> {
-        let (faces, unprocessed) = self.verified_faces(image, max_faces, true, timings)?;
+        let (faces, unprocessed) = self.verified_faces(image, selection, true, timings)?;
         let faces = faces
             .into_iter()
             .map(|(face, embedding)| {
@@ -439,7 +476,7 @@ impl Engine {
         let t = Instant::now();
         let image = self.decode(bytes)?;
         timings.decode = elapsed(t);
-        self.embed_image_timed(&image, max_faces, &mut timings)
+        self.embed_selected(&image, FaceSelection::first(max_faces), &mut timings)
     }
 
     /// The cosine → score map in use: the model's measured calibration from

@@ -23,6 +23,16 @@ pub enum Error {
     /// An embedding is not valid input (wrong length, NaN, zero, ...).
     #[error(transparent)]
     Score(#[from] facecore_score::ScoreError),
+    /// An image that had to show a face shows none (above the confidence
+    /// asked for).
+    #[error("no face was found in the image")]
+    NoFace,
+    /// An image that had to show exactly one face shows several.
+    #[error("{found} faces were found in the image where exactly one was expected")]
+    TooManyFaces {
+        /// Faces found (above the confidence asked for).
+        found: usize,
+    },
     /// Two embeddings come from different models and cannot be compared.
     #[error("embeddings of different models cannot be compared: `{left}` vs `{right}`")]
     ModelMismatch {
@@ -119,6 +129,10 @@ pub enum ErrorKind {
     PersonNotFound,
     /// Another person of the collection has that name.
     PersonExists,
+    /// An image that had to show a face shows none.
+    NoFace,
+    /// An image that had to show exactly one face shows several.
+    TooManyFaces,
     /// The presented API key is unknown or revoked.
     InvalidKey,
     /// The credential is valid but its account is disabled, deleted or gone.
@@ -133,6 +147,8 @@ impl Error {
         match self {
             Self::Image(e) => image_kind(e),
             Self::Score(_) | Self::ModelMismatch { .. } => ErrorKind::InvalidEmbedding,
+            Self::NoFace => ErrorKind::NoFace,
+            Self::TooManyFaces { .. } => ErrorKind::TooManyFaces,
             Self::Store(e) => store_kind(e),
             Self::Auth(e) => auth_kind(e),
             Self::Detect(e) => detect_kind(e),
@@ -176,6 +192,7 @@ fn detect_kind(e: &facecore_detect::DetectError) -> ErrorKind {
 fn image_kind(e: &facecore_image::ImageError) -> ErrorKind {
     match e.kind() {
         facecore_image::ErrorKind::TooLarge => ErrorKind::ImageTooLarge,
+        facecore_image::ErrorKind::Internal => ErrorKind::Internal,
         _ => ErrorKind::ImageUndecodable,
     }
 }

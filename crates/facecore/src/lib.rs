@@ -41,7 +41,7 @@ pub use facecore_image as image;
 pub use facecore_score as score;
 
 pub use config::{EngineConfig, QualityConfig};
-pub use engine::Engine;
+pub use engine::{Engine, FaceSelection};
 pub use error::{Error, ErrorKind};
 pub use facecore_detect::{BBox, DetectorConfig, Face, Landmarks5};
 pub use facecore_embed::Embedding;

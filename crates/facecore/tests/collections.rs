@@ -202,9 +202,149 @@ fn a_data_file_of_the_previous_release_opens_and_works() {
             .unwrap();
         assert_eq!(added.source, ResultSource::Index);
     }
-    // Reopened (now with its layout version recorded), it has both faces.
+    // Reopened (now with its layout version recorded), it has both faces,
+    // and takes persons, which its layout did not have.
     let store = Arc::new(Store::open(&path).unwrap());
     let collections = Collections::new(store, engine);
     assert_eq!(collections.get("default", "staff").unwrap().face_count, 2);
+    let target = collections.open("default", "staff").unwrap();
+    let enrol = facecore::collections::Enrol {
+        person: Some(facecore::collections::PersonRef::Named("Eileen".into())),
+        keep_image: true,
+        ..Default::default()
+    };
+    let enrolled = collections.enrol(&target, &astronaut, &enrol).unwrap();
+    let staff = collections.get("default", "staff").unwrap();
+    assert_eq!((staff.face_count, staff.person_count), (3, 1));
+    // The face written by 714ad45 has no person and is still there.
+    let old = collections
+        .stored_face("default", "staff", "face_hjyi4towub6uwedx7e3y")
+        .unwrap();
+    assert_eq!(old.person_id, None);
+    assert!(enrolled.faces[0].stored.person_id.is_some());
+    std::fs::remove_dir_all(&dir).ok();
+}
+
+/// The astronaut and the cameraman side by side: two faces in one photo.
+fn two_people() -> Vec<u8> {
+    let load = |name: &str| image::load_from_memory(&fixture(name)).unwrap().to_rgb8();
+    let (left, right) = (load("astronaut.png"), load("camera.png"));
+    let mut both = image::RgbImage::new(left.width() + right.width(), left.height());
+    image::imageops::replace(&mut both, &left, 0, 0);
+    image::imageops::replace(&mut both, &right, i64::from(left.width()), 0);
+    let mut png = Vec::new();
+    both.write_to(&mut std::io::Cursor::new(&mut png), image::ImageFormat::Png)
+        .unwrap();
+    png
+}
+
+/// Enrolment through the real models: the face goes to its person with the
+/// original image and a thumbnail; a photo of two people or of none stores
+/// nothing; deleting the person takes its faces out of search.
+#[test]
+fn enrolment_keeps_the_person_the_image_and_a_thumbnail() {
+    use facecore::collections::{Enrol, FaceOp, FacesToStore, PersonRef};
+    use facecore::{Error, ErrorKind};
+
+    let (dir, store, engine) = fresh("enrol");
+    let collections = Collections::new(Arc::clone(&store), Arc::clone(&engine));
+    collections.create("acme", "staff", None).unwrap();
+    let target = collections.open("acme", "staff").unwrap();
+    let astronaut = fixture("astronaut.png");
+    let example = Enrol {
+        person: Some(PersonRef::Named("Eileen".into())),
+        faces: FacesToStore::ExactlyOne,
+        keep_image: true,
+        thumbnails: true,
+        ..Enrol::default()
+    };
+    let enrolled = collections.enrol(&target, &astronaut, &example).unwrap();
+    assert_eq!(enrolled.faces.len(), 1);
+    let face = &enrolled.faces[0].stored;
+    let eileen = collections
+        .person_by_name("acme", "staff", "eileen")
+        .unwrap()
+        .expect("created by the enrolment");
+    assert_eq!(face.person_id.as_deref(), Some(eileen.person_id.as_str()));
+    assert_eq!(eileen.face_count, 1);
+    // The original, byte for byte; a thumbnail that is a small JPEG.
+    assert_eq!(
+        collections
+            .face_image("acme", "staff", &face.face_id)
+            .unwrap()
+            .as_deref(),
+        Some(astronaut.as_slice())
+    );
+    let thumb = collections
+        .face_thumbnail("acme", "staff", &face.face_id)
+        .unwrap()
+        .expect("thumbnail");
+    assert_eq!(
+        image::guess_format(&thumb).unwrap(),
+        image::ImageFormat::Jpeg
+    );
+    let small = image::load_from_memory(&thumb).unwrap();
+    assert!(small.width() <= 128 && small.height() <= 128 && small.width() > 64);
+
+    // Two people where one was expected, or nobody: an error, nothing stored.
+    let err = collections
+        .enrol(&target, &two_people(), &example)
+        .expect_err("two faces");
+    assert!(matches!(err, Error::TooManyFaces { found: 2 }), "{err}");
+    assert_eq!(err.kind(), ErrorKind::TooManyFaces);
+    let err = collections
+        .enrol(&target, &fixture("chelsea.png"), &example)
+        .expect_err("a cat");
+    assert_eq!(err.kind(), ErrorKind::NoFace);
+    // A confidence floor no detection reaches is the same as no face.
+    let strict = Enrol {
+        min_confidence: 1.0,
+        ..example.clone()
+    };
+    let err = collections
+        .enrol(&target, &astronaut, &strict)
+        .expect_err("nothing above 1.0");
+    assert_eq!(err.kind(), ErrorKind::NoFace);
+    assert_eq!(collections.get("acme", "staff").unwrap().face_count, 1);
+    // Both faces of the pair, when asked for up to two, for one person.
+    let pair = collections
+        .enrol(
+            &target,
+            &two_people(),
+            &Enrol {
+                faces: FacesToStore::Up(5),
+                ..example.clone()
+            },
+        )
+        .unwrap();
+    assert_eq!(pair.faces.len(), 2);
+    assert_eq!(
+        collections
+            .list_faces("acme", "staff", Some(&eileen.person_id), 0, 10)
+            .unwrap()
+            .total,
+        3
+    );
+
+    // Search finds the enrolled face; after the person is deleted it does not.
+    let search = FaceOp::Search { min_similarity: 80 };
+    let found = collections
+        .face_from_image("acme", "staff", &astronaut, search)
+        .unwrap();
+    assert!(found.face_id.is_some());
+    let removed = collections
+        .delete_person("acme", "staff", &eileen.person_id)
+        .unwrap();
+    assert_eq!(removed.face_ids.len(), 3);
+    let found = collections
+        .face_from_image("acme", "staff", &astronaut, search)
+        .unwrap();
+    assert_eq!(found.face_id, None);
+    assert_eq!(
+        collections
+            .face_image("acme", "staff", &face.face_id)
+            .unwrap(),
+        None
+    );
     std::fs::remove_dir_all(&dir).ok();
 }

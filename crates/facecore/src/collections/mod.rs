@@ -19,7 +19,17 @@ use std::sync::{Arc, Mutex, RwLock};
 use facecore_store::collections::{CollectionRows, validate_collection_id};
 use facecore_store::index::{CollectionIndex, VectorIndex};
 use facecore_store::load::LoadReport;
-use facecore_store::{Collection, NewFace, Store, StoreError, StoredFace};
+use facecore_store::{NewFace, Store};
+
+pub use facecore_store::{
+    Collection, FacePage, NewPerson, Person, PersonChange, PersonPage, PersonRef, Removed,
+    StoreError, StoredFace,
+};
+
+mod enrol;
+mod persons;
+
+pub use enrol::{Enrol, Enrolled, EnrolledFace, FacesToStore};
 
 use crate::{Embedding, Embeddings, Engine, Error, Face, StageTimings};
 
@@ -417,26 +427,41 @@ impl Collections {
         embedding: &Embedding,
         detail: FaceDetail,
     ) -> Result<StoredFace, Error> {
-        let stored = self.store.insert_face(
-            account,
-            id,
-            Some(&loaded.incarnation),
-            NewFace {
-                model: embedding.model.to_string(),
-                embedding: embedding.vector.clone(),
-                bounding_box: detail.bounding_box,
-                confidence: detail.confidence,
-                source: detail.source,
-                ..NewFace::default()
-            },
-        )?;
+        let face = NewFace {
+            model: embedding.model.to_string(),
+            embedding: embedding.vector.clone(),
+            bounding_box: detail.bounding_box,
+            confidence: detail.confidence,
+            source: detail.source,
+            ..NewFace::default()
+        };
+        self.insert_many_locked(loaded, account, id, vec![face])?
+            .into_iter()
+            .next()
+            .ok_or_else(|| Error::Store(StoreError::Storage("no face was stored".into())))
+    }
+
+    /// Stores `faces` in one transaction (committed before returning) and
+    /// makes them searchable; the caller holds the collection's write lock.
+    fn insert_many_locked(
+        &self,
+        loaded: &mut LoadedCollection,
+        account: &str,
+        id: &str,
+        faces: Vec<NewFace>,
+    ) -> Result<Vec<StoredFace>, Error> {
+        let stored = self
+            .store
+            .insert_faces(account, id, Some(&loaded.incarnation), faces)?;
         let was_approximate = loaded.index.is_approximate();
-        loaded.index.insert(&stored.face_id, &embedding.vector)?;
+        for face in &stored {
+            loaded.index.insert(&face.face_id, &face.embedding)?;
+        }
         if let CollectionIndex::Ivf(ivf) = &loaded.index
             && !was_approximate
         {
             // The collection just outgrew exact search and trained its
-            // lists: keep them for the next load. The face is stored and
+            // lists: keep them for the next load. The faces are stored and
             // searchable either way, so a failed save only costs that load
             // a training run.
             let _ = self.store.save_index_model(
