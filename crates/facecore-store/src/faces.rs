@@ -145,7 +145,7 @@ fn decode_embedding(bytes: &[u8]) -> Result<Vec<f32>, StoreError> {
 }
 
 /// A face value's metadata, without its embedding.
-fn decode_header(bytes: &[u8]) -> Result<StoredFace, StoreError> {
+pub(crate) fn decode_header(bytes: &[u8]) -> Result<StoredFace, StoreError> {
     let (meta, _) = split_face(bytes)?;
     crate::decode("faces", meta)
 }

@@ -40,7 +40,16 @@ pub trait VectorIndex: Send + Sync {
     /// # Errors
     ///
     /// An invalid query, or a store that cannot be read.
-    fn best(&self, query: &[f32]) -> Result<Option<(&str, f32)>, IndexError>;
+    fn best(&self, query: &[f32]) -> Result<Option<(&str, f32)>, IndexError> {
+        Ok(self.top_k(query, 1)?.into_iter().next())
+    }
+    /// The `k` most similar faces, best first (equal cosines in a stable
+    /// order); fewer when the index holds fewer.
+    ///
+    /// # Errors
+    ///
+    /// An invalid query, or a store that cannot be read.
+    fn top_k(&self, query: &[f32], k: usize) -> Result<Vec<(&str, f32)>, IndexError>;
     /// Number of faces.
     fn len(&self) -> usize;
     /// Whether there are no faces.
@@ -92,10 +101,10 @@ impl VectorIndex for ExactIndex {
         true
     }
 
-    fn best(&self, query: &[f32]) -> Result<Option<(&str, f32)>, IndexError> {
+    fn top_k(&self, query: &[f32], k: usize) -> Result<Vec<(&str, f32)>, IndexError> {
         // A large set is filtered on every core, in one contiguous range of
         // rows each; the answer is the same as a single pass.
-        let best = self.vectors.top_k_split(query, 1, |len, scan| {
+        let found = self.vectors.top_k_split(query, k, |len, scan| {
             let threads = rayon::current_num_threads();
             if len < PARALLEL_ROWS || threads < 2 {
                 return vec![scan(0..len)];
@@ -106,10 +115,10 @@ impl VectorIndex for ExactIndex {
                 .map(|i| scan((i * step).min(len)..((i + 1) * step).min(len)))
                 .collect()
         })?;
-        Ok(best
+        Ok(found
             .into_iter()
-            .next()
-            .and_then(|(row, cosine)| self.ids.get(row).map(|id| (id.as_str(), cosine))))
+            .filter_map(|(row, cosine)| self.ids.get(row).map(|id| (id.as_str(), cosine)))
+            .collect())
     }
 
     fn len(&self) -> usize {
@@ -248,10 +257,10 @@ impl VectorIndex for CollectionIndex {
         }
     }
 
-    fn best(&self, query: &[f32]) -> Result<Option<(&str, f32)>, IndexError> {
+    fn top_k(&self, query: &[f32], k: usize) -> Result<Vec<(&str, f32)>, IndexError> {
         match self {
-            Self::Exact { index, .. } => index.best(query),
-            Self::Ivf(ivf) => ivf.best(query),
+            Self::Exact { index, .. } => index.top_k(query, k),
+            Self::Ivf(ivf) => ivf.top_k(query, k),
         }
     }
 

@@ -866,31 +866,32 @@ impl IvfIndex {
     }
 
     /// Every probed row's 8-bit estimate and bound; those whose upper bound
-    /// reaches the best lower bound.
-    fn scan_full(&self, q: &Sq8Query, lists: &[usize], probed: usize) -> Vec<Probed> {
+    /// reaches the `k`-th best lower bound (any row that can be among the
+    /// best `k` by its exact score).
+    fn scan_full(&self, q: &Sq8Query, lists: &[usize], probed: usize, k: usize) -> Vec<Probed> {
         let parts = Self::scan_parts(lists, probed, |lists| {
             let mut rows: Vec<Probed> = Vec::new();
             let mut estimates = Vec::new();
-            let mut floor = f32::NEG_INFINITY;
+            let mut floor = KthBest::new(k);
             for &l in lists {
                 let list = &self.lists[l];
                 estimates.clear();
                 list.codes.estimates(q, &mut estimates);
                 for (r, &est) in estimates.iter().enumerate() {
                     let bound = list.codes.bound(r, q);
-                    // Rows that cannot reach this part's best are dropped
-                    // early (the floor only rises); the global floor below.
-                    if est + bound >= floor {
-                        floor = floor.max(est - bound);
+                    // Rows that cannot reach this part's k-th best are
+                    // dropped early (the floor only rises); the global
+                    // floor below.
+                    if est + bound >= floor.get() {
+                        floor.offer(est - bound);
                         rows.push((l as u32, r as u32, est, bound));
                     }
                 }
             }
-            (rows, floor)
+            rows
         });
-        let floor = parts.iter().map(|p| p.1).fold(f32::NEG_INFINITY, f32::max);
-        let mut rows: Vec<Probed> = parts.into_iter().flat_map(|p| p.0).collect();
-        rows.retain(|&(_, _, est, bound)| est + bound >= floor);
+        let mut rows: Vec<Probed> = parts.into_iter().flatten().collect();
+        retain_reachable(&mut rows, k);
         rows
     }
 
@@ -904,9 +905,10 @@ impl IvfIndex {
         unit: &[f32],
         lists: &[usize],
         probed: usize,
+        k: usize,
     ) -> Vec<Probed> {
         let sq = projection.query(unit);
-        let keep = (probed / SHORTLIST_FRACTION).max(SHORTLIST_MIN);
+        let keep = (probed / SHORTLIST_FRACTION).max(SHORTLIST_MIN).max(k);
         let parts = Self::scan_parts(lists, probed, |lists| {
             // Each part's best `keep`, by a running cut: rows below the
             // `keep`-th best seen so far are never stored, and the buffer
@@ -965,11 +967,7 @@ impl IvfIndex {
         } else {
             full(&ranked)
         };
-        let floor = rows
-            .iter()
-            .map(|&(_, _, est, bound)| est - bound)
-            .fold(f32::NEG_INFINITY, f32::max);
-        rows.retain(|&(_, _, est, bound)| est + bound >= floor);
+        retain_reachable(&mut rows, k);
         rows
     }
 
@@ -981,24 +979,25 @@ impl IvfIndex {
         scores.into_iter().zip(0u32..).collect()
     }
 
-    /// The best match among the probed lists, re-scored exactly.
-    fn search(&self, query: &[f32]) -> Result<Option<(&str, f32)>, IndexError> {
+    /// The best `k` matches among the probed lists, re-scored exactly,
+    /// best first (ties by id).
+    fn search(&self, query: &[f32], k: usize) -> Result<Vec<(&str, f32)>, IndexError> {
         let unit = unit_query(query, self.model.dim)?;
-        if self.places.is_empty() {
-            return Ok(None);
+        if self.places.is_empty() || k == 0 {
+            return Ok(Vec::new());
         }
         // A large search splits its scans over the cores. Called from
         // outside the thread pool, it runs whole on one of the pool's
         // threads: the caller then waits for the pool once, instead of once
         // per parallel step, and the steps' hand-offs stay inside the pool.
         if self.places.len() >= PARALLEL_ROWS && rayon::current_thread_index().is_none() {
-            return rayon::scope(|_| self.search_unit(&unit));
+            return rayon::scope(|_| self.search_unit(&unit, k));
         }
-        self.search_unit(&unit)
+        self.search_unit(&unit, k)
     }
 
     /// [`search`](Self::search) of a unit query, in a non-empty index.
-    fn search_unit(&self, unit: &[f32]) -> Result<Option<(&str, f32)>, IndexError> {
+    fn search_unit(&self, unit: &[f32], k: usize) -> Result<Vec<(&str, f32)>, IndexError> {
         let q = Sq8Query::new(unit);
         let mut ranked = self.rank_lists(&q);
         let probes = self.probes.min(ranked.len());
@@ -1011,28 +1010,93 @@ impl IvfIndex {
         let order: Vec<usize> = ranked.iter().map(|&(_, l)| l as usize).collect();
         let probed: usize = order.iter().map(|&l| self.lists[l].ids.len()).sum();
         let rows = match &self.model.projection {
-            Some(projection) => self.shortlist(&q, projection, unit, &order, probed),
-            None => self.scan_full(&q, &order, probed),
+            Some(projection) => self.shortlist(&q, projection, unit, &order, probed, k),
+            None => self.scan_full(&q, &order, probed, k),
         };
         let ids: Vec<&str> = rows
             .iter()
             .map(|&(l, r, _, _)| &*self.lists[l as usize].ids[r as usize])
             .collect();
         let vectors = self.exact.fetch(&ids)?;
-        let mut best: Option<(&str, f32)> = None;
-        for (id, vector) in ids.into_iter().zip(vectors) {
-            // A face the store no longer has cannot be a match.
-            let Some(vector) = vector else { continue };
-            let Ok(v) = unit_query(&vector, self.model.dim) else {
-                continue;
-            };
-            let cosine = dot(unit, &v).clamp(-1.0, 1.0);
-            if best.is_none_or(|(best_id, c)| cosine > c || (cosine == c && id < best_id)) {
-                best = Some((id, cosine));
-            }
-        }
-        Ok(best)
+        let mut scored: Vec<(&str, f32)> = ids
+            .into_iter()
+            .zip(vectors)
+            .filter_map(|(id, vector)| {
+                // A face the store no longer has cannot be a match.
+                let v = unit_query(&vector?, self.model.dim).ok()?;
+                Some((id, dot(unit, &v).clamp(-1.0, 1.0)))
+            })
+            .collect();
+        scored.sort_unstable_by(|a, b| b.1.total_cmp(&a.1).then_with(|| a.0.cmp(b.0)));
+        scored.truncate(k);
+        Ok(scored)
     }
+}
+
+/// The `k`-th largest of the values offered so far (−∞ until `k` were).
+struct KthBest {
+    k: usize,
+    heap: std::collections::BinaryHeap<std::cmp::Reverse<OrdF32>>,
+}
+
+/// An `f32` ordered by `total_cmp`.
+struct OrdF32(f32);
+
+impl PartialEq for OrdF32 {
+    fn eq(&self, other: &Self) -> bool {
+        self.cmp(other).is_eq()
+    }
+}
+
+impl Eq for OrdF32 {}
+
+impl PartialOrd for OrdF32 {
+    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+impl Ord for OrdF32 {
+    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
+        self.0.total_cmp(&other.0)
+    }
+}
+
+impl KthBest {
+    fn new(k: usize) -> Self {
+        Self {
+            k: k.max(1),
+            heap: std::collections::BinaryHeap::with_capacity(k.max(1) + 1),
+        }
+    }
+
+    fn offer(&mut self, v: f32) {
+        if self.heap.len() < self.k {
+            self.heap.push(std::cmp::Reverse(OrdF32(v)));
+        } else if self.heap.peek().is_some_and(|m| v > m.0.0) {
+            self.heap.pop();
+            self.heap.push(std::cmp::Reverse(OrdF32(v)));
+        }
+    }
+
+    fn get(&self) -> f32 {
+        if self.heap.len() < self.k {
+            f32::NEG_INFINITY
+        } else {
+            self.heap.peek().map_or(f32::NEG_INFINITY, |m| m.0.0)
+        }
+    }
+}
+
+/// Keeps the rows whose upper bound reaches the `k`-th best lower bound:
+/// the only ones that can be among the best `k` by exact score.
+fn retain_reachable(rows: &mut Vec<Probed>, k: usize) {
+    let mut floor = KthBest::new(k);
+    for &(_, _, est, bound) in rows.iter() {
+        floor.offer(est - bound);
+    }
+    let floor = floor.get();
+    rows.retain(|&(_, _, est, bound)| est + bound >= floor);
 }
 
 impl VectorIndex for IvfIndex {
@@ -1058,8 +1122,8 @@ impl VectorIndex for IvfIndex {
         true
     }
 
-    fn best(&self, query: &[f32]) -> Result<Option<(&str, f32)>, IndexError> {
-        self.search(query)
+    fn top_k(&self, query: &[f32], k: usize) -> Result<Vec<(&str, f32)>, IndexError> {
+        self.search(query, k)
     }
 
     fn len(&self) -> usize {
@@ -1300,6 +1364,42 @@ mod tests {
         // Few rows are fetched per query: the bounds prune the rest.
         let fetched = *memory.fetched.lock().unwrap();
         assert!(fetched < queries.len() * 20, "{fetched} rows fetched");
+    }
+
+    #[test]
+    fn top_k_with_every_list_probed_is_the_exact_top_k() {
+        let dim = 64;
+        let mut rng = SplitMix(11);
+        let data = clustered(&mut rng, dim, 300, 4);
+        let memory = Arc::new(Memory::default());
+        let flat: Vec<f32> = data.iter().flatten().copied().collect();
+        let mut ivf = IvfIndex::train(dim, &flat, IvfParams::default(), memory.clone()).unwrap();
+        ivf.set_probes(ivf.lists());
+        let mut exact = ExactIndex::new(dim);
+        let ids: Vec<String> = (0..data.len()).map(|i| format!("face_{i:04}")).collect();
+        let mut faces = Vec::new();
+        for (id, v) in ids.iter().zip(&data).skip(1) {
+            memory.rows.lock().unwrap().insert(id.clone(), v.clone());
+            exact.insert(id, v).unwrap();
+            faces.push((id.as_str(), v.as_slice()));
+        }
+        ivf.insert_many(&faces).unwrap();
+        for q in data.iter().step_by(37) {
+            for k in [1, 5, 40] {
+                let want = exact.top_k(q, k).unwrap();
+                let got = ivf.top_k(q, k).unwrap();
+                assert_eq!(got.len(), k);
+                assert_eq!(
+                    got.iter().map(|m| m.1).collect::<Vec<_>>(),
+                    want.iter().map(|m| m.1).collect::<Vec<_>>(),
+                    "k = {k}"
+                );
+                assert!(got.windows(2).all(|w| w[0].1 >= w[1].1), "best first");
+            }
+        }
+        // More than it holds: all of it; none asked for: nothing.
+        assert_eq!(ivf.top_k(&data[0], 10_000).unwrap().len(), ivf.len());
+        assert!(ivf.top_k(&data[0], 0).unwrap().is_empty());
     }
 
     #[test]

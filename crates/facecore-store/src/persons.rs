@@ -403,6 +403,51 @@ impl Store {
         }
     }
 
+    /// The person each of `face_ids` belongs to, in one snapshot, in order:
+    /// `None` for a face with no person (or no longer stored).
+    pub fn face_persons(
+        &self,
+        account: &str,
+        collection: &str,
+        face_ids: &[&str],
+    ) -> Result<Vec<Option<Person>>, StoreError> {
+        let tx = self.db.begin_read().map_err(storage)?;
+        let faces = tx.open_table(crate::faces::FACES).map_err(storage)?;
+        let persons = tx.open_table(PERSONS).map_err(storage)?;
+        let prefix = face_prefix(account, collection);
+        let mut seen: BTreeMap<String, Person> = BTreeMap::new();
+        let mut out = Vec::with_capacity(face_ids.len());
+        for face_id in face_ids {
+            let person_id = match faces
+                .get(format!("{prefix}{face_id}").as_str())
+                .map_err(storage)?
+            {
+                Some(v) => crate::faces::decode_header(v.value())?.person_id,
+                None => None,
+            };
+            let Some(person_id) = person_id else {
+                out.push(None);
+                continue;
+            };
+            if !seen.contains_key(&person_id) {
+                match persons
+                    .get(format!("{prefix}{person_id}").as_str())
+                    .map_err(storage)?
+                {
+                    Some(v) => {
+                        seen.insert(person_id.clone(), decode_person(v.value())?);
+                    }
+                    None => {
+                        out.push(None);
+                        continue;
+                    }
+                }
+            }
+            out.push(seen.get(&person_id).cloned());
+        }
+        Ok(out)
+    }
+
     /// `limit` persons of the collection from the `offset`-th, ordered by
     /// id, with the collection's person count, in one snapshot;
     /// [`StoreError::CollectionNotFound`] when it does not exist.

@@ -326,6 +326,39 @@ fn enrolment_keeps_the_person_the_image_and_a_thumbnail() {
         3
     );
 
+    // The best k faces, each with its person: Eileen's three faces (two of
+    // them the astronaut) before the cameraman's, best first.
+    collections
+        .enrol(
+            &target,
+            &fixture("camera.png"),
+            &Enrol {
+                person: Some(PersonRef::Named("Cam".into())),
+                ..Enrol::default()
+            },
+        )
+        .unwrap();
+    let query = engine
+        .embed(&astronaut, 1)
+        .unwrap()
+        .faces
+        .remove(0)
+        .embedding;
+    let top = collections.search_top(&target, &query, 10, None).unwrap();
+    let names: Vec<&str> = top
+        .iter()
+        .map(|m| m.person.as_ref().and_then(|p| p.name.as_deref()).unwrap())
+        .collect();
+    assert_eq!(names.len(), 4, "{names:?}");
+    assert_eq!(&names[..2], ["Eileen", "Eileen"], "{names:?}");
+    assert!(top.windows(2).all(|w| w[0].face.cosine >= w[1].face.cosine));
+    assert_eq!(top[0].face.similarity, 100);
+    let strict = collections
+        .search_top(&target, &query, 10, Some(80))
+        .unwrap();
+    assert!(strict.iter().all(|m| m.face.similarity >= 80));
+    assert!(strict.len() >= 2 && strict.len() < 4, "{}", strict.len());
+
     // Search finds the enrolled face; after the person is deleted it does not.
     let search = FaceOp::Search { min_similarity: 80 };
     let found = collections

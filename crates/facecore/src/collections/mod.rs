@@ -28,8 +28,10 @@ pub use facecore_store::{
 
 mod enrol;
 mod persons;
+mod search;
 
 pub use enrol::{Enrol, Enrolled, EnrolledFace, FacesToStore};
+pub use search::PersonMatch;
 
 use crate::{Embedding, Embeddings, Engine, Error, Face, StageTimings};
 
