@@ -1,5 +1,6 @@
-//! `facecore keys ...` and `facecore accounts ...`: through the running
-//! server's admin socket when there is one, else directly on the data file.
+//! `facecore keys ...`, `facecore accounts ...` and `facecore services ...`:
+//! through the running server's admin socket when there is one, else
+//! directly on the data file.
 
 use std::io::{BufRead, BufReader, Write};
 use std::path::Path;
@@ -7,7 +8,9 @@ use std::path::Path;
 use anyhow::{Context, Result, anyhow};
 use clap::Subcommand;
 use facecore::store::admin::{self, AdminRequest, AdminResponse};
-use facecore::store::{Account, KeyInfo, NewKey, time::format_utc};
+use facecore::store::{
+    Account, KeyInfo, NewKey, NewService, Service, ServiceKind, time::format_utc,
+};
 
 /// Key management.
 #[derive(Debug, Subcommand)]
@@ -32,6 +35,153 @@ pub enum KeysAction {
         /// Key id as `keys list` shows it, or the full key.
         id: String,
     },
+}
+
+/// Service management (CompreFace's recognition, detection and
+/// verification services, each with its own keys).
+#[derive(Debug, Subcommand)]
+pub enum ServicesAction {
+    /// Create a service and its first key (printed once; send it as
+    /// `x-api-key`). A recognition service gets a collection of its own,
+    /// named like it, unless `--collection` names one to use.
+    Create {
+        /// Owning account (created when new).
+        #[arg(long)]
+        account: String,
+        /// recognition, detection or verification.
+        #[arg(long = "type", value_parser = parse_kind)]
+        kind: ServiceKind,
+        /// Name, unique in the account.
+        #[arg(long)]
+        name: String,
+        /// The collection a recognition service works on (created when
+        /// missing; an existing one is shared, and kept when the service
+        /// is deleted).
+        #[arg(long)]
+        collection: Option<String>,
+    },
+    /// Issue another key for a service.
+    Key {
+        /// Service id, as `services list` shows it.
+        service: String,
+    },
+    /// List services.
+    List {
+        /// Only this account's services.
+        #[arg(long)]
+        account: Option<String>,
+    },
+    /// Delete a service: its keys stop working at once, and a collection
+    /// created for it is deleted with every face and image in it.
+    Delete {
+        /// Service id, or name (with --account).
+        id: String,
+        /// The account, to find the service by name.
+        #[arg(long)]
+        account: Option<String>,
+    },
+}
+
+fn parse_kind(text: &str) -> Result<ServiceKind, String> {
+    text.parse()
+        .map_err(|e: facecore::store::StoreError| e.to_string())
+}
+
+impl ServicesAction {
+    fn request(&self) -> AdminRequest {
+        match self {
+            Self::Create {
+                account,
+                kind,
+                name,
+                collection,
+            } => AdminRequest::CreateService {
+                account: account.clone(),
+                kind: *kind,
+                name: name.clone(),
+                collection: collection.clone(),
+            },
+            Self::Key { service } => AdminRequest::CreateServiceKey {
+                service: service.clone(),
+            },
+            Self::List { account } => AdminRequest::ListServices {
+                account: account.clone(),
+            },
+            Self::Delete { id, account } => AdminRequest::DeleteService {
+                account: account.clone(),
+                id: id.clone(),
+            },
+        }
+    }
+}
+
+/// Runs a services command and prints its result.
+pub fn services(action: &ServicesAction, data_dir: &Path) -> Result<()> {
+    let value = execute(&action.request(), data_dir)?;
+    match action {
+        ServicesAction::Create { .. } => {
+            let made: NewService = serde_json::from_value(value)?;
+            let s = &made.service;
+            let collection = match (&s.collection, s.owns_collection) {
+                (Some(c), true) => format!(" on its new collection '{c}'"),
+                (Some(c), false) => format!(" on the existing collection '{c}'"),
+                (None, _) => String::new(),
+            };
+            println!(
+                "Created {} service {} '{}' of account '{}'{collection}. Its key is shown only now:\n\n    {}\n\nSend it as `x-api-key: {}` to /api/v1/{}/...",
+                s.kind.name(),
+                s.service_id,
+                s.name,
+                s.account,
+                made.key.secret,
+                made.key.secret,
+                s.kind.name()
+            );
+        }
+        ServicesAction::Key { .. } => {
+            let key: NewKey = serde_json::from_value(value)?;
+            println!(
+                "Created key {} for service {}. It is shown only now:\n\n    {}",
+                key.info.id,
+                key.info.service.unwrap_or_default(),
+                key.secret
+            );
+        }
+        ServicesAction::List { .. } => {
+            let services: Vec<Service> = serde_json::from_value(value)?;
+            println!(
+                "{:<17} {:<13} {:<24} {:<22} {:<24} name",
+                "id", "type", "account", "created", "collection"
+            );
+            for s in services {
+                println!(
+                    "{:<17} {:<13} {:<24} {:<22} {:<24} {}",
+                    s.service_id,
+                    s.kind.name(),
+                    s.account,
+                    format_utc(s.created_at),
+                    s.collection.unwrap_or_else(|| "-".into()),
+                    s.name
+                );
+            }
+        }
+        ServicesAction::Delete { .. } => {
+            let s: Service = serde_json::from_value(value)?;
+            let collection = match (&s.collection, s.owns_collection) {
+                (Some(c), true) => format!("; its collection '{c}' was deleted"),
+                (Some(c), false) => format!("; the shared collection '{c}' was kept"),
+                (None, _) => String::new(),
+            };
+            println!(
+                "Deleted {} service {} '{}' of account '{}': its keys no longer work{collection}.",
+                s.kind.name(),
+                s.service_id,
+                s.name,
+                s.account
+            );
+        }
+    }
+    Ok(())
 }
 
 /// Account management.
@@ -108,16 +258,17 @@ pub fn keys(action: &KeysAction, data_dir: &Path) -> Result<()> {
         KeysAction::List { .. } => {
             let keys: Vec<KeyInfo> = serde_json::from_value(value)?;
             println!(
-                "{:<14} {:<24} {:<22} {:<22} label",
-                "id", "account", "created", "revoked"
+                "{:<14} {:<24} {:<22} {:<22} {:<17} label",
+                "id", "account", "created", "revoked", "service"
             );
             for k in keys {
                 println!(
-                    "{:<14} {:<24} {:<22} {:<22} {}",
+                    "{:<14} {:<24} {:<22} {:<22} {:<17} {}",
                     k.id,
                     k.account,
                     format_utc(k.created_at),
                     k.revoked_at.map_or_else(|| "-".to_string(), format_utc),
+                    k.service.unwrap_or_else(|| "-".into()),
                     k.label.unwrap_or_default()
                 );
             }
@@ -162,7 +313,9 @@ fn execute(request: &AdminRequest, data_dir: &Path) -> Result<serde_json::Value>
         Err(_) => {
             let creates = matches!(
                 request,
-                AdminRequest::CreateKey { .. } | AdminRequest::CreateAccount { .. }
+                AdminRequest::CreateKey { .. }
+                    | AdminRequest::CreateAccount { .. }
+                    | AdminRequest::CreateService { .. }
             );
             let store = crate::collections::open_store(data_dir, creates)?;
             Ok(admin::execute(&store, request)?)

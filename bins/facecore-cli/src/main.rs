@@ -165,6 +165,16 @@ enum Command {
         #[arg(long, env = "FACECORE_DATA_DIR", default_value = "data", global = true)]
         data_dir: PathBuf,
     },
+    /// Manage CompreFace services and their keys (works while the server
+    /// runs, through its admin socket).
+    Services {
+        /// What to do.
+        #[command(subcommand)]
+        action: admin::ServicesAction,
+        /// The server's data directory.
+        #[arg(long, env = "FACECORE_DATA_DIR", default_value = "data", global = true)]
+        data_dir: PathBuf,
+    },
     /// Manage accounts (works while the server runs, through its admin socket).
     Accounts {
         /// What to do.
@@ -253,6 +263,9 @@ fn run(cli: Cli) -> Result<ExitCode> {
         }
         Command::Accounts { action, data_dir } => {
             return admin::accounts(action, data_dir).map(|()| ExitCode::SUCCESS);
+        }
+        Command::Services { action, data_dir } => {
+            return admin::services(action, data_dir).map(|()| ExitCode::SUCCESS);
         }
         Command::Serve { args } => return serve(&cli, args),
         Command::Collections {
@@ -383,6 +396,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
         }
         Command::Keys { .. }
         | Command::Accounts { .. }
+        | Command::Services { .. }
         | Command::Collections { .. }
         | Command::Serve { .. } => {
             unreachable!("administration is handled before the engine is loaded")

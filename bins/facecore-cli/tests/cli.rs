@@ -355,6 +355,74 @@ fn keys_and_accounts_work_on_the_data_file_without_a_server() {
 }
 
 #[test]
+fn services_are_created_listed_and_deleted_on_the_data_file() {
+    let dir = std::env::temp_dir().join(format!("facecore-cli-services-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    let data = dir.join("data");
+    let text = |out: &Output| String::from_utf8_lossy(&out.stdout).into_owned();
+    let err = |out: &Output| String::from_utf8_lossy(&out.stderr).into_owned();
+    let create = |kind: &str, name: &str| {
+        facecore(&[
+            os("services"),
+            os("create"),
+            os("--account"),
+            os("acme"),
+            os("--type"),
+            os(kind),
+            os("--name"),
+            os(name),
+            os("--data-dir"),
+            os(&data),
+        ])
+    };
+    let out = create("recognition", "office");
+    assert!(out.status.success(), "{}", err(&out));
+    assert!(text(&out).contains("x-api-key") && text(&out).contains("new collection 'office'"));
+    let key = text(&out)
+        .split_whitespace()
+        .find(|w| w.starts_with("fc_") && w.len() > 40)
+        .expect("the key is printed")
+        .to_string();
+    let out = create("detection", "cams");
+    assert!(out.status.success(), "{}", err(&out));
+    let out = create("admin", "x");
+    assert!(!out.status.success());
+    assert!(
+        err(&out).contains("recognition, detection or verification"),
+        "{}",
+        err(&out)
+    );
+
+    let out = facecore(&[os("services"), os("list"), os("--data-dir"), os(&data)]);
+    assert!(out.status.success(), "{}", err(&out));
+    let listed = text(&out);
+    assert!(listed.contains("office") && listed.contains("detection") && listed.contains("cams"));
+    assert!(!listed.contains(&key), "secrets are never listed");
+
+    let out = facecore(&[
+        os("services"),
+        os("delete"),
+        os("office"),
+        os("--account"),
+        os("acme"),
+        os("--data-dir"),
+        os(&data),
+    ]);
+    assert!(out.status.success(), "{}", err(&out));
+    assert!(
+        text(&out).contains("collection 'office' was deleted"),
+        "{}",
+        text(&out)
+    );
+    let store = facecore::store::Store::open(data.join("facecore.redb")).unwrap();
+    assert!(store.authenticate_identity(&key).is_err());
+    assert!(store.collection("acme", "office").unwrap().is_none());
+    assert_eq!(store.list_services(None).unwrap().len(), 1);
+    drop(store);
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
 fn keys_go_through_the_admin_socket_while_the_data_file_is_held() {
     use std::io::{BufRead, BufReader, Write};
     let dir = std::env::temp_dir().join(format!("facecore-cli-socket-{}", std::process::id()));

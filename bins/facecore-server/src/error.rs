@@ -153,6 +153,9 @@ pub fn code_for(kind: ErrorKind) -> Code {
         // Nor do they ask for a face that must be there: an image without
         // one is an answer with no face in them.
         ErrorKind::NoFace | ErrorKind::TooManyFaces => VALIDATION,
+        // A CompreFace service's key on these APIs is not a valid key here.
+        ErrorKind::WrongKeyType => API_KEY_NOT_VALID,
+        ErrorKind::ServiceNotFound => NOT_FOUND,
         ErrorKind::InvalidKey => API_KEY_NOT_VALID,
         ErrorKind::AccountForbidden => ACCOUNT_FORBIDDEN,
         ErrorKind::Internal => INTERNAL,
@@ -245,6 +248,8 @@ mod tests {
             (K::PersonExists, VALIDATION),
             (K::NoFace, VALIDATION),
             (K::TooManyFaces, VALIDATION),
+            (K::WrongKeyType, API_KEY_NOT_VALID),
+            (K::ServiceNotFound, NOT_FOUND),
             (K::InvalidKey, API_KEY_NOT_VALID),
             (K::AccountForbidden, ACCOUNT_FORBIDDEN),
             (K::Internal, INTERNAL),

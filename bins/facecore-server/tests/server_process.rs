@@ -61,6 +61,34 @@ async fn first_start_key_admin_socket_cli_and_graceful_shutdown() {
         401
     );
 
+    // A CompreFace service made through the socket: its key is refused by
+    // the account-key APIs with a message that says where it belongs.
+    let service = admin(
+        &data,
+        &json!({"op": "create_service", "account": "acme", "kind": "recognition", "name": "office"}),
+    );
+    let service_key = service["ok"]["key"]["secret"]
+        .as_str()
+        .expect("service key")
+        .to_string();
+    let refused = post(format!("ApiKey {service_key}")).await.expect("send");
+    assert_eq!(refused.status(), 401);
+    let refused: serde_json::Value = refused.json().await.expect("json");
+    assert_eq!(refused["code"], "ERR_API_KEY_NOT_VALID");
+    assert!(
+        refused["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("recognition service 'office'")),
+        "{refused}"
+    );
+    let listed = admin(&data, &json!({"op": "list_services", "account": "acme"}));
+    assert_eq!(listed["ok"][0]["collection"], "office");
+    let deleted = admin(
+        &data,
+        &json!({"op": "delete_service", "account": "acme", "id": "office"}),
+    );
+    assert_eq!(deleted["ok"]["owns_collection"], true);
+
     // SIGTERM with a slow request in flight: it still completes.
     let big = image::load_from_memory(&fixture("astronaut.png")).expect("decode");
     let mut png = std::io::Cursor::new(Vec::new());
@@ -130,8 +158,10 @@ async fn first_start_key_admin_socket_cli_and_graceful_shutdown() {
     // socket changed.
     let store = facecore::store::Store::open(data.join("facecore.redb")).expect("open");
     let keys = store.list_keys(Some("acme")).expect("keys");
-    assert_eq!(keys.len(), 1);
-    assert!(keys[0].revoked_at.is_some());
+    assert_eq!(keys.len(), 2, "the account key and the service's");
+    assert!(keys.iter().all(|k| k.revoked_at.is_some()));
+    assert!(store.list_services(None).expect("services").is_empty());
+    assert!(store.collection("acme", "office").expect("read").is_none());
 }
 
 #[test]

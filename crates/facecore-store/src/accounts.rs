@@ -87,8 +87,8 @@ impl Store {
 
     /// Deletes an account: its name stays as a tombstone (never reused), its
     /// keys are refused with "forbidden" from the next request on, and its
-    /// collections, persons, faces, images and thumbnails are deleted in the
-    /// same transaction.
+    /// collections, persons, faces, images, thumbnails and services are
+    /// deleted in the same transaction.
     pub fn delete_account(&self, name: &str) -> Result<Account, StoreError> {
         let tx = self.db.begin_write().map_err(storage)?;
         let account = {
@@ -104,6 +104,19 @@ impl Store {
             tables.remove_collection_rows(&prefix)?;
             collections::remove_prefix(&mut tables.collections, &prefix)?;
             collections::remove_prefix(&mut tables.models, &prefix)?;
+            drop(tables);
+            let mut services = tx.open_table(crate::services::SERVICES).map_err(storage)?;
+            let owned: Vec<String> = redb::ReadableTable::iter(&services)
+                .map_err(storage)?
+                .filter_map(|entry| {
+                    let (k, v) = entry.ok()?;
+                    let service: crate::Service = decode("services", v.value()).ok()?;
+                    (service.account == name).then(|| k.value().to_string())
+                })
+                .collect();
+            for id in owned {
+                services.remove(id.as_str()).map_err(storage)?;
+            }
             account
         };
         self.commit(tx)?;

@@ -1,4 +1,4 @@
-//! Administrative operations on accounts and keys, as data.
+//! Administrative operations on accounts, keys and services, as data.
 //!
 //! The server runs these for the CLI over its local admin socket (the data file
 //! can only be open in one process), and the CLI runs them directly on the file
@@ -55,6 +55,40 @@ pub enum AdminRequest {
         /// Account name.
         name: String,
     },
+    /// Create a service with its first key (creating the account when
+    /// needed).
+    CreateService {
+        /// Owning account.
+        account: String,
+        /// Its kind.
+        kind: crate::ServiceKind,
+        /// Its name, unique in the account.
+        name: String,
+        /// A recognition service's collection (default: one named like the
+        /// service, created for it).
+        #[serde(default)]
+        collection: Option<String>,
+    },
+    /// Issue another key for a service.
+    CreateServiceKey {
+        /// Service id.
+        service: String,
+    },
+    /// List services, optionally of one account.
+    ListServices {
+        /// Only this account's services.
+        #[serde(default)]
+        account: Option<String>,
+    },
+    /// Delete a service: its keys are revoked, a collection made for it is
+    /// deleted.
+    DeleteService {
+        /// The account, to find a service by name.
+        #[serde(default)]
+        account: Option<String>,
+        /// Service id, or name within the account.
+        id: String,
+    },
 }
 
 /// The answer to an [`AdminRequest`].
@@ -84,6 +118,17 @@ pub fn execute(store: &Store, request: &AdminRequest) -> Result<serde_json::Valu
             json(store.set_account_disabled(name, *disabled)?)
         }
         AdminRequest::DeleteAccount { name } => json(store.delete_account(name)?),
+        AdminRequest::CreateService {
+            account,
+            kind,
+            name,
+            collection,
+        } => json(store.create_service(account, *kind, name, collection.as_deref())?),
+        AdminRequest::CreateServiceKey { service } => json(store.create_key_for_service(service)?),
+        AdminRequest::ListServices { account } => json(store.list_services(account.as_deref())?),
+        AdminRequest::DeleteService { account, id } => {
+            json(store.delete_service(account.as_deref(), id)?)
+        }
     }
 }
 
@@ -125,5 +170,33 @@ mod tests {
             handle_line(&store, r#"{"op":"delete_account","name":"nobody"}"#),
             AdminResponse::Error(m) if m.contains("does not exist")
         ));
+        let created = handle_line(
+            &store,
+            r#"{"op":"create_service","account":"acme","kind":"recognition","name":"office"}"#,
+        );
+        let AdminResponse::Ok(value) = created else {
+            panic!("create service failed: {created:?}");
+        };
+        let secret = value["key"]["secret"].as_str().expect("secret");
+        let who = store.authenticate_identity(secret).expect("valid");
+        assert_eq!(who.service.expect("service").name, "office");
+        let AdminResponse::Ok(list) =
+            handle_line(&store, r#"{"op":"list_services","account":"acme"}"#)
+        else {
+            panic!("list failed");
+        };
+        assert_eq!(list.as_array().map(Vec::len), Some(1));
+        assert!(matches!(
+            handle_line(&store, r#"{"op":"create_service","account":"acme","kind":"admin","name":"x"}"#),
+            AdminResponse::Error(m) if m.contains("bad admin request")
+        ));
+        assert!(matches!(
+            handle_line(
+                &store,
+                r#"{"op":"delete_service","account":"acme","id":"office"}"#
+            ),
+            AdminResponse::Ok(_)
+        ));
+        assert!(store.authenticate_identity(secret).is_err());
     }
 }

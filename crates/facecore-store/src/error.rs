@@ -81,6 +81,9 @@ pub enum StoreError {
     /// Another person of the collection has this name.
     #[error("a person named '{0}' already exists in this collection")]
     PersonExists(String),
+    /// No service has this id (or name).
+    #[error("service '{0}' does not exist")]
+    ServiceNotFound(String),
     /// The operating system's random number generator failed.
     #[error("random number generator failed: {0}")]
     Random(String),
@@ -109,6 +112,8 @@ pub enum ErrorKind {
     PersonNotFound,
     /// [`StoreError::PersonExists`].
     PersonExists,
+    /// [`StoreError::ServiceNotFound`].
+    ServiceNotFound,
     /// The data file is held by another process ([`StoreError::InUse`]).
     InUse,
     /// The store itself failed: opening, a transaction, a corrupt record,
@@ -129,6 +134,7 @@ impl StoreError {
             Self::FaceNotFound(_) => ErrorKind::FaceNotFound,
             Self::PersonNotFound(_) => ErrorKind::PersonNotFound,
             Self::PersonExists(_) => ErrorKind::PersonExists,
+            Self::ServiceNotFound(_) => ErrorKind::ServiceNotFound,
             Self::InUse { .. } => ErrorKind::InUse,
             Self::NewerSchema { .. } => ErrorKind::Storage,
             Self::Open { .. } | Self::Storage(_) | Self::Corrupt { .. } | Self::Random(_) => {

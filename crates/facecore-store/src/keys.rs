@@ -33,6 +33,19 @@ pub struct KeyInfo {
     pub created_at: u64,
     /// Revocation time, Unix seconds; a revoked key never works again.
     pub revoked_at: Option<u64>,
+    /// The service the key belongs to (`svc_…`); `None` for an account key.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub service: Option<String>,
+}
+
+/// Who a valid key speaks for: its account and, for a service key, the
+/// service.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Identity {
+    /// The key's active account.
+    pub account: Account,
+    /// The key's service, for a service key.
+    pub service: Option<crate::Service>,
 }
 
 /// A freshly created key: the only moment its secret is known.
@@ -55,6 +68,26 @@ impl Store {
     /// Issues a new key for `account`, creating the account when it does not
     /// exist yet. The returned secret is not stored and cannot be shown again.
     pub fn create_key(&self, account: &str, label: Option<&str>) -> Result<NewKey, StoreError> {
+        self.insert_key(account, label, None)
+    }
+
+    /// A key of a service, labelled with the service's name.
+    pub(crate) fn create_service_key(
+        &self,
+        account: &str,
+        service_id: &str,
+        name: &str,
+    ) -> Result<NewKey, StoreError> {
+        let label: String = name.chars().take(MAX_KEY_LABEL_LEN).collect();
+        self.insert_key(account, Some(&label), Some(service_id))
+    }
+
+    fn insert_key(
+        &self,
+        account: &str,
+        label: Option<&str>,
+        service: Option<&str>,
+    ) -> Result<NewKey, StoreError> {
         validate_account_name(account)?;
         if let Some(label) = label
             && (label.chars().count() > MAX_KEY_LABEL_LEN || label.chars().any(char::is_control))
@@ -72,6 +105,7 @@ impl Store {
             label: label.map(str::to_string),
             created_at: time::now_unix(),
             revoked_at: None,
+            service: service.map(str::to_string),
         };
         let record = KeyRecord {
             info: info.clone(),
@@ -158,6 +192,13 @@ impl Store {
     /// compared in constant time; an unknown id costs the same hash and
     /// comparison as a known one.
     pub fn authenticate(&self, presented: &str) -> Result<Account, AuthError> {
+        Ok(self.authenticate_identity(presented)?.account)
+    }
+
+    /// [`Store::authenticate`], with the key's service: a key whose service
+    /// record is missing (its creation was cut short) is
+    /// [`AuthError::InvalidKey`].
+    pub fn authenticate_identity(&self, presented: &str) -> Result<Identity, AuthError> {
         let Some((id, secret)) = parse_key(presented) else {
             return Err(AuthError::InvalidKey);
         };
@@ -176,15 +217,29 @@ impl Store {
             Some(r) if equal && r.info.revoked_at.is_none() => r,
             _ => return Err(AuthError::InvalidKey),
         };
-        let accounts = tx.open_table(ACCOUNTS).map_err(storage)?;
-        match read_account(&accounts, &record.info.account)? {
-            Some(account) if account.deleted_at.is_some() => {
-                Err(AuthError::AccountNotFound(account.name))
+        let service = match &record.info.service {
+            Some(service_id) => {
+                let services = tx.open_table(crate::services::SERVICES).map_err(storage)?;
+                let found = match services.get(service_id.as_str()).map_err(storage)? {
+                    Some(v) => decode("services", v.value())?,
+                    None => return Err(AuthError::InvalidKey),
+                };
+                Some(found)
             }
-            Some(account) if account.disabled => Err(AuthError::AccountDisabled(account.name)),
-            Some(account) => Ok(account),
-            None => Err(AuthError::AccountNotFound(record.info.account)),
-        }
+            None => None,
+        };
+        let accounts = tx.open_table(ACCOUNTS).map_err(storage)?;
+        let account = match read_account(&accounts, &record.info.account)? {
+            Some(account) if account.deleted_at.is_some() => {
+                return Err(AuthError::AccountNotFound(account.name));
+            }
+            Some(account) if account.disabled => {
+                return Err(AuthError::AccountDisabled(account.name));
+            }
+            Some(account) => account,
+            None => return Err(AuthError::AccountNotFound(record.info.account)),
+        };
+        Ok(Identity { account, service })
     }
 }
 

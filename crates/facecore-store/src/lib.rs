@@ -35,16 +35,18 @@ pub mod load;
 pub mod media;
 pub mod persons;
 mod schema;
+pub mod services;
 pub mod time;
 
 pub use accounts::{Account, MAX_ACCOUNT_NAME_LEN, validate_account_name};
 pub use collections::Collection;
 pub use error::{AuthError, ErrorKind, StoreError};
 pub use faces::{FacePage, NewFace, StoredFace};
-pub use keys::{KEY_PREFIX, KeyInfo, MAX_KEY_LABEL_LEN, NewKey};
+pub use keys::{Identity, KEY_PREFIX, KeyInfo, MAX_KEY_LABEL_LEN, NewKey};
 pub use media::ImageBlob;
 pub use persons::{NewPerson, Person, PersonChange, PersonPage, PersonRef, Removed};
 pub use schema::SCHEMA_VERSION;
+pub use services::{NewService, Service, ServiceKind};
 
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};

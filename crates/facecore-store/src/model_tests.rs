@@ -549,3 +549,102 @@ fn clearing_or_deleting_a_collection_or_account_leaves_no_row_behind() {
     store.delete_account("a").expect("delete account");
     assert_eq!(rows(&store), [0; 7]);
 }
+
+#[test]
+fn services_have_kinds_keys_and_a_collection_of_their_own() {
+    use crate::{AuthError, ServiceKind};
+    let (_dir, store) = temp_store();
+    let office = store
+        .create_service("acme", ServiceKind::Recognition, "office", None)
+        .expect("recognition");
+    assert!(office.service.service_id.starts_with("svc_"));
+    assert_eq!(office.service.collection.as_deref(), Some("office"));
+    assert!(office.service.owns_collection);
+    assert!(store.collection("acme", "office").unwrap().is_some());
+    let who = store
+        .authenticate_identity(&office.key.secret)
+        .expect("auth");
+    assert_eq!(who.account.name, "acme");
+    assert_eq!(who.service.as_ref(), Some(&office.service));
+    // An account key has no service.
+    let plain = store.create_key("acme", None).expect("account key");
+    assert_eq!(
+        store.authenticate_identity(&plain.secret).unwrap().service,
+        None
+    );
+
+    // Names are unique per account; a taken collection name must be asked
+    // for explicitly, and is then shared, not owned.
+    assert!(matches!(
+        store.create_service("acme", ServiceKind::Detection, "office", None),
+        Err(StoreError::Invalid { field: "name", .. })
+    ));
+    store
+        .create_collection("acme", "staff", None)
+        .expect("staff");
+    assert!(matches!(
+        store.create_service("acme", ServiceKind::Recognition, "staff", None),
+        Err(StoreError::CollectionExists(_))
+    ));
+    let shared = store
+        .create_service(
+            "acme",
+            ServiceKind::Recognition,
+            "front-desk",
+            Some("staff"),
+        )
+        .expect("shared collection");
+    assert!(!shared.service.owns_collection);
+    assert!(matches!(
+        store.create_service("acme", ServiceKind::Detection, "d", Some("staff")),
+        Err(StoreError::Invalid {
+            field: "collection",
+            ..
+        })
+    ));
+    let detect = store
+        .create_service("acme", ServiceKind::Detection, "d", None)
+        .expect("detection");
+    assert_eq!(detect.service.collection, None);
+    let second = store
+        .create_key_for_service(&detect.service.service_id)
+        .expect("second key");
+    assert_eq!(
+        second.info.service.as_deref(),
+        Some(detect.service.service_id.as_str())
+    );
+    assert_eq!(store.list_services(Some("acme")).unwrap().len(), 3);
+    assert_eq!(store.list_services(Some("other")).unwrap().len(), 0);
+    assert_eq!(
+        "verification".parse::<ServiceKind>().unwrap(),
+        ServiceKind::Verification
+    );
+    assert!("admin".parse::<ServiceKind>().is_err());
+
+    // Deleting a service revokes its keys and deletes the collection made
+    // for it; a shared one stays.
+    store
+        .insert_face("acme", "office", None, face(0.1, named("x")))
+        .expect("face");
+    store
+        .delete_service(Some("acme"), "office")
+        .expect("by name");
+    assert!(matches!(
+        store.authenticate_identity(&office.key.secret),
+        Err(AuthError::InvalidKey)
+    ));
+    assert!(store.collection("acme", "office").unwrap().is_none());
+    assert_eq!(rows(&store), [0; 7]);
+    store
+        .delete_service(None, &shared.service.service_id)
+        .expect("by id");
+    assert!(store.collection("acme", "staff").unwrap().is_some());
+    assert!(matches!(
+        store.delete_service(None, "office"),
+        Err(StoreError::ServiceNotFound(_))
+    ));
+    // The account's deletion takes its services.
+    store.delete_account("acme").expect("delete account");
+    assert!(store.list_services(None).unwrap().is_empty());
+    assert!(store.authenticate_identity(&second.secret).is_err());
+}

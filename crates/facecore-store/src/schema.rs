@@ -9,7 +9,7 @@
 //! | version | layout |
 //! |---|---|
 //! | 1 | accounts, keys, collections, faces, face sources, saved index models |
-//! | 2 | + persons, person names, person faces, images, image refs, thumbnails; a face may name its person, image and thumbnail; a collection counts its persons |
+//! | 2 | + persons, person names, person faces, images, image refs, thumbnails, services; a face may name its person, image and thumbnail; a collection counts its persons; a key may name its service |
 
 use redb::{ReadableTable, TableDefinition, WriteTransaction};
 
@@ -43,11 +43,11 @@ fn v1_tables(tx: &WriteTransaction) -> Result<(), StoreError> {
     Ok(())
 }
 
-/// Persons and stored media arrive. Existing records need no rewrite: a
-/// face without `person_id`, `image_sha256` or `thumbnail` reads as one
-/// that has none, and a collection without `person_count` has no persons,
-/// which is exactly what a layout-1 file holds. The new tables are created
-/// empty.
+/// Persons, stored media and services arrive. Existing records need no
+/// rewrite: a face without `person_id`, `image_sha256` or `thumbnail` reads
+/// as one that has none, a collection without `person_count` has no
+/// persons and a key without `service` is an account key, which is exactly
+/// what a layout-1 file holds. The new tables are created empty.
 fn v1_to_v2(tx: &WriteTransaction) -> Result<(), StoreError> {
     tx.open_table(crate::persons::PERSONS).map_err(storage)?;
     tx.open_table(crate::persons::PERSON_NAMES)
@@ -57,6 +57,7 @@ fn v1_to_v2(tx: &WriteTransaction) -> Result<(), StoreError> {
     tx.open_table(crate::media::IMAGES).map_err(storage)?;
     tx.open_table(crate::media::IMAGE_REFS).map_err(storage)?;
     tx.open_table(crate::media::THUMBNAILS).map_err(storage)?;
+    tx.open_table(crate::services::SERVICES).map_err(storage)?;
     Ok(())
 }
 

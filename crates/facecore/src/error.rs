@@ -33,6 +33,17 @@ pub enum Error {
         /// Faces found (above the confidence asked for).
         found: usize,
     },
+    /// A service's key was presented where only account keys are taken.
+    #[error(
+        "this key belongs to the {kind} service '{service}', which is used through the \
+         CompreFace API (/api/v1/...); this API takes account keys"
+    )]
+    ServiceKey {
+        /// The service's name.
+        service: String,
+        /// Its kind (`recognition`, `detection`, `verification`).
+        kind: &'static str,
+    },
     /// Two embeddings come from different models and cannot be compared.
     #[error("embeddings of different models cannot be compared: `{left}` vs `{right}`")]
     ModelMismatch {
@@ -129,6 +140,11 @@ pub enum ErrorKind {
     PersonNotFound,
     /// Another person of the collection has that name.
     PersonExists,
+    /// A key of the wrong type: a service key where an account key is
+    /// needed, or the other way round.
+    WrongKeyType,
+    /// No service of that id or name.
+    ServiceNotFound,
     /// An image that had to show a face shows none.
     NoFace,
     /// An image that had to show exactly one face shows several.
@@ -148,6 +164,7 @@ impl Error {
             Self::Image(e) => image_kind(e),
             Self::Score(_) | Self::ModelMismatch { .. } => ErrorKind::InvalidEmbedding,
             Self::NoFace => ErrorKind::NoFace,
+            Self::ServiceKey { .. } => ErrorKind::WrongKeyType,
             Self::TooManyFaces { .. } => ErrorKind::TooManyFaces,
             Self::Store(e) => store_kind(e),
             Self::Auth(e) => auth_kind(e),
@@ -208,6 +225,7 @@ fn store_kind(e: &facecore_store::StoreError) -> ErrorKind {
         S::CollectionExists => ErrorKind::CollectionExists,
         S::PersonNotFound => ErrorKind::PersonNotFound,
         S::PersonExists => ErrorKind::PersonExists,
+        S::ServiceNotFound => ErrorKind::ServiceNotFound,
         S::AccountDeleted => ErrorKind::AccountForbidden,
         _ => ErrorKind::Internal,
     }

@@ -8,7 +8,7 @@
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
-use facecore_store::{Account, AuthError, Store};
+use facecore_store::{Account, AuthError, Identity, Store};
 use sha2::Digest as _;
 
 use crate::Error;
@@ -32,7 +32,7 @@ pub struct Keys {
 #[derive(Debug, Default)]
 struct Cache {
     generation: u64,
-    accounts: HashMap<[u8; 32], Account>,
+    identities: HashMap<[u8; 32], Identity>,
 }
 
 impl Keys {
@@ -44,28 +44,45 @@ impl Keys {
         }
     }
 
-    /// The active account of API key `key`; [`AuthError::InvalidKey`] for an
-    /// unknown or revoked key, [`AuthError::AccountDisabled`] or
+    /// The active account of account key `key`; [`AuthError::InvalidKey`]
+    /// for an unknown or revoked key, [`AuthError::AccountDisabled`] or
     /// [`AuthError::AccountNotFound`] when the key is valid but its account
-    /// is not usable. The store compares keys by hash in constant time.
+    /// is not usable, and [`Error::ServiceKey`] for the key of a service
+    /// (which only the CompreFace dialect takes: a recognition key must not
+    /// reach the account's other collections). The store compares keys by
+    /// hash in constant time.
     pub fn authenticate(&self, key: &str) -> Result<Account, Error> {
+        let identity = self.identify(key)?;
+        match identity.service {
+            None => Ok(identity.account),
+            Some(service) => Err(Error::ServiceKey {
+                service: service.name,
+                kind: service.kind.name(),
+            }),
+        }
+    }
+
+    /// Whom API key `key` speaks for: its active account and, for a
+    /// service key, the service. Errors as [`Keys::authenticate`], without
+    /// the refusal of service keys.
+    pub fn identify(&self, key: &str) -> Result<Identity, Error> {
         let digest: [u8; 32] = sha2::Sha256::digest(key.as_bytes()).into();
         let generation = self.store.generation();
         if let Ok(cache) = self.cache.lock()
             && cache.generation == generation
-            && let Some(account) = cache.accounts.get(&digest)
+            && let Some(identity) = cache.identities.get(&digest)
         {
-            return Ok(account.clone());
+            return Ok(identity.clone());
         }
-        let account = self.store.authenticate(key)?;
+        let identity = self.store.authenticate_identity(key)?;
         if let Ok(mut cache) = self.cache.lock() {
-            if cache.generation != generation || cache.accounts.len() >= CACHE_LIMIT {
-                cache.accounts.clear();
+            if cache.generation != generation || cache.identities.len() >= CACHE_LIMIT {
+                cache.identities.clear();
                 cache.generation = generation;
             }
-            cache.accounts.insert(digest, account.clone());
+            cache.identities.insert(digest, identity.clone());
         }
-        Ok(account)
+        Ok(identity)
     }
 
     /// The active account named `subject`, as a verified bearer token names

@@ -58,8 +58,9 @@ pub use types::{Comparison, Detection, Embeddings, FaceEmbedding, StageTimings};
 pub mod store {
     pub use facecore_store::load::{LoadReport, ModelSource};
     pub use facecore_store::{
-        Account, AuthError, Collection, DATA_FILE, ErrorKind, KeyInfo, NewKey, Store, StoreError,
-        StoredFace, admin, random_base32, time,
+        Account, AuthError, Collection, DATA_FILE, ErrorKind, Identity, KeyInfo, NewKey,
+        NewService, Service, ServiceKind, Store, StoreError, StoredFace, admin, random_base32,
+        time,
     };
 }
 

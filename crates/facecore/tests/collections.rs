@@ -381,3 +381,46 @@ fn enrolment_keeps_the_person_the_image_and_a_thumbnail() {
     );
     std::fs::remove_dir_all(&dir).ok();
 }
+
+/// Service keys: identified with their service, refused where account keys
+/// are needed; a collection deleted behind the facade's back (the admin
+/// socket deleting a service) is not searched from its stale index.
+#[test]
+fn service_keys_and_collections_deleted_behind_the_facade() {
+    use facecore::ErrorKind;
+    use facecore::collections::FaceOp;
+    use facecore::keys::Keys;
+    use facecore::store::ServiceKind;
+
+    let (dir, store, engine) = fresh("services");
+    let keys = Keys::new(Arc::clone(&store));
+    let made = store
+        .create_service("acme", ServiceKind::Recognition, "office", None)
+        .unwrap();
+    let who = keys.identify(&made.key.secret).unwrap();
+    assert_eq!(who.service.unwrap().collection.as_deref(), Some("office"));
+    let err = keys
+        .authenticate(&made.key.secret)
+        .expect_err("service key");
+    assert_eq!(err.kind(), ErrorKind::WrongKeyType);
+    assert!(err.to_string().contains("CompreFace"), "{err}");
+
+    let collections = Collections::new(Arc::clone(&store), Arc::clone(&engine));
+    let astronaut = fixture("astronaut.png");
+    collections
+        .face_from_image("acme", "office", &astronaut, FaceOp::Index)
+        .unwrap();
+    store.delete_service(Some("acme"), "office").unwrap();
+    let search = FaceOp::Search { min_similarity: 80 };
+    let err = collections
+        .face_from_image("acme", "office", &astronaut, search)
+        .expect_err("deleted");
+    assert_eq!(err.kind(), ErrorKind::CollectionNotFound);
+    // Re-created under the same id: empty, not the old index.
+    collections.create("acme", "office", None).unwrap();
+    let found = collections
+        .face_from_image("acme", "office", &astronaut, search)
+        .unwrap();
+    assert_eq!(found.face_id, None);
+    std::fs::remove_dir_all(&dir).ok();
+}

@@ -170,7 +170,8 @@ pub type LoadObserver = Box<dyn Fn(&str, &str, &LoadReport) + Send + Sync>;
 pub struct Collections {
     store: Arc<Store>,
     engine: Arc<Engine>,
-    loaded: Mutex<HashMap<(String, String), Shared>>,
+    /// Loaded indexes with the incarnation each was loaded from.
+    loaded: Mutex<HashMap<(String, String), (String, Shared)>>,
     on_load: Option<LoadObserver>,
 }
 
@@ -256,8 +257,22 @@ impl Collections {
     fn collection(&self, account: &str, id: &str) -> Result<Option<Shared>, Error> {
         let key = (account.to_string(), id.to_string());
         let mut loaded = self.loaded.lock().map_err(poisoned)?;
-        if let Some(shared) = loaded.get(&key) {
-            return Ok(Some(Arc::clone(shared)));
+        if let Some((incarnation, shared)) = loaded.get(&key) {
+            // The store is the truth: a collection deleted or re-created
+            // behind this cache (by the admin socket deleting a service or
+            // an account) must not be searched from a stale index.
+            match self.store.collection(account, id)? {
+                Some(current) if current.incarnation == *incarnation => {
+                    return Ok(Some(Arc::clone(shared)));
+                }
+                Some(_) => {
+                    loaded.remove(&key);
+                }
+                None => {
+                    loaded.remove(&key);
+                    return Ok(None);
+                }
+            }
         }
         let Some((collection, index, report)) = self.store.load_index(
             account,
@@ -273,10 +288,10 @@ impl Collections {
             observer(account, id, &report);
         }
         let shared = Arc::new(RwLock::new(LoadedCollection {
-            incarnation: collection.incarnation,
+            incarnation: collection.incarnation.clone(),
             index,
         }));
-        loaded.insert(key, Arc::clone(&shared));
+        loaded.insert(key, (collection.incarnation, Arc::clone(&shared)));
         Ok(Some(shared))
     }
 
