@@ -238,8 +238,8 @@ impl App {
         if path == "/swagger" {
             return Ok(redirect("/swagger/index.html"));
         }
-        let route = match crate::routes::find(request.method(), path) {
-            Matched::Found(route) => route,
+        let (route, params) = match crate::routes::find(request.method(), path) {
+            Matched::Found(route, params) => (route, params),
             Matched::WrongMethod { path, allowed } => {
                 context.route = path;
                 let mut response = error_response(
@@ -281,7 +281,7 @@ impl App {
                     "text/plain; version=0.0.4; charset=utf-8",
                 ))
             }
-            Endpoint::Api(call) => match self.api_call(request, context).await {
+            Endpoint::Api(call) => match self.api_call(request, call, params, context).await {
                 Ok(call_request) => match call.run(&self, &call_request).await {
                     Ok(response) => Ok(response),
                     Err(e) => Ok(call.render_error(&e, self.config.retry_after_secs)),
@@ -291,17 +291,31 @@ impl App {
         }
     }
 
-    /// Authenticates an API request and reads its body.
+    /// Authenticates an API request (by its dialect's credential) and reads
+    /// its body.
     async fn api_call<B>(
         &self,
         request: Request<B>,
+        call: crate::api::ApiCall,
+        params: Vec<String>,
         context: &mut RequestContext,
     ) -> Result<CallRequest, ApiError>
     where
         B: IncomingBody,
     {
-        let account = auth::authenticate(request.headers(), &self.keys, self.config.jwt.as_ref())?;
-        context.account = Some(account.name.clone());
+        let (account, collection) = match call {
+            crate::api::ApiCall::Compreface(call) => {
+                let service =
+                    auth::service_key(request.headers(), &self.keys, call.service_kind())?;
+                (service.account, service.collection)
+            }
+            _ => {
+                let account =
+                    auth::authenticate(request.headers(), &self.keys, self.config.jwt.as_ref())?;
+                (account.name, None)
+            }
+        };
+        context.account = Some(account.clone());
         let query = request.uri().query().map(str::to_string);
         let body = body::read_body(
             request,
@@ -310,7 +324,9 @@ impl App {
         )
         .await?;
         Ok(CallRequest {
-            account: account.name,
+            account,
+            collection,
+            params,
             query,
             body,
         })
@@ -354,6 +370,18 @@ impl App {
             .await
             .map_err(|e| ApiError::new(error::INTERNAL, format!("storage task failed: {e}")))?
             .map_err(|e| ApiError::from_error(&e))
+    }
+
+    /// [`App::storage`] with the dialect's own mapping of facade errors.
+    pub(crate) async fn storage_mapped<T: Send + 'static>(
+        &self,
+        map: fn(&facecore::Error) -> ApiError,
+        work: impl FnOnce() -> Result<T, facecore::Error> + Send + 'static,
+    ) -> Result<T, ApiError> {
+        tokio::task::spawn_blocking(work)
+            .await
+            .map_err(|e| ApiError::new(error::INTERNAL, format!("storage task failed: {e}")))?
+            .map_err(|e| map(&e))
     }
 
     fn swagger_file(&self, method: &Method, tail: &str) -> Result<HttpResponse, ApiError> {

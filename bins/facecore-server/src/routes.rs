@@ -1,6 +1,11 @@
-//! The route table: every exact path the server answers, each dialect's
-//! routes from its own folder under [`crate::api`], and the service routes
+//! The route table: every path the server answers, each dialect's routes
+//! from its own folder under [`crate::api`], and the service routes
 //! (health, OpenAPI, metrics, the demo page).
+//!
+//! A path is exact, or a template whose `{name}` segments match one
+//! non-empty segment each (OpenAPI's notation, so the table's paths are the
+//! document's). The segments matched are percent-decoded and handed to the
+//! handler in order.
 
 use std::sync::LazyLock;
 
@@ -29,7 +34,7 @@ pub enum Endpoint {
 pub struct Route {
     /// HTTP method.
     pub method: Method,
-    /// Exact path.
+    /// Exact path, or a template with `{name}` segments.
     pub path: &'static str,
     /// The handler.
     pub endpoint: Endpoint,
@@ -45,6 +50,17 @@ impl Route {
             path,
             endpoint: Endpoint::Api(call),
             documented: true,
+        }
+    }
+
+    /// An authenticated API route left out of the OpenAPI document (a
+    /// dialect whose document section has not landed yet).
+    pub const fn api_undocumented(method: Method, path: &'static str, call: ApiCall) -> Self {
+        Self {
+            method,
+            path,
+            endpoint: Endpoint::Api(call),
+            documented: false,
         }
     }
 
@@ -83,7 +99,7 @@ const SERVICE_ROUTES: &[Route] = &[
     ),
 ];
 
-/// Every exact-path route: each dialect's table, then the service's. A new
+/// Every route: each dialect's table, then the service's. A new
 /// dialect adds its table to [`api::DIALECT_ROUTES`]. Swagger UI is served
 /// under [`SWAGGER_PREFIX`].
 pub static ROUTES: LazyLock<Vec<Route>> = LazyLock::new(|| {
@@ -101,8 +117,8 @@ pub const SWAGGER_PREFIX: &str = "/swagger/";
 /// What matching a request's method and path found.
 #[derive(Debug)]
 pub enum Matched {
-    /// A route for this path and method.
-    Found(&'static Route),
+    /// A route for this path and method, with the template's segments.
+    Found(&'static Route, Vec<String>),
     /// The path exists, with other methods (for `Allow`).
     WrongMethod {
         /// The route's path, as the table spells it (for logs and metrics).
@@ -114,21 +130,81 @@ pub enum Matched {
     NoPath,
 }
 
-/// Finds the route of `method` and `path` (`HEAD` is served as `GET`).
-pub fn find(method: &Method, path: &str) -> Matched {
-    let mut allowed = Vec::new();
-    let mut found = None;
-    let mut known = None;
-    for route in ROUTES.iter().filter(|r| r.path == path) {
-        known = Some(route.path);
-        if route.method == method || (route.method == Method::GET && method == Method::HEAD) {
-            found = Some(route);
+/// The segments `template` captures from `path`, or `None` when it does not
+/// match (or a captured segment is not UTF-8 once percent-decoded).
+fn captures(template: &str, path: &str) -> Option<Vec<String>> {
+    if !template.contains('{') {
+        return (template == path).then(Vec::new);
+    }
+    let mut wanted = template.split('/');
+    let mut given = path.split('/');
+    let mut out = Vec::new();
+    loop {
+        match (wanted.next(), given.next()) {
+            (None, None) => return Some(out),
+            (Some(w), Some(g)) if w.starts_with('{') && w.ends_with('}') => {
+                if g.is_empty() {
+                    return None;
+                }
+                let decoded = percent_encoding::percent_decode_str(g).decode_utf8().ok()?;
+                out.push(decoded.into_owned());
+            }
+            (Some(w), Some(g)) if w == g => {}
+            _ => return None,
         }
+    }
+}
+
+/// Finds the route of `method` and `path` (`HEAD` is served as `GET`). A
+/// path under `/api/v1/` may end with one `/` (CompreFace's clients write
+/// `/api/v1/recognition/subjects/`). Of several templates that fit, the one
+/// with the fewest captures wins (`/faces/delete` before `/faces/{id}`).
+pub fn find(method: &Method, path: &str) -> Matched {
+    let path = match path.strip_suffix('/') {
+        Some(stem) if path.starts_with("/api/v1/") => stem,
+        _ => path,
+    };
+    let mut allowed = Vec::new();
+    let mut found: Option<(&'static Route, Vec<String>)> = None;
+    let mut known = None;
+    for route in ROUTES.iter() {
+        let Some(params) = captures(route.path, path) else {
+            continue;
+        };
+        known.get_or_insert(route.path);
         allowed.push(route.method.as_str());
+        let fits =
+            route.method == method || (route.method == Method::GET && method == Method::HEAD);
+        if fits && found.as_ref().is_none_or(|(_, p)| params.len() < p.len()) {
+            found = Some((route, params));
+        }
     }
     match (found, known) {
-        (Some(route), _) => Matched::Found(route),
+        (Some((route, params)), _) => Matched::Found(route, params),
         (None, Some(path)) => Matched::WrongMethod { path, allowed },
         (None, None) => Matched::NoPath,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn templates_capture_decoded_segments() {
+        let t = "/api/v1/recognition/subjects/{subject}";
+        assert_eq!(
+            captures(t, "/api/v1/recognition/subjects/John%20Smith"),
+            Some(vec!["John Smith".to_string()])
+        );
+        assert_eq!(captures(t, "/api/v1/recognition/subjects/"), None);
+        assert_eq!(captures(t, "/api/v1/recognition/subjects/a/b"), None);
+        assert_eq!(captures(t, "/api/v1/recognition/subjects/%FF"), None);
+        assert_eq!(
+            captures("/a/{x}/b/{y}", "/a/1/b/%C3%A9"),
+            Some(vec!["1".to_string(), "é".to_string()])
+        );
+        assert_eq!(captures("/v1/healthz", "/v1/healthz"), Some(vec![]));
+        assert_eq!(captures("/v1/healthz", "/v1/healthz/"), None);
     }
 }

@@ -5,6 +5,7 @@
 //! the store. A new dialect adds a folder here, a variant of [`ApiCall`],
 //! and its route table to [`DIALECT_ROUTES`].
 
+pub mod compreface;
 pub mod recognition;
 pub mod verification;
 
@@ -16,7 +17,11 @@ use crate::http::response::HttpResponse;
 use crate::routes::Route;
 
 /// Each dialect's route table.
-pub const DIALECT_ROUTES: &[&[Route]] = &[verification::ROUTES, recognition::ROUTES];
+pub const DIALECT_ROUTES: &[&[Route]] = &[
+    verification::ROUTES,
+    recognition::ROUTES,
+    compreface::ROUTES,
+];
 
 /// An authenticated API call, by dialect.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -25,13 +30,23 @@ pub enum ApiCall {
     Verification(verification::Call),
     /// The Face Recognition API.
     Recognition(recognition::Call),
+    /// The CompreFace REST API.
+    Compreface(compreface::Call),
 }
 
-/// What a handler gets of an authenticated request.
+/// What a handler gets of an authenticated request. The credential a call
+/// takes is its dialect's: `Authorization` with an account key or token for
+/// the Face Verification and Recognition APIs, `x-api-key` with a service's
+/// key of the call's type for CompreFace's.
 #[derive(Debug)]
 pub struct CallRequest {
     /// The authenticated account.
     pub account: String,
+    /// The collection of the calling service (CompreFace's recognition
+    /// services); `None` for account keys and other services.
+    pub collection: Option<String>,
+    /// The segments the route's template captured, in order.
+    pub params: Vec<String>,
     /// The query string, if any.
     pub query: Option<String>,
     /// The whole body.
@@ -48,6 +63,7 @@ impl ApiCall {
         match self {
             Self::Verification(call) => verification::handle(app, call, request).await,
             Self::Recognition(call) => recognition::handle(app, call, request).await,
+            Self::Compreface(call) => compreface::handle(app, call, request).await,
         }
     }
 
@@ -56,6 +72,7 @@ impl ApiCall {
         match self {
             Self::Verification(_) => verification::render_error(error, retry_after_secs),
             Self::Recognition(_) => recognition::render_error(error, retry_after_secs),
+            Self::Compreface(_) => compreface::render_error(error, retry_after_secs),
         }
     }
 }

@@ -99,6 +99,44 @@ impl JwtVerifier {
     }
 }
 
+/// The service a CompreFace request's `x-api-key` belongs to, which must be
+/// of `kind`: CompreFace's errors (missing header 400/20; an unknown key, a
+/// key of another type or an account key 404/10), in its codes. Unlike
+/// CompreFace, the message never repeats the key.
+pub fn service_key(
+    headers: &HeaderMap,
+    keys: &Keys,
+    kind: facecore::store::ServiceKind,
+) -> Result<facecore::store::Service, ApiError> {
+    use crate::api::compreface::errors;
+    let Some(value) = headers.get("x-api-key") else {
+        return Err(ApiError::new(
+            errors::MISSING_HEADER,
+            "Missing header: x-api-key",
+        ));
+    };
+    let not_found = || {
+        let service = match kind {
+            facecore::store::ServiceKind::Recognition => "Recognition",
+            facecore::store::ServiceKind::Detection => "Detection",
+            _ => "Verification",
+        };
+        ApiError::new(
+            errors::SERVICE_NOT_FOUND,
+            format!("{service} service with this API key not found"),
+        )
+    };
+    let key = value.to_str().map_err(|_| not_found())?.trim();
+    match keys.identify(key) {
+        Ok(identity) => match identity.service {
+            Some(service) if service.kind == kind => Ok(service),
+            _ => Err(not_found()),
+        },
+        Err(e) if e.kind() == facecore::ErrorKind::InvalidKey => Err(not_found()),
+        Err(e) => Err(errors::from_error(&e)),
+    }
+}
+
 /// Authenticates a request from its headers.
 pub fn authenticate(
     headers: &HeaderMap,

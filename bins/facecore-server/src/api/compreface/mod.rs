@@ -1,0 +1,270 @@
+//! The CompreFace REST API (`compreface-rest-api.md`) under `/api/v1/`:
+//! services' keys in `x-api-key`, subjects as the named persons of the
+//! recognition service's collection, and CompreFace's error shape. Every
+//! operation goes through the facade's
+//! [`Collections`](facecore::collections::Collections).
+
+pub mod errors;
+
+use facecore::collections::{NewPerson, PersonChange};
+use facecore::store::ServiceKind;
+use hyper::{Method, StatusCode};
+use serde::{Deserialize, Serialize};
+
+use super::{ApiCall, CallRequest};
+use crate::app::App;
+use crate::error::ApiError;
+use crate::http::response::{HttpResponse, json_response};
+use crate::routes::Route;
+
+/// The calls of this dialect.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Call {
+    /// `POST /api/v1/recognition/subjects`
+    AddSubject,
+    /// `GET /api/v1/recognition/subjects`
+    ListSubjects,
+    /// `PUT /api/v1/recognition/subjects/{subject}`
+    RenameSubject,
+    /// `DELETE /api/v1/recognition/subjects/{subject}`
+    DeleteSubject,
+    /// `DELETE /api/v1/recognition/subjects`
+    DeleteAllSubjects,
+}
+
+impl Call {
+    /// The service type whose keys may make this call.
+    pub fn service_kind(self) -> ServiceKind {
+        ServiceKind::Recognition
+    }
+}
+
+/// A route of this dialect. Its OpenAPI section (CompreFace's `x-api-key`
+/// scheme and its 400/404 error answers) is not written yet, so the routes
+/// stay out of the document until it is.
+const fn route(method: Method, path: &'static str, call: Call) -> Route {
+    Route::api_undocumented(method, path, ApiCall::Compreface(call))
+}
+
+const SUBJECTS: &str = "/api/v1/recognition/subjects";
+
+/// The dialect's routes.
+pub const ROUTES: &[Route] = &[
+    route(Method::POST, SUBJECTS, Call::AddSubject),
+    route(Method::GET, SUBJECTS, Call::ListSubjects),
+    route(Method::DELETE, SUBJECTS, Call::DeleteAllSubjects),
+    route(
+        Method::PUT,
+        "/api/v1/recognition/subjects/{subject}",
+        Call::RenameSubject,
+    ),
+    route(
+        Method::DELETE,
+        "/api/v1/recognition/subjects/{subject}",
+        Call::DeleteSubject,
+    ),
+];
+
+/// `{"subject": "..."}`: the body of add and rename (other fields, such as
+/// the Python SDK's `api_endpoint`, are ignored, as CompreFace does).
+#[derive(Debug, Deserialize)]
+struct SubjectBody {
+    subject: Option<serde_json::Value>,
+}
+
+#[derive(Serialize)]
+struct SubjectAnswer<'a> {
+    subject: &'a str,
+}
+
+/// Longest subject name CompreFace accepts when creating or renaming one.
+const MAX_SUBJECT_LEN: usize = 50;
+
+/// The subject of a create or rename body, by CompreFace's rules: present,
+/// not blank, at most 50 characters, none of `;`, `/`, `\`.
+fn subject_of(body: &[u8]) -> Result<String, ApiError> {
+    let parsed: SubjectBody = serde_json::from_slice(body).map_err(|e| {
+        ApiError::new(
+            errors::UNDEFINED,
+            format!("the body is not a JSON object with a subject: {e}"),
+        )
+    })?;
+    let subject = match parsed.subject {
+        Some(serde_json::Value::String(s)) => s,
+        None | Some(serde_json::Value::Null) => {
+            return Err(ApiError::new(
+                errors::INVALID,
+                "Subject name cannot be empty",
+            ));
+        }
+        Some(other) => {
+            return Err(ApiError::new(
+                errors::INVALID,
+                format!("subject must be a string, got {other}"),
+            ));
+        }
+    };
+    if subject.trim().is_empty() {
+        return Err(ApiError::new(
+            errors::INVALID,
+            "Subject name cannot be empty",
+        ));
+    }
+    if subject.chars().count() > MAX_SUBJECT_LEN {
+        return Err(ApiError::new(
+            errors::INVALID,
+            "Subject name size must be between 1 and 50",
+        ));
+    }
+    if subject.contains([';', '/', '\\']) || subject.chars().any(char::is_control) {
+        return Err(ApiError::new(
+            errors::BAD_NAME,
+            "The name cannot contain the following special characters: ';', '/', '\\' (nor control characters)",
+        ));
+    }
+    Ok(subject)
+}
+
+fn subject_not_found(name: &str) -> ApiError {
+    ApiError::new(
+        errors::SUBJECT_NOT_FOUND,
+        format!("Subject {name} not found"),
+    )
+}
+
+/// Runs one call for the recognition service's collection.
+pub(crate) async fn handle(
+    app: &App,
+    call: Call,
+    request: &CallRequest,
+) -> Result<HttpResponse, ApiError> {
+    let account = request.account.clone();
+    let collection = request.collection.clone().ok_or_else(|| {
+        ApiError::new(
+            errors::SERVICE_NOT_FOUND,
+            "this service has no face collection",
+        )
+    })?;
+    let collections = app.collections.clone();
+    match call {
+        Call::AddSubject => {
+            let subject = subject_of(&request.body)?;
+            let name = subject.clone();
+            app.storage_mapped(errors::from_error, move || {
+                collections.create_person(
+                    &account,
+                    &collection,
+                    NewPerson {
+                        name: Some(name),
+                        ..NewPerson::default()
+                    },
+                )
+            })
+            .await
+            .map_err(|e| {
+                if e.code == errors::SUBJECT_EXISTS {
+                    ApiError::new(errors::SUBJECT_EXISTS, "Subject already exists")
+                } else {
+                    e
+                }
+            })?;
+            Ok(json_response(
+                StatusCode::CREATED,
+                &SubjectAnswer { subject: &subject },
+            ))
+        }
+        Call::ListSubjects => {
+            let mut persons = app
+                .storage_mapped(errors::from_error, move || {
+                    collections
+                        .list_persons(&account, &collection, 0, usize::MAX)
+                        .map(|page| page.persons)
+                })
+                .await?;
+            // Oldest first, as CompreFace's table usually answers.
+            persons.sort_by(|a, b| (a.created_at, &a.person_id).cmp(&(b.created_at, &b.person_id)));
+            let subjects: Vec<String> = persons.into_iter().filter_map(|p| p.name).collect();
+            Ok(json_response(
+                StatusCode::OK,
+                &serde_json::json!({ "subjects": subjects }),
+            ))
+        }
+        Call::RenameSubject => {
+            let old = request.params.first().cloned().unwrap_or_default();
+            let new = subject_of(&request.body)?;
+            if old == new {
+                return Ok(json_response(
+                    StatusCode::OK,
+                    &serde_json::json!({ "updated": false }),
+                ));
+            }
+            app.storage_mapped(errors::from_error, move || {
+                let Some(from) = collections.person_by_name(&account, &collection, &old)? else {
+                    return Ok(Err(subject_not_found(&old)));
+                };
+                match collections.person_by_name(&account, &collection, &new)? {
+                    // Onto another subject: its examples move there and the
+                    // target keeps its name.
+                    Some(into) if into.person_id != from.person_id => {
+                        collections.merge_persons(
+                            &account,
+                            &collection,
+                            &from.person_id,
+                            &into.person_id,
+                        )?;
+                    }
+                    _ => {
+                        collections.update_person(
+                            &account,
+                            &collection,
+                            &from.person_id,
+                            PersonChange {
+                                name: Some(new),
+                                ..PersonChange::default()
+                            },
+                        )?;
+                    }
+                }
+                Ok(Ok(()))
+            })
+            .await??;
+            Ok(json_response(
+                StatusCode::OK,
+                &serde_json::json!({ "updated": true }),
+            ))
+        }
+        Call::DeleteSubject => {
+            let name = request.params.first().cloned().unwrap_or_default();
+            let stored = app
+                .storage_mapped(errors::from_error, move || {
+                    let Some(person) = collections.person_by_name(&account, &collection, &name)?
+                    else {
+                        return Ok(Err(subject_not_found(&name)));
+                    };
+                    collections.delete_person(&account, &collection, &person.person_id)?;
+                    Ok(Ok(person.name.unwrap_or(name)))
+                })
+                .await??;
+            Ok(json_response(
+                StatusCode::OK,
+                &SubjectAnswer { subject: &stored },
+            ))
+        }
+        Call::DeleteAllSubjects => {
+            let removed = app
+                .storage_mapped(errors::from_error, move || {
+                    collections.clear(&account, &collection)
+                })
+                .await?;
+            Ok(json_response(
+                StatusCode::OK,
+                &serde_json::json!({ "deleted": removed.persons }),
+            ))
+        }
+    }
+}
+
+/// Renders an error in CompreFace's shape.
+pub(crate) fn render_error(error: &ApiError, retry_after_secs: u32) -> HttpResponse {
+    errors::render(error, retry_after_secs)
+}
