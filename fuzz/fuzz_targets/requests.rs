@@ -2,7 +2,7 @@
 //! through exactly the parsing and validation the server runs before any
 //! model: JSON with field-naming errors, the image input and its lenient
 //! base64, `maxFaceCount`, `faceMatchThreshold`, collection ids and
-//! descriptions, embeddings. Each must give a value or a typed error with
+//! descriptions, embeddings, multipart bodies. Each must give a value or a typed error with
 //! a message; never a panic.
 #![no_main]
 
@@ -108,6 +108,20 @@ fuzz_target!(|data: &[u8]| {
         }
         for name in ["collectionId", "faceId"] {
             let _ = query_param(Some(text), name);
+        }
+    }
+    // The raw bytes as a multipart body (CompreFace uploads), with the
+    // boundary given and read from the body: every part must lie inside
+    // the body.
+    for content_type in ["multipart/form-data; boundary=b", "multipart/form-data"] {
+        match facecore_wire::multipart::parse(Some(content_type), data) {
+            Ok(parts) => {
+                assert!(parts.len() <= facecore_wire::multipart::MAX_PARTS);
+                for part in parts {
+                    assert!(part.data.len() <= data.len());
+                }
+            }
+            Err(e) => said(&e),
         }
     }
 });

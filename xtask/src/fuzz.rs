@@ -18,7 +18,7 @@ pub const TARGETS: &[(&str, &str)] = &[
     ),
     (
         "requests",
-        "JSON bodies of every endpoint, base64, query strings, field validation",
+        "JSON bodies of every endpoint, base64, query strings, multipart bodies, field validation",
     ),
     (
         "score",

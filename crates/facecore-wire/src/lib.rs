@@ -24,6 +24,7 @@ use base64::Engine as _;
 use serde::Deserialize;
 
 mod fast;
+pub mod multipart;
 pub mod recognition;
 pub mod verification;
 
