@@ -47,6 +47,8 @@ pub struct AppConfig {
     pub fetch: FetchPolicy,
     /// Bearer-token verification; `None` refuses bearer tokens.
     pub jwt: Option<JwtVerifier>,
+    /// Keep the original image of CompreFace examples.
+    pub compreface_save_images: bool,
 }
 
 impl Default for AppConfig {
@@ -60,6 +62,7 @@ impl Default for AppConfig {
             retry_after_secs: 1,
             fetch: FetchPolicy::default(),
             jwt: None,
+            compreface_save_images: true,
         }
     }
 }
@@ -304,6 +307,19 @@ impl App {
         B: IncomingBody,
     {
         let (account, collection) = match call {
+            crate::api::ApiCall::Compreface(call) if call.key_in_path() => {
+                // The image link CompreFace puts in <img> tags carries the
+                // key in its path; a wrong key is an empty answer, as an
+                // unknown image is.
+                match auth::service_of(
+                    params.first().map_or("", String::as_str),
+                    &self.keys,
+                    call.service_kind(),
+                ) {
+                    Ok(service) => (service.account, service.collection),
+                    Err(_) => (String::new(), None),
+                }
+            }
             crate::api::ApiCall::Compreface(call) => {
                 let service =
                     auth::service_key(request.headers(), &self.keys, call.service_kind())?;
@@ -317,6 +333,11 @@ impl App {
         };
         context.account = Some(account.clone());
         let query = request.uri().query().map(str::to_string);
+        let content_type = request
+            .headers()
+            .get(header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_string);
         let body = body::read_body(
             request,
             self.config.max_body_bytes,
@@ -328,6 +349,7 @@ impl App {
             collection,
             params,
             query,
+            content_type,
             body,
         })
     }
@@ -357,6 +379,22 @@ impl App {
         let engine = Arc::clone(&self.engine);
         self.admission
             .run(&self.metrics, move || work(&engine))
+            .await
+    }
+
+    /// [`App::infer`] with the dialect's own mapping of facade errors.
+    pub(crate) async fn infer_mapped<T, F>(
+        &self,
+        map: fn(&facecore::Error) -> ApiError,
+        work: F,
+    ) -> Result<T, ApiError>
+    where
+        T: Timed + Send + 'static,
+        F: FnOnce(&Engine) -> Result<T, facecore::Error> + Send + 'static,
+    {
+        let engine = Arc::clone(&self.engine);
+        self.admission
+            .run_mapped(&self.metrics, map, move || work(&engine))
             .await
     }
 

@@ -100,6 +100,11 @@ pub struct Settings {
     /// Required `aud` of bearer tokens.
     #[arg(long, env = "FACECORE_JWT_AUDIENCE")]
     pub jwt_audience: Option<String>,
+    /// Keep the original image of every CompreFace example (what its image
+    /// download routes return, and what a model upgrade re-embeds from)
+    /// [default: true].
+    #[arg(long, env = "FACECORE_COMPREFACE_SAVE_IMAGES", num_args = 0..=1, default_missing_value = "true")]
+    pub compreface_save_images: Option<bool>,
     /// Log format: human or json (one JSON object per line) [default: human].
     #[arg(long, env = "FACECORE_LOG_FORMAT")]
     pub log_format: Option<String>,
@@ -133,6 +138,7 @@ impl Settings {
             jwt_algorithm: self.jwt_algorithm.or(lower.jwt_algorithm),
             jwt_secret: self.jwt_secret.or(lower.jwt_secret),
             jwt_key_file: self.jwt_key_file.or(lower.jwt_key_file),
+            compreface_save_images: self.compreface_save_images.or(lower.compreface_save_images),
             jwt_issuer: self.jwt_issuer.or(lower.jwt_issuer),
             jwt_audience: self.jwt_audience.or(lower.jwt_audience),
             log_format: self.log_format.or(lower.log_format),
@@ -234,6 +240,9 @@ impl ServerConfig {
             retry_after_secs: defaults.retry_after_secs,
             fetch,
             jwt,
+            compreface_save_images: s
+                .compreface_save_images
+                .unwrap_or(defaults.compreface_save_images),
         };
         let serve_defaults = ServeOptions::default();
         let serve = ServeOptions {
@@ -273,6 +282,7 @@ impl ServerConfig {
         shown.body_timeout_secs = Some(self.app.body_timeout.as_secs());
         shown.max_connections = Some(self.serve.max_connections);
         shown.url_allow_private = Some(self.app.fetch.allow_private);
+        shown.compreface_save_images = Some(self.app.compreface_save_images);
         shown.url_allow_networks = Some(
             self.app
                 .fetch

@@ -14,6 +14,64 @@ struct Compreface<'a> {
 }
 
 impl Compreface<'_> {
+    /// A multipart body with one part per `(name, filename, bytes)`, parts
+    /// without a Content-Type (as the Python SDK sends them).
+    async fn upload(
+        &self,
+        method: Method,
+        path: &str,
+        parts: &[(&str, &str, &[u8])],
+        content_type_boundary: bool,
+    ) -> (u16, Value) {
+        let boundary = "facecoreTestBoundary42";
+        let mut body = Vec::new();
+        for (name, filename, bytes) in parts {
+            body.extend_from_slice(
+                format!(
+                    "--{boundary}\r\nContent-Disposition: form-data; name=\"{name}\"; filename=\"{filename}\"\r\n\r\n"
+                )
+                .as_bytes(),
+            );
+            body.extend_from_slice(bytes);
+            body.extend_from_slice(b"\r\n");
+        }
+        body.extend_from_slice(format!("--{boundary}--\r\n").as_bytes());
+        let content_type = if content_type_boundary {
+            format!("multipart/form-data; boundary={boundary}")
+        } else {
+            "multipart/form-data".to_string()
+        };
+        let response = self
+            .server
+            .client
+            .request(method, format!("{}{path}", self.server.base))
+            .header("x-api-key", &self.key)
+            .header("content-type", content_type)
+            .body(body)
+            .send()
+            .await
+            .expect("send");
+        let status = response.status().as_u16();
+        let text = response.text().await.expect("body");
+        (
+            status,
+            serde_json::from_str(&text).unwrap_or(Value::String(text)),
+        )
+    }
+
+    async fn bytes(&self, path: &str, with_key: bool) -> (u16, Vec<u8>) {
+        let mut request = self
+            .server
+            .client
+            .get(format!("{}{path}", self.server.base));
+        if with_key {
+            request = request.header("x-api-key", &self.key);
+        }
+        let response = request.send().await.expect("send");
+        let status = response.status().as_u16();
+        (status, response.bytes().await.expect("body").to_vec())
+    }
+
     async fn send(&self, method: Method, path: &str, body: Option<Value>) -> (u16, Value) {
         let mut request = self
             .server
@@ -89,7 +147,7 @@ async fn subjects_are_the_named_persons_of_the_services_collection() {
     ] {
         assert_compreface_error(&cf.send(Method::POST, subjects, Some(bad)).await, 400, code);
     }
-    // The trailing slash of the documented list call works; oldest first.
+    // The trailing slash of the documented list call works; by name.
     assert_eq!(
         cf.send(Method::GET, "/api/v1/recognition/subjects/", None)
             .await,
@@ -236,4 +294,226 @@ async fn keys_are_checked_by_service_type_in_compreface_codes() {
         .call_as(Method::GET, "/v1/collection/get-all", &recognition)
         .await;
     assert_eq!(status, 401, "{body}");
+}
+
+/// The astronaut and the cameraman side by side: two faces in one photo.
+fn two_people() -> Vec<u8> {
+    let load = |name: &str| {
+        image::load_from_memory(&common::fixture(name))
+            .expect("fixture")
+            .to_rgb8()
+    };
+    let (left, right) = (load("astronaut.png"), load("camera.png"));
+    let mut both = image::RgbImage::new(left.width() + right.width(), left.height());
+    image::imageops::replace(&mut both, &left, 0, 0);
+    image::imageops::replace(&mut both, &right, i64::from(left.width()), 0);
+    let mut png = Vec::new();
+    both.write_to(&mut std::io::Cursor::new(&mut png), image::ImageFormat::Png)
+        .expect("png");
+    png
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn examples_are_added_listed_downloaded_and_deleted() {
+    let server = TestServer::default().await;
+    let cf = Compreface {
+        key: service(&server, ServiceKind::Recognition, "office"),
+        server: &server,
+    };
+    let astronaut = common::fixture("astronaut.png");
+    let faces = "/api/v1/recognition/faces";
+    // Multipart (no part Content-Type), multipart without a boundary in
+    // the header (the JS SDK's Buffer uploads), and base64 JSON; the SDK's
+    // `?&` query strings.
+    let (status, first) = cf
+        .upload(
+            Method::POST,
+            &format!("{faces}?&subject=Eileen&det_prob_threshold=0.8"),
+            &[("file", "astronaut.png", &astronaut)],
+            true,
+        )
+        .await;
+    assert_eq!(status, 201, "{first}");
+    assert_eq!(first["subject"], "Eileen");
+    let first_id = first["image_id"].as_str().expect("image_id").to_string();
+    let (status, second) = cf
+        .upload(
+            Method::POST,
+            &format!("{faces}?subject=Eileen"),
+            &[("file", "example.jpg", &astronaut)],
+            false,
+        )
+        .await;
+    assert_eq!(status, 201, "{second}");
+    let (status, third) = cf
+        .send(
+            Method::POST,
+            &format!("{faces}?subject=Cam"),
+            Some(json!({"file": common::b64(&common::fixture("camera.png"))})),
+        )
+        .await;
+    assert_eq!(status, 201, "{third}");
+
+    // Refusals, each with CompreFace's code, and nothing stored by them.
+    let upload = |query: &str, name: &'static str, filename: &'static str, bytes: Vec<u8>| {
+        let path = format!("{faces}{query}");
+        let cf = &cf;
+        async move {
+            cf.upload(Method::POST, &path, &[(name, filename, &bytes)], true)
+                .await
+        }
+    };
+    assert_compreface_error(
+        &upload("?subject=X", "file", "two.png", two_people()).await,
+        400,
+        31,
+    );
+    assert_compreface_error(
+        &upload(
+            "?subject=X",
+            "file",
+            "cat.png",
+            common::fixture("chelsea.png"),
+        )
+        .await,
+        400,
+        28,
+    );
+    assert_compreface_error(
+        &upload(
+            "?subject=X",
+            "file",
+            "bad.jpg",
+            b"\xff\xd8\xff\xe0 truncated".to_vec(),
+        )
+        .await,
+        400,
+        28,
+    );
+    assert_compreface_error(
+        &upload("?subject=X", "file", "notes.txt", astronaut.clone()).await,
+        400,
+        21,
+    );
+    assert_compreface_error(
+        &upload("?subject=X", "image", "a.png", astronaut.clone()).await,
+        400,
+        34,
+    );
+    assert_compreface_error(
+        &upload("", "file", "a.png", astronaut.clone()).await,
+        400,
+        33,
+    );
+    assert_compreface_error(
+        &upload(
+            "?subject=X&det_prob_threshold=2",
+            "file",
+            "a.png",
+            astronaut.clone(),
+        )
+        .await,
+        400,
+        28,
+    );
+    let big = vec![0u8; 6 * 1024 * 1024];
+    assert_compreface_error(&upload("?subject=X", "file", "big.jpg", big).await, 400, 0);
+    assert_compreface_error(
+        &cf.send(
+            Method::POST,
+            &format!("{faces}?subject=X"),
+            Some(json!({"file": "@@@"})),
+        )
+        .await,
+        400,
+        21,
+    );
+    assert_compreface_error(
+        &cf.send(Method::POST, &format!("{faces}?subject=X"), Some(json!({})))
+            .await,
+        400,
+        5,
+    );
+
+    // Listing, paged; by subject.
+    let (status, all) = cf.send(Method::GET, faces, None).await;
+    assert_eq!(status, 200, "{all}");
+    assert_eq!(all["total_elements"], 3);
+    assert_eq!(
+        (all["page_number"].clone(), all["page_size"].clone()),
+        (json!(0), json!(20))
+    );
+    let (_, page) = cf
+        .send(Method::GET, &format!("{faces}?page=1&size=2"), None)
+        .await;
+    assert_eq!(page["faces"].as_array().map(Vec::len), Some(1), "{page}");
+    assert_eq!(page["total_pages"], 2);
+    let (_, cam) = cf
+        .send(Method::GET, &format!("{faces}?subject=Cam"), None)
+        .await;
+    assert_eq!(cam["total_elements"], 1);
+    assert_eq!(cam["faces"][0]["subject"], "Cam");
+    let (_, nobody) = cf
+        .send(Method::GET, &format!("{faces}?subject=Nobody"), None)
+        .await;
+    assert_eq!(nobody["total_elements"], 0);
+
+    // Downloads: the original bytes, by header key and by the static link;
+    // an unknown id or a wrong key is an empty 200.
+    let (status, bytes) = cf.bytes(&format!("{faces}/{first_id}/img"), true).await;
+    assert_eq!((status, bytes == astronaut), (200, true));
+    let (status, bytes) = cf
+        .bytes(
+            &format!("/api/v1/static/{}/images/{first_id}", cf.key),
+            false,
+        )
+        .await;
+    assert_eq!((status, bytes == astronaut), (200, true));
+    let (status, bytes) = cf
+        .bytes(&format!("/api/v1/static/wrong/images/{first_id}"), false)
+        .await;
+    assert_eq!((status, bytes.len()), (200, 0));
+    let (status, bytes) = cf.bytes(&format!("{faces}/face_unknown/img"), true).await;
+    assert_eq!((status, bytes.len()), (200, 0));
+
+    // Delete one, then again (404/44); a batch skips unknown ids; the
+    // subject stays without examples.
+    assert_eq!(
+        cf.send(Method::DELETE, &format!("{faces}/{first_id}"), None)
+            .await,
+        (200, json!({"image_id": first_id, "subject": "Eileen"}))
+    );
+    assert_compreface_error(
+        &cf.send(Method::DELETE, &format!("{faces}/{first_id}"), None)
+            .await,
+        404,
+        44,
+    );
+    let second_id = second["image_id"].as_str().expect("id");
+    assert_eq!(
+        cf.send(
+            Method::POST,
+            &format!("{faces}/delete"),
+            Some(json!([second_id, "face_nope", second_id]))
+        )
+        .await,
+        (200, json!([{"image_id": second_id, "subject": "Eileen"}]))
+    );
+    let (_, subjects) = cf
+        .send(Method::GET, "/api/v1/recognition/subjects", None)
+        .await;
+    assert_eq!(subjects, json!({"subjects": ["Cam", "Eileen"]}));
+    // By subject: its examples and the subject go.
+    assert_eq!(
+        cf.send(Method::DELETE, &format!("{faces}?subject=cam"), None)
+            .await,
+        (200, json!({"deleted": 1}))
+    );
+    assert_compreface_error(&cf.send(Method::DELETE, faces, None).await, 400, 26);
+    let (_, subjects) = cf
+        .send(Method::GET, "/api/v1/recognition/subjects", None)
+        .await;
+    assert_eq!(subjects, json!({"subjects": ["Eileen"]}));
+    let (_, all) = cf.send(Method::GET, faces, None).await;
+    assert_eq!(all["total_elements"], 0);
 }

@@ -49,6 +49,8 @@ pub struct CallRequest {
     pub params: Vec<String>,
     /// The query string, if any.
     pub query: Option<String>,
+    /// The `Content-Type` header, if any.
+    pub content_type: Option<String>,
     /// The whole body.
     pub body: Bytes,
 }

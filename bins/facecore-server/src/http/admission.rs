@@ -28,6 +28,12 @@ impl Timed for facecore::Embeddings {
     }
 }
 
+impl Timed for facecore::collections::Enrolled {
+    fn timings(&self) -> facecore::StageTimings {
+        self.timings
+    }
+}
+
 /// Counts a request in the inference queue until dropped.
 struct QueueSlot<'a>(&'a AtomicU64);
 
@@ -67,6 +73,20 @@ impl Admission {
         T: Timed + Send + 'static,
         F: FnOnce() -> Result<T, facecore::Error> + Send + 'static,
     {
+        self.run_mapped(metrics, ApiError::from_error, work).await
+    }
+
+    /// [`Admission::run`], with a dialect's own mapping of facade errors.
+    pub async fn run_mapped<T, F>(
+        &self,
+        metrics: &Metrics,
+        map: fn(&facecore::Error) -> ApiError,
+        work: F,
+    ) -> Result<T, ApiError>
+    where
+        T: Timed + Send + 'static,
+        F: FnOnce() -> Result<T, facecore::Error> + Send + 'static,
+    {
         let Ok(_admitted) = self.admitted.clone().try_acquire_owned() else {
             metrics.rejections.fetch_add(1, Ordering::Relaxed);
             return Err(ApiError::new(
@@ -88,7 +108,7 @@ impl Admission {
         let result = tokio::task::spawn_blocking(work)
             .await
             .map_err(|e| ApiError::new(error::INTERNAL, format!("inference failed: {e}")))?
-            .map_err(|e| ApiError::from_error(&e))?;
+            .map_err(|e| map(&e))?;
         drop(depth);
         metrics.observe_stages(&result.timings());
         Ok(result)

@@ -108,13 +108,23 @@ pub fn service_key(
     keys: &Keys,
     kind: facecore::store::ServiceKind,
 ) -> Result<facecore::store::Service, ApiError> {
-    use crate::api::compreface::errors;
     let Some(value) = headers.get("x-api-key") else {
         return Err(ApiError::new(
-            errors::MISSING_HEADER,
+            crate::api::compreface::errors::MISSING_HEADER,
             "Missing header: x-api-key",
         ));
     };
+    service_of(value.to_str().unwrap_or(""), keys, kind)
+}
+
+/// The service of key `key`, which must be of `kind` (errors as
+/// [`service_key`]).
+pub fn service_of(
+    key: &str,
+    keys: &Keys,
+    kind: facecore::store::ServiceKind,
+) -> Result<facecore::store::Service, ApiError> {
+    use crate::api::compreface::errors;
     let not_found = || {
         let service = match kind {
             facecore::store::ServiceKind::Recognition => "Recognition",
@@ -126,8 +136,7 @@ pub fn service_key(
             format!("{service} service with this API key not found"),
         )
     };
-    let key = value.to_str().map_err(|_| not_found())?.trim();
-    match keys.identify(key) {
+    match keys.identify(key.trim()) {
         Ok(identity) => match identity.service {
             Some(service) if service.kind == kind => Ok(service),
             _ => Err(not_found()),

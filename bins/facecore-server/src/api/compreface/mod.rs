@@ -5,6 +5,8 @@
 //! [`Collections`](facecore::collections::Collections).
 
 pub mod errors;
+mod examples;
+pub mod input;
 
 use facecore::collections::{NewPerson, PersonChange};
 use facecore::store::ServiceKind;
@@ -30,12 +32,32 @@ pub enum Call {
     DeleteSubject,
     /// `DELETE /api/v1/recognition/subjects`
     DeleteAllSubjects,
+    /// `POST /api/v1/recognition/faces`
+    AddExample,
+    /// `GET /api/v1/recognition/faces`
+    ListExamples,
+    /// `DELETE /api/v1/recognition/faces?subject=`
+    DeleteSubjectExamples,
+    /// `DELETE /api/v1/recognition/faces/{image_id}`
+    DeleteExample,
+    /// `POST /api/v1/recognition/faces/delete`
+    DeleteExamples,
+    /// `GET /api/v1/recognition/faces/{image_id}/img`
+    DownloadExample,
+    /// `GET /api/v1/static/{api_key}/images/{image_id}`
+    StaticImage,
 }
 
 impl Call {
     /// The service type whose keys may make this call.
     pub fn service_kind(self) -> ServiceKind {
         ServiceKind::Recognition
+    }
+
+    /// Whether the key is the first segment of the path rather than the
+    /// `x-api-key` header.
+    pub fn key_in_path(self) -> bool {
+        self == Self::StaticImage
     }
 }
 
@@ -63,7 +85,32 @@ pub const ROUTES: &[Route] = &[
         "/api/v1/recognition/subjects/{subject}",
         Call::DeleteSubject,
     ),
+    route(Method::POST, FACES, Call::AddExample),
+    route(Method::GET, FACES, Call::ListExamples),
+    route(Method::DELETE, FACES, Call::DeleteSubjectExamples),
+    route(
+        Method::DELETE,
+        "/api/v1/recognition/faces/{image_id}",
+        Call::DeleteExample,
+    ),
+    route(
+        Method::POST,
+        "/api/v1/recognition/faces/delete",
+        Call::DeleteExamples,
+    ),
+    route(
+        Method::GET,
+        "/api/v1/recognition/faces/{image_id}/img",
+        Call::DownloadExample,
+    ),
+    route(
+        Method::GET,
+        "/api/v1/static/{api_key}/images/{image_id}",
+        Call::StaticImage,
+    ),
 ];
+
+const FACES: &str = "/api/v1/recognition/faces";
 
 /// `{"subject": "..."}`: the body of add and rename (other fields, such as
 /// the Python SDK's `api_endpoint`, are ignored, as CompreFace does).
@@ -138,6 +185,18 @@ pub(crate) async fn handle(
     call: Call,
     request: &CallRequest,
 ) -> Result<HttpResponse, ApiError> {
+    if call == Call::StaticImage {
+        return match request.collection.clone() {
+            Some(collection) => {
+                let id = request.params.get(1).cloned().unwrap_or_default();
+                examples::download(app, request, collection, id).await
+            }
+            None => Ok(crate::http::response::bytes_response(
+                bytes::Bytes::new(),
+                "application/octet-stream",
+            )),
+        };
+    }
     let account = request.account.clone();
     let collection = request.collection.clone().ok_or_else(|| {
         ApiError::new(
@@ -147,6 +206,16 @@ pub(crate) async fn handle(
     })?;
     let collections = app.collections.clone();
     match call {
+        Call::AddExample => examples::add(app, request, collection).await,
+        Call::ListExamples => examples::list(app, request, collection).await,
+        Call::DeleteSubjectExamples => examples::delete_by_subject(app, request, collection).await,
+        Call::DeleteExample => examples::delete_one(app, request, collection).await,
+        Call::DeleteExamples => examples::delete_many(app, request, collection).await,
+        Call::DownloadExample => {
+            let id = request.params.first().cloned().unwrap_or_default();
+            examples::download(app, request, collection, id).await
+        }
+        Call::StaticImage => unreachable!("answered above"),
         Call::AddSubject => {
             let subject = subject_of(&request.body)?;
             let name = subject.clone();
@@ -181,8 +250,9 @@ pub(crate) async fn handle(
                         .map(|page| page.persons)
                 })
                 .await?;
-            // Oldest first, as CompreFace's table usually answers.
-            persons.sort_by(|a, b| (a.created_at, &a.person_id).cmp(&(b.created_at, &b.person_id)));
+            // CompreFace leaves the order to its database; ours is by
+            // name, ignoring case, so that it is stable.
+            persons.sort_by_cached_key(|p| p.name.as_deref().map(str::to_lowercase));
             let subjects: Vec<String> = persons.into_iter().filter_map(|p| p.name).collect();
             Ok(json_response(
                 StatusCode::OK,
