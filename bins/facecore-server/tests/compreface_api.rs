@@ -517,3 +517,256 @@ async fn examples_are_added_listed_downloaded_and_deleted() {
     let (_, all) = cf.send(Method::GET, faces, None).await;
     assert_eq!(all["total_elements"], 0);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn recognize_detect_and_verify_with_images_and_embeddings() {
+    let server = TestServer::default().await;
+    let cf = Compreface {
+        key: service(&server, ServiceKind::Recognition, "office"),
+        server: &server,
+    };
+    let astronaut = common::fixture("astronaut.png");
+    let camera = common::fixture("camera.png");
+    let faces = "/api/v1/recognition/faces";
+    let mut ids = Vec::new();
+    for (subject, image) in [("Eileen", &astronaut), ("Cam", &camera)] {
+        let (status, added) = cf
+            .upload(
+                Method::POST,
+                &format!("{faces}?subject={subject}"),
+                &[("file", "x.png", image)],
+                true,
+            )
+            .await;
+        assert_eq!(status, 201, "{added}");
+        ids.push(added["image_id"].as_str().expect("id").to_string());
+    }
+
+    // Recognize with plugins and status, as the Python SDK writes them.
+    let (status, got) = cf
+        .upload(
+            Method::POST,
+            "/api/v1/recognition/recognize?&limit=0&prediction_count=2&face_plugins=landmarks,calculator&status=True",
+            &[("file", "a.png", &astronaut)],
+            true,
+        )
+        .await;
+    assert_eq!(status, 200, "{got}");
+    let face = &got["result"][0];
+    assert_eq!(face["subjects"][0]["subject"], "Eileen");
+    assert_eq!(face["subjects"][0]["similarity"], 1.0, "the same image");
+    let other = face["subjects"][1]["similarity"].as_f64().expect("second");
+    assert!(other < 0.5, "a different person scores low: {other}");
+    assert_eq!(face["landmarks"].as_array().map(Vec::len), Some(5));
+    let embedding = face["embedding"].clone();
+    assert_eq!(embedding.as_array().map(Vec::len), Some(512));
+    assert!(face["execution_time"]["detector"].is_number());
+    assert!(face["box"]["x_max"].as_u64() > face["box"]["x_min"].as_u64());
+    assert!(got["plugins_versions"]["calculator"].is_string());
+    // Without status or plugins: only box and subjects.
+    let (_, plain) = cf
+        .upload(
+            Method::POST,
+            "/api/v1/recognition/recognize",
+            &[("file", "two.png", &two_people())],
+            true,
+        )
+        .await;
+    let results = plain["result"].as_array().expect("result");
+    assert_eq!(results.len(), 2, "{plain}");
+    let mut top: Vec<&str> = results
+        .iter()
+        .map(|f| f["subjects"][0]["subject"].as_str().expect("subject"))
+        .collect();
+    top.sort_unstable();
+    assert_eq!(top, ["Cam", "Eileen"]);
+    assert!(results[0].get("embedding").is_none() && plain.get("plugins_versions").is_none());
+    for query in [
+        "?face_plugins=age",
+        "?prediction_count=0",
+        "?limit=-1",
+        "?status=maybe",
+    ] {
+        assert_compreface_error(
+            &cf.upload(
+                Method::POST,
+                &format!("/api/v1/recognition/recognize{query}"),
+                &[("file", "a.png", &astronaut)],
+                true,
+            )
+            .await,
+            400,
+            26,
+        );
+    }
+    let (_, refused) = cf
+        .upload(
+            Method::POST,
+            "/api/v1/recognition/recognize?face_plugins=age",
+            &[("file", "a.png", &astronaut)],
+            true,
+        )
+        .await;
+    assert!(
+        refused["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("landmarks, calculator"))
+    );
+
+    // Verify against a stored example.
+    let (status, got) = cf
+        .upload(
+            Method::POST,
+            &format!("{faces}/{}/verify", ids[0]),
+            &[("file", "a.png", &astronaut)],
+            true,
+        )
+        .await;
+    assert_eq!(status, 200, "{got}");
+    assert_eq!(got["result"][0]["subject"], "Eileen");
+    assert_eq!(got["result"][0]["similarity"], 1.0);
+    assert_compreface_error(
+        &cf.upload(
+            Method::POST,
+            &format!("{faces}/face_unknown/verify"),
+            &[("file", "a.png", &astronaut)],
+            true,
+        )
+        .await,
+        404,
+        44,
+    );
+
+    // Embeddings: recognize, verify against an example, verify two sets.
+    let (status, got) = cf
+        .send(
+            Method::POST,
+            "/api/v1/recognition/embeddings/recognize?prediction_count=1",
+            Some(json!({"embeddings": [embedding]})),
+        )
+        .await;
+    assert_eq!(status, 200, "{got}");
+    assert_eq!(got["result"][0]["similarities"][0]["subject"], "Eileen");
+    let far: Vec<f64> = (0..512)
+        .map(|i| if i % 2 == 0 { 1.0 } else { -1.0 })
+        .collect();
+    let (status, got) = cf
+        .send(
+            Method::POST,
+            &format!("/api/v1/recognition/embeddings/faces/{}/verify", ids[0]),
+            Some(json!({"embeddings": [far, embedding]})),
+        )
+        .await;
+    assert_eq!(status, 200, "{got}");
+    let first = got["result"][0]["similarity"].as_f64().expect("sim");
+    let second = got["result"][1]["similarity"].as_f64().expect("sim");
+    assert!(first >= second && first > 0.99, "best first: {got}");
+    for (body, code) in [
+        (json!({}), 5),
+        (json!({"embeddings": []}), 5),
+        (json!({"embeddings": [[1.0, 2.0]]}), 0),
+        (json!({"embeddings": [["x"]]}), 5),
+    ] {
+        assert_compreface_error(
+            &cf.send(
+                Method::POST,
+                "/api/v1/recognition/embeddings/recognize",
+                Some(body),
+            )
+            .await,
+            400,
+            code,
+        );
+    }
+
+    // The detection and verification services, with their own keys.
+    let detection = Compreface {
+        key: service(&server, ServiceKind::Detection, "cams"),
+        server: &server,
+    };
+    let (status, got) = detection
+        .upload(
+            Method::POST,
+            "/api/v1/detection/detect?face_plugins=landmarks",
+            &[("file", "two.png", &two_people())],
+            true,
+        )
+        .await;
+    assert_eq!(status, 200, "{got}");
+    assert_eq!(got["result"].as_array().map(Vec::len), Some(2));
+    assert!(got["result"][0]["landmarks"].is_array());
+    assert_compreface_error(
+        &detection
+            .upload(
+                Method::POST,
+                "/api/v1/detection/detect",
+                &[("file", "cat.png", &common::fixture("chelsea.png"))],
+                true,
+            )
+            .await,
+        400,
+        28,
+    );
+    assert_compreface_error(
+        &cf.upload(
+            Method::POST,
+            "/api/v1/detection/detect",
+            &[("file", "a.png", &astronaut)],
+            true,
+        )
+        .await,
+        404,
+        10,
+    );
+    let verification = Compreface {
+        key: service(&server, ServiceKind::Verification, "gate"),
+        server: &server,
+    };
+    let (status, got) = verification
+        .upload(
+            Method::POST,
+            "/api/v1/verification/verify",
+            &[
+                ("source_image", "s.png", &astronaut),
+                ("target_image", "t.png", &two_people()),
+            ],
+            true,
+        )
+        .await;
+    assert_eq!(status, 200, "{got}");
+    let matches = got["result"][0]["face_matches"]
+        .as_array()
+        .expect("matches");
+    assert_eq!(matches.len(), 2);
+    let mut sims: Vec<f64> = matches
+        .iter()
+        .map(|m| m["similarity"].as_f64().expect("s"))
+        .collect();
+    sims.sort_by(f64::total_cmp);
+    assert!(sims[1] > 0.8 && sims[0] < 0.5, "{sims:?}");
+    assert!(got["result"][0]["source_image_face"]["box"].is_object());
+    assert_compreface_error(
+        &verification
+            .upload(
+                Method::POST,
+                "/api/v1/verification/verify",
+                &[
+                    ("source_image", "s.png", &two_people()),
+                    ("target_image", "t.png", &astronaut),
+                ],
+                true,
+            )
+            .await,
+        400,
+        31,
+    );
+    let (status, got) = verification
+        .send(
+            Method::POST,
+            "/api/v1/verification/embeddings/verify",
+            Some(json!({"source": embedding, "targets": [far, embedding]})),
+        )
+        .await;
+    assert_eq!(status, 200, "{got}");
+    assert_eq!(got["result"][0]["similarity"], 1.0);
+}

@@ -6,6 +6,7 @@
 
 pub mod errors;
 mod examples;
+mod faces;
 pub mod input;
 
 use facecore::collections::{NewPerson, PersonChange};
@@ -46,12 +47,30 @@ pub enum Call {
     DownloadExample,
     /// `GET /api/v1/static/{api_key}/images/{image_id}`
     StaticImage,
+    /// `POST /api/v1/recognition/recognize`
+    Recognize,
+    /// `POST /api/v1/recognition/faces/{image_id}/verify`
+    VerifyWithExample,
+    /// `POST /api/v1/recognition/embeddings/recognize`
+    RecognizeEmbeddings,
+    /// `POST /api/v1/recognition/embeddings/faces/{image_id}/verify`
+    VerifyEmbeddingsWithExample,
+    /// `POST /api/v1/detection/detect`
+    Detect,
+    /// `POST /api/v1/verification/verify`
+    Verify,
+    /// `POST /api/v1/verification/embeddings/verify`
+    VerifyEmbeddings,
 }
 
 impl Call {
     /// The service type whose keys may make this call.
     pub fn service_kind(self) -> ServiceKind {
-        ServiceKind::Recognition
+        match self {
+            Self::Detect => ServiceKind::Detection,
+            Self::Verify | Self::VerifyEmbeddings => ServiceKind::Verification,
+            _ => ServiceKind::Recognition,
+        }
     }
 
     /// Whether the key is the first segment of the path rather than the
@@ -107,6 +126,33 @@ pub const ROUTES: &[Route] = &[
         Method::GET,
         "/api/v1/static/{api_key}/images/{image_id}",
         Call::StaticImage,
+    ),
+    route(
+        Method::POST,
+        "/api/v1/recognition/recognize",
+        Call::Recognize,
+    ),
+    route(
+        Method::POST,
+        "/api/v1/recognition/faces/{image_id}/verify",
+        Call::VerifyWithExample,
+    ),
+    route(
+        Method::POST,
+        "/api/v1/recognition/embeddings/recognize",
+        Call::RecognizeEmbeddings,
+    ),
+    route(
+        Method::POST,
+        "/api/v1/recognition/embeddings/faces/{image_id}/verify",
+        Call::VerifyEmbeddingsWithExample,
+    ),
+    route(Method::POST, "/api/v1/detection/detect", Call::Detect),
+    route(Method::POST, "/api/v1/verification/verify", Call::Verify),
+    route(
+        Method::POST,
+        "/api/v1/verification/embeddings/verify",
+        Call::VerifyEmbeddings,
     ),
 ];
 
@@ -197,6 +243,12 @@ pub(crate) async fn handle(
             )),
         };
     }
+    match call {
+        Call::Detect => return faces::detect(app, request).await,
+        Call::Verify => return faces::verify(app, request).await,
+        Call::VerifyEmbeddings => return faces::verify_embeddings(app, request).await,
+        _ => {}
+    }
     let account = request.account.clone();
     let collection = request.collection.clone().ok_or_else(|| {
         ApiError::new(
@@ -215,7 +267,15 @@ pub(crate) async fn handle(
             let id = request.params.first().cloned().unwrap_or_default();
             examples::download(app, request, collection, id).await
         }
-        Call::StaticImage => unreachable!("answered above"),
+        Call::Recognize => faces::recognize(app, request, collection).await,
+        Call::VerifyWithExample => faces::verify_with_example(app, request, collection).await,
+        Call::RecognizeEmbeddings => faces::recognize_embeddings(app, request, collection).await,
+        Call::VerifyEmbeddingsWithExample => {
+            faces::verify_embeddings_with_example(app, request, collection).await
+        }
+        Call::StaticImage | Call::Detect | Call::Verify | Call::VerifyEmbeddings => {
+            unreachable!("answered above")
+        }
         Call::AddSubject => {
             let subject = subject_of(&request.body)?;
             let name = subject.clone();

@@ -1,0 +1,502 @@
+//! Recognition, detection and verification on images and embeddings:
+//! CompreFace's face objects (`box`, `landmarks`, `embedding`,
+//! `execution_time`), its `subjects` and `similarity`, and the face plugins
+//! we serve.
+//!
+//! `similarity` is facecore's calibrated score divided by 100 (before the
+//! integer rounding of the other APIs), clamped to 0..1 and rounded to 5
+//! decimals as CompreFace rounds: 0.8 is a false-match rate of 1e-4 per
+//! comparison, 0.9 of 1e-5; identical images give 1.0; it rises with the
+//! cosine.
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use facecore::collections::PersonMatch;
+use facecore::{Embedding, Face, FaceSelection, StageTimings};
+use hyper::StatusCode;
+use serde_json::{Map, Value, json};
+
+use super::{CallRequest, errors, input};
+use crate::app::App;
+use crate::error::ApiError;
+use crate::http::response::{HttpResponse, json_response};
+
+/// The plugins this server has, by slug.
+pub const PLUGINS: &[&str] = &["landmarks", "calculator"];
+
+/// What a request asks for of each face.
+#[derive(Debug, Clone, Copy)]
+pub struct Options {
+    limit: usize,
+    min_confidence: f32,
+    landmarks: bool,
+    calculator: bool,
+    status: bool,
+}
+
+impl Options {
+    /// `limit`, `det_prob_threshold`, `face_plugins` and `status`. A plugin
+    /// slug we do not serve is 400/26 naming the ones we do (CompreFace
+    /// ignores it; a caller asking for `age` should learn it gets none).
+    pub fn parse(request: &CallRequest) -> Result<Self, ApiError> {
+        let limit = input::integer(request, "limit", 0, 0)?;
+        let mut options = Self {
+            limit: match usize::try_from(limit).unwrap_or(usize::MAX) {
+                0 => usize::MAX,
+                n => n,
+            },
+            min_confidence: input::det_prob_threshold(request)?,
+            landmarks: false,
+            calculator: false,
+            status: input::boolean(request, "status", false)?,
+        };
+        let plugins = input::param(request, "face_plugins").unwrap_or_default();
+        for slug in plugins
+            .split(|c: char| c == ',' || c.is_whitespace())
+            .filter(|s| !s.is_empty())
+        {
+            match slug {
+                "landmarks" => options.landmarks = true,
+                "calculator" => options.calculator = true,
+                other => {
+                    return Err(ApiError::new(
+                        errors::INVALID,
+                        format!(
+                            "face plugin '{other}' is not available on this server; available: {}",
+                            PLUGINS.join(", ")
+                        ),
+                    ));
+                }
+            }
+        }
+        Ok(options)
+    }
+
+    fn selection(&self) -> FaceSelection {
+        FaceSelection {
+            max_faces: self.limit,
+            min_confidence: self.min_confidence,
+        }
+    }
+}
+
+/// A cosine as CompreFace's `similarity`.
+pub fn similarity(app: &App, cosine: f32) -> f64 {
+    let score = f64::from(app.engine.score_map().score_f(cosine)) / 100.0;
+    (score.clamp(0.0, 1.0) * 1e5).round() / 1e5
+}
+
+fn round5(v: f32) -> f64 {
+    (f64::from(v) * 1e5).round() / 1e5
+}
+
+fn millis(d: std::time::Duration) -> f64 {
+    (d.as_secs_f64() * 1e3).round()
+}
+
+/// One face as CompreFace writes it.
+fn face_object(
+    face: &Face,
+    embedding: Option<&Embedding>,
+    options: &Options,
+    image: &facecore::Embeddings,
+) -> Map<String, Value> {
+    let timings = &image.timings;
+    let (x, y, w, h) = face.bbox.to_pixels(image.width, image.height);
+    let mut out = Map::new();
+    out.insert(
+        "box".into(),
+        json!({
+            "probability": round5(face.confidence.clamp(0.0, 1.0)),
+            "x_max": x + w,
+            "y_max": y + h,
+            "x_min": x,
+            "y_min": y,
+        }),
+    );
+    if options.landmarks {
+        let points: Vec<[i64; 2]> = face
+            .landmarks
+            .iter()
+            .map(|[px, py]| [px.round() as i64, py.round() as i64])
+            .collect();
+        out.insert("landmarks".into(), json!(points));
+    }
+    if options.calculator
+        && let Some(e) = embedding
+    {
+        out.insert("embedding".into(), json!(e.vector));
+    }
+    if options.status {
+        out.insert(
+            "execution_time".into(),
+            json!({
+                "detector": millis(timings.decode + timings.detect + timings.landmarks),
+                "calculator": millis(timings.align + timings.embed),
+            }),
+        );
+    }
+    out
+}
+
+fn plugins_versions(app: &App) -> Value {
+    json!({
+        "detector": "facecore.UltraLightDetector",
+        "calculator": format!("facecore.Calculator@{}", app.engine.model_id()),
+    })
+}
+
+/// The faces of an image with their embeddings; no face is 400/28.
+async fn embed(
+    app: &App,
+    image: Vec<u8>,
+    options: Options,
+) -> Result<facecore::Embeddings, ApiError> {
+    let embeddings = app
+        .infer_mapped(errors::from_error, move |engine| {
+            let mut timings = StageTimings::default();
+            let t = Instant::now();
+            let decoded = engine.decode(&image)?;
+            timings.decode = t.elapsed();
+            engine.embed_selected(&decoded, options.selection(), &mut timings)
+        })
+        .await?;
+    if embeddings.faces.is_empty() {
+        return Err(ApiError::new(
+            errors::NO_FACE,
+            "No face is found in the given image",
+        ));
+    }
+    Ok(embeddings)
+}
+
+fn subjects(app: &App, matches: Vec<PersonMatch>) -> Vec<Value> {
+    matches
+        .into_iter()
+        // Faces without a subject (stored through another API in a shared
+        // collection) are not subjects.
+        .filter_map(|m| {
+            let name = m.person?.name?;
+            Some(json!({"subject": name, "similarity": similarity(app, m.face.cosine)}))
+        })
+        .collect()
+}
+
+/// `POST /api/v1/recognition/recognize`: each face (largest first, up to
+/// `limit`) with the `prediction_count` most similar stored examples.
+pub async fn recognize(
+    app: &App,
+    request: &CallRequest,
+    collection: String,
+) -> Result<HttpResponse, ApiError> {
+    let options = Options::parse(request)?;
+    let k = usize::try_from(input::integer(request, "prediction_count", 1, 1)?)
+        .unwrap_or(usize::MAX)
+        .min(10_000);
+    if !input::boolean(request, "detect_faces", true)? {
+        return Err(ApiError::new(
+            errors::INVALID,
+            "detect_faces=false is not available on this server yet",
+        ));
+    }
+    let image = input::images(request, &["file"])?.remove(0);
+    let (account, collections) = (request.account.clone(), Arc::clone(&app.collections));
+    let target = app
+        .storage_mapped(errors::from_error, move || {
+            collections.open(&account, &collection)
+        })
+        .await?;
+    let embeddings = embed(app, image, options).await?;
+    let collections = Arc::clone(&app.collections);
+    let faces = embeddings.faces.clone();
+    let matched = app
+        .storage_mapped(errors::from_error, move || {
+            faces
+                .into_iter()
+                .map(|f| {
+                    let found = collections.search_top(&target, &f.embedding, k, None)?;
+                    Ok((f, found))
+                })
+                .collect::<Result<Vec<_>, facecore::Error>>()
+        })
+        .await?;
+    let result: Vec<Value> = matched
+        .into_iter()
+        .map(|(f, found)| {
+            let mut face = face_object(&f.face, Some(&f.embedding), &options, &embeddings);
+            face.insert("subjects".into(), Value::Array(subjects(app, found)));
+            Value::Object(face)
+        })
+        .collect();
+    Ok(answer(app, result, &options))
+}
+
+fn answer(app: &App, result: Vec<Value>, options: &Options) -> HttpResponse {
+    let mut body = Map::new();
+    body.insert("result".into(), Value::Array(result));
+    if options.status {
+        body.insert("plugins_versions".into(), plugins_versions(app));
+    }
+    json_response(StatusCode::OK, &Value::Object(body))
+}
+
+/// `POST /api/v1/detection/detect`.
+pub async fn detect(app: &App, request: &CallRequest) -> Result<HttpResponse, ApiError> {
+    let options = Options::parse(request)?;
+    let image = input::images(request, &["file"])?.remove(0);
+    let embeddings = embed(app, image, options).await?;
+    let result = embeddings
+        .faces
+        .iter()
+        .map(|f| {
+            Value::Object(face_object(
+                &f.face,
+                Some(&f.embedding),
+                &options,
+                &embeddings,
+            ))
+        })
+        .collect();
+    Ok(answer(app, result, &options))
+}
+
+/// `POST /api/v1/verification/verify`: the one face of `source_image`
+/// against each face of `target_image`.
+pub async fn verify(app: &App, request: &CallRequest) -> Result<HttpResponse, ApiError> {
+    let options = Options::parse(request)?;
+    let mut images = input::images(request, &["source_image", "target_image"])?;
+    let target_image = images.pop().unwrap_or_default();
+    let source_image = images.pop().unwrap_or_default();
+    let source = embed(app, source_image, options).await?;
+    if source.faces.len() + source.unprocessed > 1 && options.limit != 1 {
+        return Err(ApiError::new(
+            errors::TOO_MANY_FACES,
+            "More than one face in the source image",
+        ));
+    }
+    let target = embed(app, target_image, options).await?;
+    let reference = &source.faces[0];
+    let mut matches = Vec::new();
+    for f in &target.faces {
+        let cosine = app
+            .engine
+            .compare(&reference.embedding, &f.embedding)
+            .map_err(|e| errors::from_error(&e))?
+            .cosine;
+        let mut face = face_object(&f.face, Some(&f.embedding), &options, &target);
+        face.insert("similarity".into(), json!(similarity(app, cosine)));
+        matches.push(Value::Object(face));
+    }
+    let mut item = Map::new();
+    item.insert(
+        "source_image_face".into(),
+        Value::Object(face_object(
+            &reference.face,
+            Some(&reference.embedding),
+            &options,
+            &source,
+        )),
+    );
+    item.insert("face_matches".into(), Value::Array(matches));
+    if options.status {
+        item.insert("plugins_versions".into(), plugins_versions(app));
+    }
+    Ok(json_response(
+        StatusCode::OK,
+        &json!({ "result": [Value::Object(item)] }),
+    ))
+}
+
+/// `POST /api/v1/recognition/faces/{image_id}/verify`: each face of the
+/// image against the stored example, with the example's subject.
+pub async fn verify_with_example(
+    app: &App,
+    request: &CallRequest,
+    collection: String,
+) -> Result<HttpResponse, ApiError> {
+    let options = Options::parse(request)?;
+    let id = request.params.first().cloned().unwrap_or_default();
+    let image = input::images(request, &["file"])?.remove(0);
+    let embeddings = embed(app, image, options).await?;
+    let (account, collections) = (request.account.clone(), Arc::clone(&app.collections));
+    let (stored, subject) = app
+        .storage_mapped(errors::from_error, move || {
+            let stored = collections.stored_face(&account, &collection, &id)?;
+            let subject = match &stored.person_id {
+                Some(p) => collections.person(&account, &collection, p)?.name,
+                None => None,
+            };
+            Ok((stored, subject.unwrap_or_default()))
+        })
+        .await
+        .map_err(incorrect_image_id)?;
+    let reference = app
+        .engine
+        .embedding_from_vector(stored.embedding)
+        .map_err(|e| errors::from_error(&e))?;
+    let mut result = Vec::new();
+    for f in &embeddings.faces {
+        let cosine = app
+            .engine
+            .compare(&reference, &f.embedding)
+            .map_err(|e| errors::from_error(&e))?
+            .cosine;
+        let mut face = face_object(&f.face, Some(&f.embedding), &options, &embeddings);
+        face.insert("subject".into(), json!(subject));
+        face.insert("similarity".into(), json!(similarity(app, cosine)));
+        result.push(Value::Object(face));
+    }
+    Ok(answer(app, result, &options))
+}
+
+fn incorrect_image_id(e: ApiError) -> ApiError {
+    if e.code == errors::IMAGE_NOT_FOUND {
+        ApiError::new(errors::IMAGE_NOT_FOUND, "Image Id is incorrect")
+    } else {
+        e
+    }
+}
+
+/// The embeddings of a JSON field: arrays of numbers of this model's
+/// length, finite, not all zero; missing or empty is 400/5.
+fn vectors(app: &App, value: Option<&Value>, field: &str) -> Result<Vec<Embedding>, ApiError> {
+    let empty = || {
+        ApiError::new(
+            errors::EMPTY_FIELD,
+            format!("Field {field} cannot be empty"),
+        )
+    };
+    let list = value
+        .and_then(Value::as_array)
+        .filter(|l| !l.is_empty())
+        .ok_or_else(empty)?;
+    if list.len() > 1000 {
+        return Err(ApiError::new(
+            errors::INVALID,
+            format!(
+                "{field}: at most 1000 embeddings per call, got {}",
+                list.len()
+            ),
+        ));
+    }
+    list.iter()
+        .enumerate()
+        .map(|(i, v)| vector(app, Some(v), &format!("{field}[{i}]")))
+        .collect()
+}
+
+fn vector(app: &App, value: Option<&Value>, field: &str) -> Result<Embedding, ApiError> {
+    let numbers: Option<Vec<f64>> = value
+        .and_then(Value::as_array)
+        .map(|a| a.iter().map(Value::as_f64).collect::<Option<Vec<f64>>>())
+        .unwrap_or(None);
+    let numbers = numbers.ok_or_else(|| {
+        ApiError::new(
+            errors::EMPTY_FIELD,
+            format!("Field {field} cannot be empty (an array of numbers)"),
+        )
+    })?;
+    let vector = facecore_wire::embedding(field, Some(&numbers), app.engine.embedding_dim())
+        .map_err(|e| ApiError::new(errors::UNDEFINED, e.to_string()))?;
+    app.engine
+        .embedding_from_vector(vector)
+        .map_err(|e| ApiError::new(errors::UNDEFINED, e.to_string()))
+}
+
+fn body_json(request: &CallRequest) -> Result<Value, ApiError> {
+    serde_json::from_slice(&request.body)
+        .map_err(|e| ApiError::new(errors::UNDEFINED, format!("the body is not JSON: {e}")))
+}
+
+/// `POST /api/v1/recognition/embeddings/recognize`.
+pub async fn recognize_embeddings(
+    app: &App,
+    request: &CallRequest,
+    collection: String,
+) -> Result<HttpResponse, ApiError> {
+    let k = usize::try_from(input::integer(request, "prediction_count", 1, 1)?)
+        .unwrap_or(usize::MAX)
+        .min(10_000);
+    let body = body_json(request)?;
+    let queries = vectors(app, body.get("embeddings"), "embeddings")?;
+    let (account, collections) = (request.account.clone(), Arc::clone(&app.collections));
+    let found = app
+        .storage_mapped(errors::from_error, move || {
+            let target = collections.open(&account, &collection)?;
+            queries
+                .into_iter()
+                .map(|q| Ok((collections.search_top(&target, &q, k, None)?, q)))
+                .collect::<Result<Vec<_>, facecore::Error>>()
+        })
+        .await?;
+    let result: Vec<Value> = found
+        .into_iter()
+        .map(|(matches, q)| json!({"embedding": q.vector, "similarities": subjects(app, matches)}))
+        .collect();
+    Ok(json_response(StatusCode::OK, &json!({ "result": result })))
+}
+
+/// Each embedding's similarity with `reference`, best first.
+fn ranked(
+    app: &App,
+    reference: &Embedding,
+    others: Vec<Embedding>,
+) -> Result<Vec<Value>, ApiError> {
+    let mut scored = Vec::with_capacity(others.len());
+    for other in others {
+        let cosine = app
+            .engine
+            .compare(reference, &other)
+            .map_err(|e| errors::from_error(&e))?
+            .cosine;
+        scored.push((cosine, other));
+    }
+    scored.sort_by(|a, b| b.0.total_cmp(&a.0));
+    Ok(scored
+        .into_iter()
+        .map(|(cosine, e)| json!({"embedding": e.vector, "similarity": similarity(app, cosine)}))
+        .collect())
+}
+
+/// `POST /api/v1/recognition/embeddings/faces/{image_id}/verify`.
+pub async fn verify_embeddings_with_example(
+    app: &App,
+    request: &CallRequest,
+    collection: String,
+) -> Result<HttpResponse, ApiError> {
+    let id = request.params.first().cloned().unwrap_or_default();
+    let body = body_json(request)?;
+    let queries = vectors(app, body.get("embeddings"), "embeddings")?;
+    let (account, collections) = (request.account.clone(), Arc::clone(&app.collections));
+    let stored = app
+        .storage_mapped(errors::from_error, move || {
+            collections.stored_face(&account, &collection, &id)
+        })
+        .await
+        .map_err(incorrect_image_id)?;
+    let reference = app
+        .engine
+        .embedding_from_vector(stored.embedding)
+        .map_err(|e| errors::from_error(&e))?;
+    let result = ranked(app, &reference, queries)?;
+    Ok(json_response(StatusCode::OK, &json!({ "result": result })))
+}
+
+/// `POST /api/v1/verification/embeddings/verify`.
+pub async fn verify_embeddings(app: &App, request: &CallRequest) -> Result<HttpResponse, ApiError> {
+    let body = body_json(request)?;
+    if body
+        .get("source")
+        .is_none_or(|s| s.as_array().is_none_or(Vec::is_empty))
+    {
+        return Err(ApiError::new(
+            errors::EMPTY_FIELD,
+            "Field source cannot be empty",
+        ));
+    }
+    let source = vector(app, body.get("source"), "source")?;
+    let targets = vectors(app, body.get("targets"), "targets")?;
+    let result = ranked(app, &source, targets)?;
+    Ok(json_response(StatusCode::OK, &json!({ "result": result })))
+}
