@@ -53,17 +53,6 @@ impl Route {
         }
     }
 
-    /// An authenticated API route left out of the OpenAPI document (a
-    /// dialect whose document section has not landed yet).
-    pub const fn api_undocumented(method: Method, path: &'static str, call: ApiCall) -> Self {
-        Self {
-            method,
-            path,
-            endpoint: Endpoint::Api(call),
-            documented: false,
-        }
-    }
-
     const fn service(
         method: Method,
         path: &'static str,
@@ -157,32 +146,34 @@ fn captures(template: &str, path: &str) -> Option<Vec<String>> {
 
 /// Finds the route of `method` and `path` (`HEAD` is served as `GET`). A
 /// path under `/api/v1/` may end with one `/` (CompreFace's clients write
-/// `/api/v1/recognition/subjects/`). Of several templates that fit, the one
-/// with the fewest captures wins (`/faces/delete` before `/faces/{id}`).
+/// `/api/v1/recognition/subjects/`). Of several templates that fit, those
+/// with the fewest captures are the path's (`/faces/delete` before
+/// `/faces/{id}`).
 pub fn find(method: &Method, path: &str) -> Matched {
     let path = match path.strip_suffix('/') {
         Some(stem) if path.starts_with("/api/v1/") => stem,
         _ => path,
     };
-    let mut allowed = Vec::new();
-    let mut found: Option<(&'static Route, Vec<String>)> = None;
-    let mut known = None;
-    for route in ROUTES.iter() {
-        let Some(params) = captures(route.path, path) else {
-            continue;
-        };
-        known.get_or_insert(route.path);
-        allowed.push(route.method.as_str());
-        let fits =
-            route.method == method || (route.method == Method::GET && method == Method::HEAD);
-        if fits && found.as_ref().is_none_or(|(_, p)| params.len() < p.len()) {
-            found = Some((route, params));
-        }
-    }
-    match (found, known) {
-        (Some((route, params)), _) => Matched::Found(route, params),
-        (None, Some(path)) => Matched::WrongMethod { path, allowed },
-        (None, None) => Matched::NoPath,
+    // The templates that fit with the fewest captures are the path's; the
+    // others (`/faces/{id}` for `/faces/delete`) are not, even for `Allow`.
+    let mut fitting: Vec<(&'static Route, Vec<String>)> = ROUTES
+        .iter()
+        .filter_map(|route| captures(route.path, path).map(|params| (route, params)))
+        .collect();
+    let Some(fewest) = fitting.iter().map(|(_, p)| p.len()).min() else {
+        return Matched::NoPath;
+    };
+    fitting.retain(|(_, p)| p.len() == fewest);
+    let allowed: Vec<&'static str> = fitting.iter().map(|(r, _)| r.method.as_str()).collect();
+    let known = fitting[0].0.path;
+    match fitting.into_iter().find(|(route, _)| {
+        route.method == method || (route.method == Method::GET && method == Method::HEAD)
+    }) {
+        Some((route, params)) => Matched::Found(route, params),
+        None => Matched::WrongMethod {
+            path: known,
+            allowed,
+        },
     }
 }
 
@@ -206,5 +197,30 @@ mod tests {
         );
         assert_eq!(captures("/v1/healthz", "/v1/healthz"), Some(vec![]));
         assert_eq!(captures("/v1/healthz", "/v1/healthz/"), None);
+    }
+
+    #[test]
+    fn an_exact_path_beats_a_template_also_for_allow() {
+        let path = "/api/v1/recognition/faces/delete";
+        assert!(matches!(find(&Method::POST, path), Matched::Found(r, p)
+            if r.path == path && p.is_empty()));
+        // DELETE fits only the template /faces/{image_id}, which is not this
+        // path's: the path allows POST alone.
+        match find(&Method::DELETE, path) {
+            Matched::WrongMethod { allowed, .. } => assert_eq!(allowed, ["POST"]),
+            other => panic!("{other:?}"),
+        }
+        assert!(matches!(
+            find(&Method::DELETE, "/api/v1/recognition/faces/face_x"),
+            Matched::Found(_, p) if p == ["face_x"]
+        ));
+        assert!(matches!(
+            find(&Method::GET, "/api/v1/recognition/subjects/"),
+            Matched::Found(r, _) if r.path == "/api/v1/recognition/subjects"
+        ));
+        assert!(matches!(
+            find(&Method::GET, "/v1/healthz/"),
+            Matched::NoPath
+        ));
     }
 }

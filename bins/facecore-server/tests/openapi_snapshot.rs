@@ -58,7 +58,7 @@ fn first_difference(a: &Value, b: &Value, at: &str) -> Option<String> {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn the_openapi_document_is_the_one_before_the_reshape() {
+async fn the_openapi_document_of_the_first_two_apis_is_unchanged() {
     let snapshot: Value = serde_json::from_str(include_str!("fixtures/openapi-714ad45.json"))
         .expect("the snapshot is JSON");
     let server = TestServer::default().await;
@@ -76,6 +76,48 @@ async fn the_openapi_document_is_the_one_before_the_reshape() {
     let mut expected = snapshot;
     expected["info"]["version"] = Value::Null;
     served["info"]["version"] = Value::Null;
+    // Dialects added since (CompreFace: its paths, schemas, tags and key
+    // scheme) are checked by their own tests; everything of the Face
+    // Verification and Recognition APIs must be as it was.
+    let compreface_schemas: Vec<String> = served["paths"]
+        .as_object()
+        .expect("paths")
+        .keys()
+        .filter(|p| p.starts_with("/api/v1/"))
+        .cloned()
+        .collect();
+    assert!(
+        !compreface_schemas.is_empty(),
+        "the CompreFace paths are served"
+    );
+    if let Some(paths) = served["paths"].as_object_mut() {
+        paths.retain(|path, _| !path.starts_with("/api/v1/"));
+    }
+    if let Some(schemas) = served["components"]["schemas"].as_object_mut() {
+        for name in [
+            "CompreFaceError",
+            "SubjectBody",
+            "ExampleAnswer",
+            "ExamplesPage",
+            "FileBody",
+            "TwoImagesBody",
+            "EmbeddingsBody",
+            "SourceTargetsBody",
+            "FaceResults",
+        ] {
+            assert!(schemas.remove(name).is_some(), "schema {name} is served");
+        }
+    }
+    if let Some(schemes) = served["components"]["securitySchemes"].as_object_mut() {
+        assert!(schemes.remove("x_api_key").is_some());
+    }
+    if let Some(tags) = served["tags"].as_array_mut() {
+        tags.retain(|t| {
+            !t["name"]
+                .as_str()
+                .is_some_and(|n| n.starts_with("CompreFace"))
+        });
+    }
     let (served, expected) = (canonical(&served), canonical(&expected));
     assert!(
         served == expected,

@@ -8,6 +8,7 @@ pub mod errors;
 mod examples;
 mod faces;
 pub mod input;
+pub mod openapi;
 
 use facecore::collections::{NewPerson, PersonChange};
 use facecore::store::ServiceKind;
@@ -80,11 +81,8 @@ impl Call {
     }
 }
 
-/// A route of this dialect. Its OpenAPI section (CompreFace's `x-api-key`
-/// scheme and its 400/404 error answers) is not written yet, so the routes
-/// stay out of the document until it is.
 const fn route(method: Method, path: &'static str, call: Call) -> Route {
-    Route::api_undocumented(method, path, ApiCall::Compreface(call))
+    Route::api(method, path, ApiCall::Compreface(call))
 }
 
 const SUBJECTS: &str = "/api/v1/recognition/subjects";
