@@ -1,4 +1,5 @@
-//! Crash safety: no acknowledged write is ever lost.
+//! Crash safety: no acknowledged write is ever lost (Face Recognition API
+//! faces, and CompreFace examples with their original images).
 //!
 //! The real server binary runs on a data directory kept across runs while
 //! eight clients index faces as fast as it answers. At a random moment the
@@ -200,5 +201,127 @@ async fn killed_server_loses_no_acknowledged_write() {
     assert!(
         !acknowledged.is_empty(),
         "no index request was acknowledged: the test proved nothing"
+    );
+}
+
+/// Adds CompreFace examples (multipart, as the SDKs send them) until the
+/// server stops answering; returns the image ids answered 201.
+async fn add_examples_until_gone(
+    client: reqwest::Client,
+    url: String,
+    key: String,
+    image: Vec<u8>,
+) -> Vec<String> {
+    let boundary = "crashBoundary";
+    let mut body = format!(
+        "--{boundary}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"a.png\"\r\n\r\n"
+    )
+    .into_bytes();
+    body.extend_from_slice(&image);
+    body.extend_from_slice(format!("\r\n--{boundary}--\r\n").as_bytes());
+    let mut acked = Vec::new();
+    loop {
+        let sent = client
+            .post(&url)
+            .header("x-api-key", &key)
+            .header(
+                "content-type",
+                format!("multipart/form-data; boundary={boundary}"),
+            )
+            .body(body.clone())
+            .send()
+            .await;
+        let Ok(response) = sent else {
+            return acked;
+        };
+        let status = response.status().as_u16();
+        let Ok(text) = response.text().await else {
+            return acked;
+        };
+        match status {
+            201 => {
+                let v: Value = serde_json::from_str(&text).expect("a 201 body is JSON");
+                acked.push(v["image_id"].as_str().expect("image_id").to_string());
+            }
+            503 => tokio::time::sleep(Duration::from_millis(20)).await,
+            other => panic!("add example answered {other}: {text}"),
+        }
+    }
+}
+
+/// The same for CompreFace examples: every acknowledged example is stored
+/// with its subject and its original image, byte for byte, after kill -9.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn killed_server_loses_no_acknowledged_example_or_image() {
+    let runs = env_u64("FACECORE_CRASH_RUNS").unwrap_or(3).max(1);
+    let mut rng = env_u64("FACECORE_CRASH_SEED").unwrap_or(0x5eed_cafe) | 1;
+    let dir = tempfile::tempdir().expect("temp dir");
+    let data = dir.path().join("data");
+    let client = reqwest::Client::builder()
+        .timeout(Duration::from_secs(30))
+        .build()
+        .expect("client");
+    let image = fixture("astronaut.png");
+    let mut key = String::new();
+    let mut acknowledged: HashSet<String> = HashSet::new();
+    for run in 1..=runs {
+        let server = start(&data);
+        if run == 1 {
+            let made = common::process::admin(
+                &data,
+                &json!({"op": "create_service", "account": "acme", "kind": "recognition", "name": "office"}),
+            );
+            key = made["ok"]["key"]["secret"]
+                .as_str()
+                .expect("key")
+                .to_string();
+        }
+        let url = format!("{}/api/v1/recognition/faces", server.base);
+        let clients: Vec<_> = (0..CLIENTS)
+            .map(|i| {
+                tokio::spawn(add_examples_until_gone(
+                    client.clone(),
+                    format!("{url}?subject=person{}", i % 3),
+                    key.clone(),
+                    image.clone(),
+                ))
+            })
+            .collect();
+        let delay = Duration::from_millis(300 + next(&mut rng) % 2200);
+        tokio::time::sleep(delay).await;
+        let mut server = server;
+        server.child.kill().expect("kill -9");
+        server.child.wait().expect("wait");
+        let mut this_run = 0;
+        for task in clients {
+            let ids = task.await.expect("client task");
+            this_run += ids.len();
+            acknowledged.extend(ids);
+        }
+        let store = Store::open(data.join(DATA_FILE)).expect("redb opens after kill -9");
+        let mut missing = Vec::new();
+        for id in &acknowledged {
+            let face = store.face("acme", "office", id).expect("read");
+            let with_subject = face.as_ref().is_some_and(|f| f.person_id.is_some());
+            let original = store.face_image("acme", "office", id).expect("read image");
+            if !with_subject || original.as_deref() != Some(image.as_slice()) {
+                missing.push(id.clone());
+            }
+        }
+        println!(
+            "examples run {run}: killed after {} ms, {this_run} acknowledged (total {}), {} incomplete",
+            delay.as_millis(),
+            acknowledged.len(),
+            missing.len()
+        );
+        assert!(
+            missing.is_empty(),
+            "acknowledged but lost or without image: {missing:?}"
+        );
+        drop(store);
+    }
+    assert!(
+        !acknowledged.is_empty(),
+        "no example was acknowledged: the test proved nothing"
     );
 }
