@@ -45,7 +45,9 @@ commands:
       directory exists (the tests on labelled data skip themselves without it),
       FACECORE_SCHEMATHESIS to schemathesis from PyPI, installed once into
       target/schemathesis-venv (the schema-fuzzing test skips itself without it),
-      FACECORE_SOAK_SECONDS to 180 (a three-minute soak), and FACECORE_PLAYWRIGHT
+      FACECORE_COMPREFACE_PYTHON to a Python with CompreFace's SDK from PyPI,
+      installed once into target/compreface-sdk-venv (the SDK test skips itself
+      without it), FACECORE_SOAK_SECONDS to 180 (a three-minute soak), and FACECORE_PLAYWRIGHT
       to playwright-core from npm, installed once into target/playwright (the demo
       page's browser test needs it and /usr/bin/chromium, and skips itself
       without it).
@@ -506,6 +508,10 @@ fn run_release(
 /// new release cannot change what CI checks).
 const SCHEMATHESIS: &str = "schemathesis==4.32.5";
 
+/// CompreFace's Python SDK, which the CompreFace dialect is tested with;
+/// it imports only with urllib3 before 2.
+const COMPREFACE_PYTHON_SDK: &[&str] = &["compreface-sdk==0.6.0", "urllib3<2"];
+
 /// The playwright-core release that drives Chromium in the demo page's
 /// browser test (pinned for the same reason).
 const PLAYWRIGHT_CORE: &str = "1.65.1";
@@ -544,6 +550,15 @@ fn run_tests(root: &Path, extra: &[OsString]) -> Result<ExitCode, RunError> {
             "the schema-fuzzing test",
         )?;
         cmd.env("FACECORE_SCHEMATHESIS", venv.join("bin/schemathesis"));
+    }
+    // CompreFace's Python SDK against the server (tests/compreface_sdk.rs).
+    if std::env::var_os("FACECORE_COMPREFACE_PYTHON").is_none() {
+        let venv = bench::python_venv(
+            &root.join("target/compreface-sdk-venv"),
+            COMPREFACE_PYTHON_SDK,
+            "the CompreFace SDK test",
+        )?;
+        cmd.env("FACECORE_COMPREFACE_PYTHON", venv.join("bin/python"));
     }
     // The demo page in headless Chromium (tests/demo_browser.rs).
     if std::env::var_os("FACECORE_PLAYWRIGHT").is_none() {
