@@ -46,8 +46,10 @@ commands:
       FACECORE_SCHEMATHESIS to schemathesis from PyPI, installed once into
       target/schemathesis-venv (the schema-fuzzing test skips itself without it),
       FACECORE_COMPREFACE_PYTHON to a Python with CompreFace's SDK from PyPI,
-      installed once into target/compreface-sdk-venv (the SDK test skips itself
-      without it), FACECORE_SOAK_SECONDS to 180 (a three-minute soak), and FACECORE_PLAYWRIGHT
+      installed once into target/compreface-sdk-venv, FACECORE_COMPREFACE_JS to
+      CompreFace's JavaScript SDK from npm, installed once into
+      target/compreface-js (the SDK tests skip themselves without them),
+      FACECORE_SOAK_SECONDS to 180 (a three-minute soak), and FACECORE_PLAYWRIGHT
       to playwright-core from npm, installed once into target/playwright (the demo
       page's browser test needs it and /usr/bin/chromium, and skips itself
       without it).
@@ -512,6 +514,9 @@ const SCHEMATHESIS: &str = "schemathesis==4.32.5";
 /// it imports only with urllib3 before 2.
 const COMPREFACE_PYTHON_SDK: &[&str] = &["compreface-sdk==0.6.0", "urllib3<2"];
 
+/// CompreFace's JavaScript SDK, run in Node by the same tests.
+const COMPREFACE_JS_SDK: (&str, &str) = ("@exadel/compreface-js-sdk", "1.0.0");
+
 /// The playwright-core release that drives Chromium in the demo page's
 /// browser test (pinned for the same reason).
 const PLAYWRIGHT_CORE: &str = "1.65.1";
@@ -559,6 +564,16 @@ fn run_tests(root: &Path, extra: &[OsString]) -> Result<ExitCode, RunError> {
             "the CompreFace SDK test",
         )?;
         cmd.env("FACECORE_COMPREFACE_PYTHON", venv.join("bin/python"));
+    }
+    if std::env::var_os("FACECORE_COMPREFACE_JS").is_none() {
+        let (package, version) = COMPREFACE_JS_SDK;
+        let dir = bench::npm_package(
+            &root.join("target/compreface-js"),
+            package,
+            version,
+            "the CompreFace SDK test",
+        )?;
+        cmd.env("FACECORE_COMPREFACE_JS", dir);
     }
     // The demo page in headless Chromium (tests/demo_browser.rs).
     if std::env::var_os("FACECORE_PLAYWRIGHT").is_none() {
