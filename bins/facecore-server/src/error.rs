@@ -19,18 +19,26 @@ pub struct Code {
     pub meaning: &'static str,
 }
 
+/// Declares `Code` constants and `$list`, the slice of all of them (a
+/// dialect with its own codes declares its table with it too).
 macro_rules! codes {
-    ($($name:ident = $code:literal, $status:ident, $meaning:literal;)*) => {
+    ($list:ident; $($name:ident = $code:literal, $status:ident, $meaning:literal;)*) => {
         $(
             #[doc = $meaning]
-            pub const $name: Code = Code { code: $code, status: StatusCode::$status, meaning: $meaning };
+            pub const $name: $crate::error::Code = $crate::error::Code {
+                code: $code,
+                status: hyper::StatusCode::$status,
+                meaning: $meaning,
+            };
         )*
-        /// Every error code the server returns.
-        pub const CODES: &[Code] = &[$($name),*];
+        /// Every code of this table.
+        pub const $list: &[$crate::error::Code] = &[$($name),*];
     };
 }
+pub(crate) use codes;
 
 codes! {
+    CODES;
     MALFORMED_JSON = "ERR_MALFORMED_JSON", BAD_REQUEST,
         "The request body is not valid JSON.";
     VALIDATION = "ERR_VALIDATION", BAD_REQUEST,

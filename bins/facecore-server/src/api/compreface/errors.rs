@@ -11,18 +11,8 @@ use serde::Serialize;
 use crate::error::{self, ApiError, Code};
 use crate::http::response::{HttpResponse, json_response};
 
-macro_rules! codes {
-    ($($name:ident = $code:literal, $status:ident, $meaning:literal;)*) => {
-        $(
-            #[doc = $meaning]
-            pub const $name: Code = Code { code: $code, status: StatusCode::$status, meaning: $meaning };
-        )*
-        /// Every code this dialect answers with.
-        pub const CODES: &[Code] = &[$($name),*];
-    };
-}
-
-codes! {
+crate::error::codes! {
+    CODES;
     UNDEFINED = "0", BAD_REQUEST,
         "Anything without a more precise code (a body that is not JSON, say).";
     EMPTY_FIELD = "5", BAD_REQUEST,
