@@ -376,10 +376,7 @@ impl App {
         T: Timed + Send + 'static,
         F: FnOnce(&Engine) -> Result<T, facecore::Error> + Send + 'static,
     {
-        let engine = Arc::clone(&self.engine);
-        self.admission
-            .run(&self.metrics, move || work(&engine))
-            .await
+        self.infer_mapped(ApiError::from_error, work).await
     }
 
     /// [`App::infer`] with the dialect's own mapping of facade errors.
@@ -404,10 +401,7 @@ impl App {
         &self,
         work: impl FnOnce() -> Result<T, facecore::Error> + Send + 'static,
     ) -> Result<T, ApiError> {
-        tokio::task::spawn_blocking(work)
-            .await
-            .map_err(|e| ApiError::new(error::INTERNAL, format!("storage task failed: {e}")))?
-            .map_err(|e| ApiError::from_error(&e))
+        self.storage_mapped(ApiError::from_error, work).await
     }
 
     /// [`App::storage`] with the dialect's own mapping of facade errors.

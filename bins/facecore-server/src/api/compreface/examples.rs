@@ -76,8 +76,14 @@ pub async fn add(
             "Required parameter subject is missing",
         )
     })?;
-    if subject.trim().is_empty() || subject.chars().any(char::is_control) {
+    if subject.trim().is_empty() {
         return Err(ApiError::new(errors::INVALID, "Subject name is empty"));
+    }
+    if subject.chars().any(char::is_control) {
+        return Err(ApiError::new(
+            errors::INVALID,
+            "Subject name must not contain control characters",
+        ));
     }
     let min_confidence = input::det_prob_threshold(request)?;
     let image = input::images(request, &["file"])?.remove(0);
