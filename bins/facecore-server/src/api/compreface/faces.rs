@@ -95,14 +95,42 @@ fn millis(d: std::time::Duration) -> f64 {
     (d.as_secs_f64() * 1e3).round()
 }
 
+/// The image a face was found in: its size and the time spent on it.
+#[derive(Clone, Copy)]
+struct Frame<'a> {
+    width: u32,
+    height: u32,
+    timings: &'a StageTimings,
+}
+
+impl<'a> From<&'a facecore::Embeddings> for Frame<'a> {
+    fn from(e: &'a facecore::Embeddings) -> Self {
+        Self {
+            width: e.width,
+            height: e.height,
+            timings: &e.timings,
+        }
+    }
+}
+
+impl<'a> From<&'a facecore::Detection> for Frame<'a> {
+    fn from(d: &'a facecore::Detection) -> Self {
+        Self {
+            width: d.width,
+            height: d.height,
+            timings: &d.timings,
+        }
+    }
+}
+
 /// One face as CompreFace writes it.
 fn face_object(
     face: &Face,
     embedding: Option<&Embedding>,
     options: &Options,
-    image: &facecore::Embeddings,
+    image: Frame<'_>,
 ) -> Map<String, Value> {
-    let timings = &image.timings;
+    let timings = image.timings;
     let (x, y, w, h) = face.bbox.to_pixels(image.width, image.height);
     let mut out = Map::new();
     out.insert(
@@ -224,7 +252,12 @@ pub async fn recognize(
     let result: Vec<Value> = matched
         .into_iter()
         .map(|(f, found)| {
-            let mut face = face_object(&f.face, Some(&f.embedding), &options, &embeddings);
+            let mut face = face_object(
+                &f.face,
+                Some(&f.embedding),
+                &options,
+                Frame::from(&embeddings),
+            );
             face.insert("subjects".into(), Value::Array(subjects(app, found)));
             Value::Object(face)
         })
@@ -245,18 +278,51 @@ fn answer(app: &App, result: Vec<Value>, options: &Options) -> HttpResponse {
 pub async fn detect(app: &App, request: &CallRequest) -> Result<HttpResponse, ApiError> {
     let options = Options::parse(request)?;
     let image = input::images(request, &["file"])?.remove(0);
-    let embeddings = embed(app, image, options).await?;
-    let result = embeddings
+    if options.calculator {
+        let embeddings = embed(app, image, options).await?;
+        let result = embeddings
+            .faces
+            .iter()
+            .map(|f| {
+                Value::Object(face_object(
+                    &f.face,
+                    Some(&f.embedding),
+                    &options,
+                    Frame::from(&embeddings),
+                ))
+            })
+            .collect();
+        return Ok(answer(app, result, &options));
+    }
+    // Without the calculator no face is embedded (but low-confidence
+    // detections are still verified by their embedding's norm).
+    let detection = app
+        .infer_mapped(errors::from_error, move |engine| {
+            let mut timings = StageTimings::default();
+            let t = Instant::now();
+            let decoded = engine.decode(&image)?;
+            timings.decode = t.elapsed();
+            let (faces, unprocessed) =
+                engine.detect_selected(&decoded, options.selection(), &mut timings)?;
+            Ok(facecore::Detection {
+                width: decoded.width(),
+                height: decoded.height(),
+                faces,
+                unprocessed,
+                timings,
+            })
+        })
+        .await?;
+    if detection.faces.is_empty() {
+        return Err(ApiError::new(
+            errors::NO_FACE,
+            "No face is found in the given image",
+        ));
+    }
+    let result = detection
         .faces
         .iter()
-        .map(|f| {
-            Value::Object(face_object(
-                &f.face,
-                Some(&f.embedding),
-                &options,
-                &embeddings,
-            ))
-        })
+        .map(|f| Value::Object(face_object(f, None, &options, Frame::from(&detection))))
         .collect();
     Ok(answer(app, result, &options))
 }
@@ -284,7 +350,7 @@ pub async fn verify(app: &App, request: &CallRequest) -> Result<HttpResponse, Ap
             .compare(&reference.embedding, &f.embedding)
             .map_err(|e| errors::from_error(&e))?
             .cosine;
-        let mut face = face_object(&f.face, Some(&f.embedding), &options, &target);
+        let mut face = face_object(&f.face, Some(&f.embedding), &options, Frame::from(&target));
         face.insert("similarity".into(), json!(similarity(app, cosine)));
         matches.push(Value::Object(face));
     }
@@ -295,7 +361,7 @@ pub async fn verify(app: &App, request: &CallRequest) -> Result<HttpResponse, Ap
             &reference.face,
             Some(&reference.embedding),
             &options,
-            &source,
+            Frame::from(&source),
         )),
     );
     item.insert("face_matches".into(), Value::Array(matches));
@@ -342,7 +408,12 @@ pub async fn verify_with_example(
             .compare(&reference, &f.embedding)
             .map_err(|e| errors::from_error(&e))?
             .cosine;
-        let mut face = face_object(&f.face, Some(&f.embedding), &options, &embeddings);
+        let mut face = face_object(
+            &f.face,
+            Some(&f.embedding),
+            &options,
+            Frame::from(&embeddings),
+        );
         face.insert("subject".into(), json!(subject));
         face.insert("similarity".into(), json!(similarity(app, cosine)));
         result.push(Value::Object(face));
