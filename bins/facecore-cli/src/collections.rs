@@ -21,7 +21,9 @@ use serde_json::json;
 use sha2::Digest as _;
 
 /// File extensions `facecore index` picks up in directories.
-const IMAGE_EXTENSIONS: &[&str] = &["jpg", "jpeg", "png", "webp", "bmp", "gif", "tif", "tiff"];
+const IMAGE_EXTENSIONS: &[&str] = &[
+    "jpg", "jpeg", "png", "webp", "bmp", "gif", "tif", "tiff", "ico",
+];
 
 /// The collection `facecore index` and `facecore search` work on.
 #[derive(Debug, Args)]

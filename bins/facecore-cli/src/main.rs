@@ -58,7 +58,7 @@ enum OutputFormat {
 enum Command {
     /// Detect faces in one or more images.
     Detect {
-        /// Image files (JPEG, PNG, WebP, BMP, GIF, TIFF).
+        /// Image files (JPEG, PNG, WebP, BMP, GIF, TIFF, ICO).
         #[arg(required = true)]
         images: Vec<PathBuf>,
         /// Faces to return per image, most dominant first (1..=100).

@@ -6,7 +6,7 @@
 //!
 //! * **Format sniffing.** The format is recognised from the file's magic
 //!   bytes only ([`sniff`]), never from a file name or MIME type. Accepted
-//!   formats are JPEG, PNG, WebP, BMP, GIF and TIFF (see [`Format`]).
+//!   formats are JPEG, PNG, WebP, BMP, GIF, TIFF and ICO (see [`Format`]).
 //! * **Limits before decoding.** The encoded size is checked first, then the
 //!   image header is parsed and the pixel count is compared with
 //!   [`Limits::max_pixels`] *before* any pixel buffer is allocated, so a
@@ -14,13 +14,20 @@
 //!   defence in depth the decoders themselves also run under an allocation
 //!   budget (see [`Limits`]), which stops a decompression bomb whose header
 //!   lies, or a GIF/TIFF with an oversized inner frame.
+//! * **ICO files** hold several images; the largest one the directory lists
+//!   is decoded. The size checked is the one in the header of that image (a
+//!   PNG or a BMP), which is what gets allocated, and it must agree with the
+//!   size the directory states (which caps sizes at 256), or the file is
+//!   [`ImageError::Corrupt`]. A PNG inside an ICO is decoded as a PNG, under
+//!   the same limits.
 //! * **EXIF orientation.** When the decoder reports an orientation (JPEG
 //!   EXIF, PNG `eXIf`, WebP EXIF, TIFF tag), it is applied, so the returned
 //!   image is upright the way a photo viewer would show it.
 //! * **One output layout.** Whatever the source (grayscale, palette,
 //!   gray+alpha, RGBA, 16-bit, float), the result is 8-bit RGB. Alpha is
 //!   composited over black (a fully transparent pixel becomes black). Only the
-//!   first frame of an animated GIF, PNG or WebP is decoded.
+//!   first frame of an animated GIF, PNG or WebP is decoded, and only one
+//!   image of an ICO.
 //! * **No panics escape.** Malformed input produces an [`ImageError`]; should
 //!   a third-party decoder panic on hostile data anyway, the panic is caught
 //!   and reported as [`ImageError::Corrupt`].
@@ -60,7 +67,12 @@
 //!   (`width * height * bytes_per_pixel`, where the pixel count is at most
 //!   [`Limits::max_pixels`]), plus the decoder's own scratch space (capped at
 //!   `max_pixels * 4` bytes + 64 MiB), plus the final RGB buffer
-//!   (`3 * width * height`).
+//!   (`3 * width * height`). For an ICO whose image is a BMP, add a copy of
+//!   that image's encoded data (at most [`Limits::max_encoded_bytes`]).
+//! * ICO files are read leniently in one respect: a PNG inside may have any
+//!   colour type (Windows wants 32-bit RGBA, but the `image` crate's own ICO
+//!   encoder writes RGB as RGB). CUR files (cursors, type 2) are not ICO
+//!   files and are refused as [`ImageError::UnsupportedFormat`].
 //! * A truncated JPEG (no end-of-image marker after its scan data) is refused
 //!   as [`ImageError::Corrupt`] before decoding, although the JPEG decoder
 //!   would fill the missing part with grey: a half-grey photo gives a
@@ -70,7 +82,7 @@
 //!   on the format's decoder.
 
 use std::fmt;
-use std::io::Cursor;
+use std::io::{BufRead, Cursor, Seek};
 use std::panic::{self, AssertUnwindSafe};
 
 use image::metadata::Orientation;
@@ -78,6 +90,7 @@ use image::{DynamicImage, ImageDecoder, RgbaImage};
 
 pub use image::RgbImage;
 
+mod ico;
 mod thumbnail;
 pub use thumbnail::{THUMBNAIL_QUALITY, THUMBNAIL_SIZE, encode_jpeg, face_thumbnail};
 
@@ -100,21 +113,25 @@ pub enum Format {
     Gif,
     /// TIFF, little- or big-endian (`II*\0` / `MM\0*`); only the first page.
     Tiff,
+    /// Windows icon (`00 00 01 00`); only the largest image of its directory,
+    /// stored as PNG or BMP.
+    Ico,
 }
 
 impl Format {
     /// Every accepted format, in the order used in messages.
-    pub const ALL: [Format; 6] = [
+    pub const ALL: [Format; 7] = [
         Format::Jpeg,
         Format::Png,
         Format::Webp,
         Format::Bmp,
         Format::Gif,
         Format::Tiff,
+        Format::Ico,
     ];
 
-    /// Short lower-case name: `"jpeg"`, `"png"`, `"webp"`, `"bmp"`, `"gif"` or
-    /// `"tiff"`.
+    /// Short lower-case name: `"jpeg"`, `"png"`, `"webp"`, `"bmp"`, `"gif"`,
+    /// `"tiff"` or `"ico"`.
     #[must_use]
     pub fn name(self) -> &'static str {
         match self {
@@ -124,6 +141,7 @@ impl Format {
             Format::Bmp => "bmp",
             Format::Gif => "gif",
             Format::Tiff => "tiff",
+            Format::Ico => "ico",
         }
     }
 
@@ -135,6 +153,7 @@ impl Format {
             Format::Bmp => image::ImageFormat::Bmp,
             Format::Gif => image::ImageFormat::Gif,
             Format::Tiff => image::ImageFormat::Tiff,
+            Format::Ico => image::ImageFormat::Ico,
         }
     }
 }
@@ -155,7 +174,8 @@ impl fmt::Display for Format {
 /// with an allocation budget of `max_pixels * 4` bytes + 64 MiB for their own
 /// scratch space (not counting the output buffer), so a file whose header
 /// lies, or which hides an oversized frame inside a GIF or TIFF, cannot make
-/// them allocate without bound.
+/// them allocate without bound. The PNG inside an ICO is decoded under the
+/// same budget.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Limits {
     /// Largest accepted encoded input, in bytes.
@@ -194,7 +214,9 @@ pub enum ImageError {
     #[error("the image file is empty (0 bytes)")]
     Empty,
     /// The magic bytes match none of the accepted formats.
-    #[error("unrecognised image format; accepted formats are JPEG, PNG, WebP, BMP, GIF and TIFF")]
+    #[error(
+        "unrecognised image format; accepted formats are JPEG, PNG, WebP, BMP, GIF, TIFF and ICO"
+    )]
     UnsupportedFormat,
     /// The encoded input is larger than [`Limits::max_encoded_bytes`].
     #[error("image file is {bytes} bytes, more than the limit of {limit} bytes")]
@@ -285,6 +307,8 @@ pub fn sniff(bytes: &[u8]) -> Option<Format> {
         Some(Format::Tiff)
     } else if bytes.starts_with(b"BM") {
         Some(Format::Bmp)
+    } else if bytes.starts_with(&[0x00, 0x00, 0x01, 0x00]) {
+        Some(Format::Ico)
     } else {
         None
     }
@@ -462,17 +486,42 @@ fn decoder_limits(limits: &Limits, max_side: Option<u32>) -> image::Limits {
     l
 }
 
+/// An `image` crate decoder of `format` over `reader`, its header parsed.
+fn reader_decoder<'a, R: BufRead + Seek + 'a>(
+    reader: R,
+    format: image::ImageFormat,
+    limits: &Limits,
+) -> Result<Box<dyn ImageDecoder + 'a>, image::ImageError> {
+    let mut reader = image::ImageReader::with_format(reader, format);
+    // No per-side limit yet: we want to see the real dimensions so that an
+    // oversized image is reported as `TooManyPixels`, not as a decoder error.
+    reader.limits(decoder_limits(limits, None));
+    Ok(Box::new(reader.into_decoder()?))
+}
+
 /// Parses the header and enforces the size limits; no pixel data is decoded.
 fn open<'a>(
     bytes: &'a [u8],
     format: Format,
     limits: &Limits,
-) -> Result<impl ImageDecoder + 'a, ImageError> {
-    let mut reader = image::ImageReader::with_format(Cursor::new(bytes), format.to_image_format());
-    // No per-side limit yet: we want to see the real dimensions so that an
-    // oversized image is reported as `TooManyPixels`, not as a decoder error.
-    reader.limits(decoder_limits(limits, None));
-    let mut decoder = reader.into_decoder().map_err(|e| corrupt(format, e))?;
+) -> Result<Box<dyn ImageDecoder + 'a>, ImageError> {
+    let icon = match format {
+        Format::Ico => Some(ico::select(bytes)?),
+        _ => None,
+    };
+    let decoder = match icon {
+        None => reader_decoder(Cursor::new(bytes), format.to_image_format(), limits),
+        // A whole PNG file: decoded as one, under our limits (the `image`
+        // crate's ICO decoder opens it with no allocation limit at all).
+        Some(entry) if entry.embedded() == ico::Embedded::Png => {
+            reader_decoder(Cursor::new(entry.data()), image::ImageFormat::Png, limits)
+        }
+        // A headerless BMP and its mask, which only the `image` crate's ICO
+        // decoder reads: it gets the chosen entry alone, so it cannot pick
+        // another one (a PNG, say).
+        Some(entry) => reader_decoder(Cursor::new(entry.alone()), image::ImageFormat::Ico, limits),
+    };
+    let mut decoder = decoder.map_err(|e| corrupt(format, e))?;
 
     let (width, height) = decoder.dimensions();
     if width == 0 || height == 0 {
@@ -483,6 +532,20 @@ fn open<'a>(
             width,
             height,
             limit: limits.max_pixels,
+        });
+    }
+    // The directory states every image's size (capped at 256); an image of
+    // another size is refused before its pixels are allocated.
+    if let Some(entry) = icon
+        && !entry.matches(width, height)
+    {
+        return Err(ImageError::Corrupt {
+            format,
+            detail: format!(
+                "the ICO directory states {}x{} but its image is {width}x{height}",
+                entry.width(),
+                entry.height()
+            ),
         });
     }
     // Defence in depth: no side may exceed the pixel budget either (matters
@@ -682,7 +745,7 @@ mod tests {
     #[test]
     fn format_names_and_display() {
         let names: Vec<_> = Format::ALL.iter().map(|f| f.to_string()).collect();
-        assert_eq!(names, ["jpeg", "png", "webp", "bmp", "gif", "tiff"]);
+        assert_eq!(names, ["jpeg", "png", "webp", "bmp", "gif", "tiff", "ico"]);
     }
 
     #[test]

@@ -9,7 +9,7 @@ use facecore_image::{
     Decoded, Format, ImageError, Limits, RgbImage, crop, decode, decode_rgb, read_dimensions,
     resize_bilinear, sniff,
 };
-use image::{DynamicImage, ImageFormat, Rgb};
+use image::{DynamicImage, ImageEncoder, ImageFormat, Rgb};
 
 // ---------------------------------------------------------------- helpers
 
@@ -167,6 +167,8 @@ fn sniff_recognises_magic_bytes() {
     assert_eq!(sniff(b"BM\0\0"), Some(Format::Bmp));
     assert_eq!(sniff(b"II*\0\x08\0\0\0"), Some(Format::Tiff));
     assert_eq!(sniff(b"MM\0*\0\0\0\x08"), Some(Format::Tiff));
+    assert_eq!(sniff(b"\0\0\x01\0\x01\0"), Some(Format::Ico));
+    assert_eq!(sniff(b"\0\0\x01\0"), Some(Format::Ico));
 }
 
 #[test]
@@ -181,6 +183,9 @@ fn sniff_rejects_everything_else() {
     assert_eq!(sniff(b"<svg xmlns=..."), None);
     assert_eq!(sniff(b"%PDF-1.7"), None);
     assert_eq!(sniff(b"\0\0\0\x1cftypavif"), None);
+    assert_eq!(sniff(b"\0\0\x01"), None);
+    assert_eq!(sniff(b"\0\0\x02\0\x01\0"), None); // CUR, a cursor
+    assert_eq!(sniff(b"\0\x01\x01\0\x01\0"), None);
 }
 
 #[test]
@@ -191,6 +196,9 @@ fn format_names() {
     assert_eq!(Format::Bmp.name(), "bmp");
     assert_eq!(Format::Gif.name(), "gif");
     assert_eq!(Format::Tiff.name(), "tiff");
+    assert_eq!(Format::Ico.name(), "ico");
+    assert_eq!(Format::ALL.len(), 7);
+    assert!(Format::ALL.contains(&Format::Ico));
 }
 
 // ---------------------------------------------------------------- round trips
@@ -206,6 +214,7 @@ fn round_trip_every_format() {
         (ImageFormat::WebP, Format::Webp, 0.0), // lossless encoder
         (ImageFormat::Jpeg, Format::Jpeg, 6.0),
         (ImageFormat::Gif, Format::Gif, 12.0), // 256-colour quantisation
+        (ImageFormat::Ico, Format::Ico, 0.0),  // a PNG inside
     ];
     for (image_format, format, tolerance) in cases {
         let bytes = encode(&dynamic, image_format);
@@ -693,7 +702,7 @@ fn zero_size_is_refused() {
 
 #[test]
 fn garbage_after_magic_is_corrupt() {
-    let magics: [(&[u8], Format); 7] = [
+    let magics: [(&[u8], Format); 8] = [
         (&[0xFF, 0xD8, 0xFF], Format::Jpeg),
         (b"\x89PNG\r\n\x1a\n", Format::Png),
         (b"GIF89a", Format::Gif),
@@ -701,6 +710,7 @@ fn garbage_after_magic_is_corrupt() {
         (b"BM", Format::Bmp),
         (b"II*\0", Format::Tiff),
         (b"MM\0*", Format::Tiff),
+        (b"\0\0\x01\0", Format::Ico),
     ];
     let mut rng = XorShift(0x9E37_79B9_7F4A_7C15);
     for (magic, format) in magics {
@@ -749,6 +759,7 @@ fn every_truncation_of_every_format_is_handled() {
         ImageFormat::Gif,
         ImageFormat::Tiff,
         ImageFormat::WebP,
+        ImageFormat::Ico,
     ] {
         let bytes = encode(&dynamic, image_format);
         for len in 1..bytes.len() {
@@ -777,6 +788,7 @@ fn corrupted_bytes_never_panic() {
         ImageFormat::Gif,
         ImageFormat::Tiff,
         ImageFormat::WebP,
+        ImageFormat::Ico,
     ] {
         let bytes = encode(&dynamic, image_format);
         for _ in 0..200 {
@@ -816,7 +828,7 @@ fn error_messages_are_single_lines() {
     }
     assert_eq!(
         errors[1].to_string(),
-        "unrecognised image format; accepted formats are JPEG, PNG, WebP, BMP, GIF and TIFF"
+        "unrecognised image format; accepted formats are JPEG, PNG, WebP, BMP, GIF, TIFF and ICO"
     );
     assert_eq!(
         errors[2].to_string(),
@@ -827,6 +839,331 @@ fn error_messages_are_single_lines() {
             .to_string()
             .starts_with("could not decode the png image: ")
     );
+}
+
+// ---------------------------------------------------------------- ICO
+
+/// An ICO file from `(width byte, height byte, bit depth, data)` entries
+/// (a size byte of 0 means 256), the data stored in order after the
+/// directory.
+fn ico_file(entries: &[(u8, u8, u16, &[u8])]) -> Vec<u8> {
+    let mut out = vec![0, 0, 1, 0];
+    out.extend_from_slice(&u16::try_from(entries.len()).unwrap().to_le_bytes());
+    let mut offset = 6 + 16 * entries.len();
+    for &(w, h, depth, data) in entries {
+        out.extend_from_slice(&[w, h, 0, 0, 1, 0]);
+        out.extend_from_slice(&depth.to_le_bytes());
+        out.extend_from_slice(&u32::try_from(data.len()).unwrap().to_le_bytes());
+        out.extend_from_slice(&u32::try_from(offset).unwrap().to_le_bytes());
+        offset += data.len();
+    }
+    for &(_, _, _, data) in entries {
+        out.extend_from_slice(data);
+    }
+    out
+}
+
+/// An image in which neighbouring pixels differ, so that a shifted, flipped
+/// or scaled decode cannot pass for the original.
+fn pattern(w: u32, h: u32) -> RgbImage {
+    RgbImage::from_fn(w, h, |x, y| {
+        Rgb([
+            (x * 7 + y * 3) as u8,
+            ((x * 31) ^ (y * 17)) as u8,
+            (x + y * w) as u8,
+        ])
+    })
+}
+
+/// `img` as an ICO frame holding a PNG.
+fn png_frame(img: &RgbImage) -> image::codecs::ico::IcoFrame<'static> {
+    image::codecs::ico::IcoFrame::as_png(
+        img.as_raw(),
+        img.width(),
+        img.height(),
+        image::ExtendedColorType::Rgb8,
+    )
+    .unwrap()
+}
+
+fn ico_of(frames: &[image::codecs::ico::IcoFrame<'_>]) -> Vec<u8> {
+    let mut out = Vec::new();
+    image::codecs::ico::IcoEncoder::new(&mut out)
+        .encode_images(frames)
+        .unwrap();
+    out
+}
+
+/// The BMP form an ICO stores: a BITMAPINFOHEADER with the height doubled,
+/// 24-bit BGR rows bottom-up (each padded to 4 bytes), then the 1-bit AND
+/// mask, also bottom-up and padded, in which a set bit means transparent.
+fn icon_bmp(img: &RgbImage, transparent: impl Fn(u32, u32) -> bool) -> Vec<u8> {
+    let (w, h) = img.dimensions();
+    let mut out = Vec::new();
+    out.extend_from_slice(&40u32.to_le_bytes());
+    out.extend_from_slice(&i32::try_from(w).unwrap().to_le_bytes());
+    out.extend_from_slice(&i32::try_from(2 * h).unwrap().to_le_bytes());
+    out.extend_from_slice(&1u16.to_le_bytes()); // planes
+    out.extend_from_slice(&24u16.to_le_bytes()); // bits per pixel
+    out.extend_from_slice(&[0; 24]); // no compression, sizes, resolution, colours
+    let row = usize::try_from((w * 3).div_ceil(4) * 4).unwrap();
+    for y in (0..h).rev() {
+        let start = out.len();
+        for x in 0..w {
+            let [r, g, b] = img.get_pixel(x, y).0;
+            out.extend_from_slice(&[b, g, r]);
+        }
+        out.resize(start + row, 0);
+    }
+    let mask_row = usize::try_from(w.div_ceil(32) * 4).unwrap();
+    for y in (0..h).rev() {
+        let mut bits = vec![0u8; mask_row];
+        for x in (0..w).filter(|&x| transparent(x, y)) {
+            bits[usize::try_from(x / 8).unwrap()] |= 0x80 >> (x % 8);
+        }
+        out.extend(bits);
+    }
+    out
+}
+
+#[test]
+fn ico_from_the_encoder_decodes_to_its_exact_pixels() {
+    // 256 is stored as 0 in the directory.
+    for (w, h) in [(45, 30), (1, 1), (256, 256), (256, 17), (3, 256)] {
+        let original = pattern(w, h);
+        let mut bytes = Vec::new();
+        image::codecs::ico::IcoEncoder::new(&mut bytes)
+            .write_image(original.as_raw(), w, h, image::ExtendedColorType::Rgb8)
+            .unwrap();
+        assert_eq!(sniff(&bytes), Some(Format::Ico));
+        let decoded = decode(&bytes, &Limits::default()).unwrap();
+        assert_eq!(decoded.format, Format::Ico, "{w}x{h}");
+        assert_eq!(decoded.orientation, 1);
+        assert_eq!(decoded.image.dimensions(), (w, h));
+        assert!(decoded.image == original, "{w}x{h}: pixels differ");
+        assert_eq!(
+            read_dimensions(&bytes, &Limits::default()).unwrap(),
+            (Format::Ico, w, h)
+        );
+    }
+}
+
+#[test]
+fn ico_decodes_its_largest_image_wherever_it_is_listed() {
+    let (small, large, wide) = (pattern(16, 16), pattern(48, 32), pattern(40, 8));
+    for frames in [
+        [png_frame(&small), png_frame(&large), png_frame(&wide)],
+        [png_frame(&large), png_frame(&wide), png_frame(&small)],
+        [png_frame(&wide), png_frame(&small), png_frame(&large)],
+    ] {
+        let bytes = ico_of(&frames);
+        assert_eq!(decode_rgb(&bytes, &Limits::default()).unwrap(), large);
+        assert_eq!(
+            read_dimensions(&bytes, &Limits::default()).unwrap(),
+            (Format::Ico, 48, 32)
+        );
+    }
+}
+
+#[test]
+fn ico_alpha_is_composited_over_black() {
+    let alpha = [255, 0, 128, 255];
+    let rgba = image::RgbaImage::from_fn(4, 2, |x, _| {
+        image::Rgba([200, 100, 50, alpha[usize::try_from(x).unwrap()]])
+    });
+    let frame =
+        image::codecs::ico::IcoFrame::as_png(rgba.as_raw(), 4, 2, image::ExtendedColorType::Rgba8)
+            .unwrap();
+    let img = decode_rgb(&ico_of(&[frame]), &Limits::default()).unwrap();
+    let row: Vec<_> = (0..4).map(|x| img.get_pixel(x, 1).0).collect();
+    assert_eq!(
+        row,
+        [[200, 100, 50], [0, 0, 0], [100, 50, 25], [200, 100, 50]]
+    );
+}
+
+#[test]
+fn ico_bmp_image_decodes_with_its_mask() {
+    let original = pattern(5, 3);
+    // Transparent: the top-left pixel and the whole bottom row.
+    let masked = |x: u32, y: u32| (x, y) == (0, 0) || y == 2;
+    let bmp = icon_bmp(&original, masked);
+    // A PNG listed too, smaller: the BMP is the largest, so it is decoded.
+    let png = encode(&DynamicImage::ImageRgb8(pattern(2, 2)), ImageFormat::Png);
+    let bytes = ico_file(&[(2, 2, 32, &png), (5, 3, 24, &bmp)]);
+    let decoded = decode(&bytes, &Limits::default()).unwrap();
+    assert_eq!(decoded.format, Format::Ico);
+    assert_eq!(decoded.image.dimensions(), (5, 3));
+    for (x, y, px) in decoded.image.enumerate_pixels() {
+        let want = if masked(x, y) {
+            [0, 0, 0]
+        } else {
+            original.get_pixel(x, y).0
+        };
+        assert_eq!(px.0, want, "({x}, {y})");
+    }
+    // With no mask at all (the data ends with the pixels), nothing is masked.
+    let unmasked = &bmp[..bmp.len() - 3 * 4];
+    let bytes = ico_file(&[(5, 3, 24, unmasked)]);
+    assert_eq!(decode_rgb(&bytes, &Limits::default()).unwrap(), original);
+}
+
+#[test]
+fn every_truncation_of_an_ico_is_corrupt() {
+    let png_ico = encode(&DynamicImage::ImageRgb8(pattern(19, 13)), ImageFormat::Ico);
+    let bmp_ico = ico_file(&[(19, 13, 24, &icon_bmp(&pattern(19, 13), |_, _| false))]);
+    for bytes in [png_ico, bmp_ico] {
+        assert!(decode(&bytes, &Limits::default()).is_ok());
+        for len in 1..bytes.len() {
+            let cut = &bytes[..len];
+            for result in [
+                decode(cut, &Limits::default()).map(|_| ()),
+                read_dimensions(cut, &Limits::default()).map(|_| ()),
+            ] {
+                match result {
+                    Err(ImageError::UnsupportedFormat) if len < 4 => {}
+                    Err(ImageError::Corrupt {
+                        format: Format::Ico,
+                        detail,
+                    }) if len >= 4 => {
+                        assert_eq!(detail, "the file is truncated", "cut at {len}");
+                    }
+                    other => panic!("cut at {len}: {other:?}"),
+                }
+            }
+        }
+    }
+}
+
+#[test]
+fn ico_with_a_broken_directory_is_corrupt() {
+    let png = encode(&DynamicImage::ImageRgb8(pattern(4, 4)), ImageFormat::Png);
+    let good = ico_file(&[(4, 4, 32, &png)]);
+    let mut none = good.clone();
+    none[4..6].copy_from_slice(&0u16.to_le_bytes());
+    let mut many = good.clone();
+    many[4..6].copy_from_slice(&u16::MAX.to_le_bytes());
+    let mut far = good.clone();
+    far[18..22].copy_from_slice(&u32::MAX.to_le_bytes()); // data offset
+    let mut long = good.clone();
+    long[14..18].copy_from_slice(&u32::MAX.to_le_bytes()); // data length
+    let empty = ico_file(&[(4, 4, 32, &[])]);
+    for (name, bytes, want) in [
+        ("no entries", none, "the ICO directory lists no image"),
+        ("65535 entries", many, "the file is truncated"),
+        ("offset past the end", far, "the file is truncated"),
+        ("length past the end", long, "the file is truncated"),
+        ("empty entry", empty, "the ICO entry holds no image data"),
+    ] {
+        match decode(&bytes, &Limits::default()) {
+            Err(ImageError::Corrupt {
+                format: Format::Ico,
+                detail,
+            }) => assert_eq!(detail, want, "{name}"),
+            other => panic!("{name}: {other:?}"),
+        }
+    }
+    assert!(decode(&good, &Limits::default()).is_ok());
+}
+
+#[test]
+fn ico_image_claiming_a_huge_size_is_refused_before_decoding() {
+    // The directory can state at most 256 x 256 (a 0 byte); the image inside
+    // claims 50000 x 50000 (a PNG) or 30000 x 30000 (a BMP, whose decoder
+    // refuses a stored height, doubled, over 65535 anyway).
+    let mut huge_bmp = icon_bmp(&pattern(4, 4), |_, _| false);
+    huge_bmp[4..8].copy_from_slice(&30_000i32.to_le_bytes());
+    huge_bmp[8..12].copy_from_slice(&60_000i32.to_le_bytes()); // doubled
+    for (bytes, size) in [
+        (ico_file(&[(0, 0, 32, &lying_png(50_000, 50_000))]), 50_000),
+        (
+            ico_file(&[(16, 16, 32, &lying_png(50_000, 50_000))]),
+            50_000,
+        ),
+        (ico_file(&[(0, 0, 24, &huge_bmp)]), 30_000),
+    ] {
+        let start = Instant::now();
+        let err = decode(&bytes, &Limits::default()).unwrap_err();
+        assert_quick(start);
+        assert!(
+            matches!(
+                err,
+                ImageError::TooManyPixels { width, height, limit: 40_000_000 }
+                    if width == size && height == size
+            ),
+            "{err:?}"
+        );
+        let err = read_dimensions(&bytes, &Limits::default()).unwrap_err();
+        assert!(matches!(err, ImageError::TooManyPixels { .. }), "{err:?}");
+    }
+    // The limit applies to the image's own size, not to the directory's
+    // (which records anything from 256 up as 256).
+    let limits = Limits {
+        max_pixels: 256 * 256,
+        ..Limits::default()
+    };
+    let fits = encode(
+        &DynamicImage::ImageRgb8(pattern(256, 256)),
+        ImageFormat::Png,
+    );
+    assert!(decode(&ico_file(&[(0, 0, 32, &fits)]), &limits).is_ok());
+    let over = encode(
+        &DynamicImage::ImageRgb8(pattern(300, 256)),
+        ImageFormat::Png,
+    );
+    assert!(matches!(
+        decode(&ico_file(&[(0, 0, 32, &over)]), &limits),
+        Err(ImageError::TooManyPixels {
+            width: 300,
+            height: 256,
+            ..
+        })
+    ));
+}
+
+#[test]
+fn ico_image_larger_than_its_directory_states_is_refused_before_decoding() {
+    // 6000 x 6000 is within the pixel limit (it would mean a 144 MB buffer),
+    // but the directory says 16 x 16: refused from the headers alone.
+    let mut big_bmp = icon_bmp(&pattern(4, 4), |_, _| false);
+    big_bmp[4..8].copy_from_slice(&6_000i32.to_le_bytes());
+    big_bmp[8..12].copy_from_slice(&12_000i32.to_le_bytes());
+    for bytes in [
+        ico_file(&[(16, 16, 32, &lying_png(6_000, 6_000))]),
+        ico_file(&[(16, 16, 24, &big_bmp)]),
+    ] {
+        let start = Instant::now();
+        for result in [
+            decode(&bytes, &Limits::default()).map(|_| ()),
+            read_dimensions(&bytes, &Limits::default()).map(|_| ()),
+        ] {
+            match result {
+                Err(ImageError::Corrupt {
+                    format: Format::Ico,
+                    detail,
+                }) => assert_eq!(
+                    detail,
+                    "the ICO directory states 16x16 but its image is 6000x6000"
+                ),
+                other => panic!("{other:?}"),
+            }
+        }
+        assert_quick(start);
+    }
+    // The real size is accepted, a transposed one is not, and 256 stands
+    // for anything from 256 up.
+    let png = encode(&DynamicImage::ImageRgb8(pattern(20, 10)), ImageFormat::Png);
+    assert!(decode(&ico_file(&[(20, 10, 32, &png)]), &Limits::default()).is_ok());
+    assert!(matches!(
+        decode(&ico_file(&[(10, 20, 32, &png)]), &Limits::default()),
+        Err(ImageError::Corrupt { .. })
+    ));
+    let png = encode(
+        &DynamicImage::ImageRgb8(pattern(300, 256)),
+        ImageFormat::Png,
+    );
+    let img = decode_rgb(&ico_file(&[(0, 0, 32, &png)]), &Limits::default()).unwrap();
+    assert_eq!(img.dimensions(), (300, 256));
 }
 
 // ---------------------------------------------------------------- helpers for other crates
@@ -943,12 +1280,19 @@ fn fuzz_seed_corpus_covers_every_format_and_decodes() {
         ("seed.bmp", Format::Bmp, encode(&img, ImageFormat::Bmp)),
         ("seed.tiff", Format::Tiff, encode(&img, ImageFormat::Tiff)),
         ("seed.webp", Format::Webp, encode(&img, ImageFormat::WebP)),
+        ("seed.ico", Format::Ico, encode(&img, ImageFormat::Ico)),
     ];
     if std::env::var_os("FACECORE_WRITE_SEEDS").is_some() {
         std::fs::create_dir_all(&dir).unwrap();
         for (name, _, bytes) in &seeds {
             std::fs::write(dir.join(name), bytes).unwrap();
         }
+    }
+    for format in Format::ALL {
+        assert!(
+            seeds.iter().any(|(_, f, _)| *f == format),
+            "no fuzz seed for {format}"
+        );
     }
     for (name, format, _) in &seeds {
         let bytes = std::fs::read(dir.join(name))

@@ -58,7 +58,7 @@ pub enum WireError {
 #[derive(Debug, Default, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct ImageInput {
-    /// Base64 of a JPEG, PNG, WebP, BMP, GIF or TIFF file. Padding may be
+    /// Base64 of a JPEG, PNG, WebP, BMP, GIF, TIFF or ICO file. Padding may be
     /// missing; whitespace and a `data:image/...;base64,` prefix are ignored.
     /// (The example is a whole 8 × 8 grey PNG: valid, with no face in it.)
     #[cfg_attr(
