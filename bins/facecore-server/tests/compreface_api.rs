@@ -770,3 +770,34 @@ async fn recognize_detect_and_verify_with_images_and_embeddings() {
     assert_eq!(status, 200, "{got}");
     assert_eq!(got["result"][0]["similarity"], 1.0);
 }
+
+/// ICO, in CompreFace's list of formats, is an example like any other.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_ico_file_is_an_example_too() {
+    let server = TestServer::default().await;
+    let cf = Compreface {
+        key: service(&server, ServiceKind::Recognition, "office"),
+        server: &server,
+    };
+    let astronaut = image::load_from_memory(&common::fixture("astronaut.png")).expect("png");
+    let mut ico = Vec::new();
+    astronaut
+        .resize_exact(256, 256, image::imageops::FilterType::Triangle)
+        .write_to(&mut std::io::Cursor::new(&mut ico), image::ImageFormat::Ico)
+        .expect("ico");
+    assert_eq!(&ico[..4], &[0, 0, 1, 0]);
+    let (status, added) = cf
+        .upload(
+            Method::POST,
+            "/api/v1/recognition/faces?subject=Eileen",
+            &[("file", "eileen.ico", &ico)],
+            true,
+        )
+        .await;
+    assert_eq!(status, 201, "{added}");
+    let id = added["image_id"].as_str().expect("id");
+    let (status, bytes) = cf
+        .bytes(&format!("/api/v1/recognition/faces/{id}/img"), true)
+        .await;
+    assert_eq!((status, bytes == ico), (200, true));
+}

@@ -295,6 +295,7 @@ pub async fn download(
             facecore::Format::Gif => "image/gif",
             facecore::Format::Bmp => "image/bmp",
             facecore::Format::Tiff => "image/tiff",
+            facecore::Format::Ico => "image/x-icon",
         });
     let mut response = bytes_response(Bytes::from(image), content_type);
     // A face is personal data: the browser may keep it, shared caches not.
