@@ -175,6 +175,20 @@ fn plugins_versions(app: &App) -> Value {
     })
 }
 
+/// The decoded image, with the time decoding took.
+fn decode_timed(
+    engine: &facecore::Engine,
+    image: &[u8],
+) -> Result<(facecore::RgbImage, StageTimings), facecore::Error> {
+    let t = Instant::now();
+    let decoded = engine.decode(image)?;
+    let timings = StageTimings {
+        decode: t.elapsed(),
+        ..StageTimings::default()
+    };
+    Ok((decoded, timings))
+}
+
 /// The faces of an image with their embeddings; no face is 400/28.
 async fn embed(
     app: &App,
@@ -183,10 +197,7 @@ async fn embed(
 ) -> Result<facecore::Embeddings, ApiError> {
     let embeddings = app
         .infer_mapped(errors::from_error, move |engine| {
-            let mut timings = StageTimings::default();
-            let t = Instant::now();
-            let decoded = engine.decode(&image)?;
-            timings.decode = t.elapsed();
+            let (decoded, mut timings) = decode_timed(engine, &image)?;
             engine.embed_selected(&decoded, options.selection(), &mut timings)
         })
         .await?;
@@ -298,10 +309,7 @@ pub async fn detect(app: &App, request: &CallRequest) -> Result<HttpResponse, Ap
     // detections are still verified by their embedding's norm).
     let detection = app
         .infer_mapped(errors::from_error, move |engine| {
-            let mut timings = StageTimings::default();
-            let t = Instant::now();
-            let decoded = engine.decode(&image)?;
-            timings.decode = t.elapsed();
+            let (decoded, mut timings) = decode_timed(engine, &image)?;
             let (faces, unprocessed) =
                 engine.detect_selected(&decoded, options.selection(), &mut timings)?;
             Ok(facecore::Detection {
