@@ -291,7 +291,8 @@ impl<'tx> FaceTables<'tx> {
     /// its place in its person (which is removed too when
     /// `drop_empty_person` and this was its last face), its reference to
     /// the stored image (the image goes with its last reference) and its
-    /// thumbnail. `None` when there is no such face.
+    /// thumbnail. Returns the face without its embedding; `None` when there
+    /// is no such face.
     pub(crate) fn remove_face(
         &mut self,
         prefix: &str,
@@ -301,7 +302,7 @@ impl<'tx> FaceTables<'tx> {
     ) -> Result<Option<StoredFace>, StoreError> {
         let key = format!("{prefix}{face_id}");
         let face = match self.faces.remove(key.as_str()).map_err(storage)? {
-            Some(old) => decode_face(old.value())?,
+            Some(old) => decode_header(old.value())?,
             None => return Ok(None),
         };
         if let Some(source) = &face.source {
@@ -464,10 +465,9 @@ impl Store {
         self.write_collection_tables(account, id, None, |tables, prefix, collection| {
             let mut out = Vec::new();
             for face_id in face_ids {
-                if let Some(mut face) =
+                if let Some(face) =
                     tables.remove_face(prefix, collection, face_id, drop_empty_persons)?
                 {
-                    face.embedding = Vec::new();
                     out.push(face);
                 }
             }

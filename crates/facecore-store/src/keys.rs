@@ -251,7 +251,8 @@ fn parse_key(key: &str) -> Option<(&str, &str)> {
     (ok(id, KEY_ID_LEN) && ok(secret, KEY_SECRET_LEN)).then_some((id, secret))
 }
 
-fn sha256_hex(bytes: &[u8]) -> String {
+/// Lowercase hex SHA-256 of `bytes`.
+pub(crate) fn sha256_hex(bytes: &[u8]) -> String {
     Sha256::digest(bytes)
         .iter()
         .map(|b| format!("{b:02x}"))

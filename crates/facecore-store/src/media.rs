@@ -11,10 +11,9 @@
 use std::sync::Arc;
 
 use redb::{ReadableDatabase, ReadableTable, TableDefinition};
-use sha2::{Digest, Sha256};
 
 use crate::collections::face_prefix;
-use crate::faces::{FACES, FaceTables, decode_face};
+use crate::faces::{FACES, FaceTables, decode_header};
 use crate::{Store, StoreError, storage};
 
 pub(crate) const IMAGES: TableDefinition<'_, &str, &[u8]> = TableDefinition::new("images");
@@ -47,10 +46,7 @@ impl ImageBlob {
     /// The image `bytes`, hashed.
     pub fn new(bytes: impl Into<Arc<[u8]>>) -> Self {
         let bytes = bytes.into();
-        let sha256 = Sha256::digest(&bytes)
-            .iter()
-            .map(|b| format!("{b:02x}"))
-            .collect();
+        let sha256 = crate::keys::sha256_hex(&bytes);
         Self { sha256, bytes }
     }
 
@@ -150,7 +146,7 @@ impl Store {
         let Some(sha) = faces
             .get(format!("{prefix}{face_id}").as_str())
             .map_err(storage)?
-            .map(|v| decode_face(v.value()))
+            .map(|v| decode_header(v.value()))
             .transpose()?
             .and_then(|face| face.image_sha256)
         else {
