@@ -87,12 +87,7 @@ pub async fn add(
     }
     let min_confidence = input::det_prob_threshold(request)?;
     let image = input::images(request, &["file"])?.remove(0);
-    let (account, collections) = (request.account.clone(), Arc::clone(&app.collections));
-    let target = app
-        .storage_mapped(errors::from_error, move || {
-            collections.open(&account, &collection)
-        })
-        .await?;
+    let target = super::open(app, request, collection).await?;
     let collections = Arc::clone(&app.collections);
     let how = Enrol {
         person: Some(PersonRef::Named(subject.clone())),
@@ -208,26 +203,11 @@ async fn delete_ids(
     let (account, collections) = (request.account.clone(), Arc::clone(&app.collections));
     app.storage_mapped(errors::from_error, move || {
         let refs: Vec<&str> = ids.iter().map(String::as_str).collect();
-        // The subjects are read before the faces go.
-        let mut stored = Vec::new();
-        for id in &refs {
-            match collections.stored_face(&account, &collection, id) {
-                Ok(face) => stored.push(face),
-                Err(e) if e.kind() == facecore::ErrorKind::FaceNotFound => {}
-                Err(e) => return Err(e),
-            }
-        }
-        let names = subjects_of(&collections, &account, &collection, &stored)?;
-        let deleted = collections.delete_faces(&account, &collection, &refs, false)?;
-        // In the order asked for, each once.
-        let mut out: Vec<StoredFace> = Vec::new();
-        for id in &refs {
-            if let Some(face) = deleted.iter().find(|f| f.face_id == *id)
-                && !out.iter().any(|f| f.face_id == *id)
-            {
-                out.push(face.clone());
-            }
-        }
+        // In the order asked for, each once (a repeated id is already gone
+        // the second time); the persons stay, so their names can be read
+        // after.
+        let out = collections.delete_faces(&account, &collection, &refs, false)?;
+        let names = subjects_of(&collections, &account, &collection, &out)?;
         Ok(examples(out, &names))
     })
     .await

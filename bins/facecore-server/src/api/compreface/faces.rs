@@ -240,12 +240,7 @@ pub async fn recognize(
         ));
     }
     let image = input::images(request, &["file"])?.remove(0);
-    let (account, collections) = (request.account.clone(), Arc::clone(&app.collections));
-    let target = app
-        .storage_mapped(errors::from_error, move || {
-            collections.open(&account, &collection)
-        })
-        .await?;
+    let target = super::open(app, request, collection).await?;
     let embeddings = embed(app, image, options).await?;
     let collections = Arc::clone(&app.collections);
     let faces = embeddings.faces.clone();
@@ -351,17 +346,10 @@ pub async fn verify(app: &App, request: &CallRequest) -> Result<HttpResponse, Ap
     }
     let target = embed(app, target_image, options).await?;
     let reference = &source.faces[0];
-    let mut matches = Vec::new();
-    for f in &target.faces {
-        let cosine = app
-            .engine
-            .compare(&reference.embedding, &f.embedding)
-            .map_err(|e| errors::from_error(&e))?
-            .cosine;
-        let mut face = face_object(&f.face, Some(&f.embedding), &options, Frame::from(&target));
-        face.insert("similarity".into(), json!(similarity(app, cosine)));
-        matches.push(Value::Object(face));
-    }
+    let matches = compared(app, &reference.embedding, &target, &options)?
+        .into_iter()
+        .map(Value::Object)
+        .collect();
     let mut item = Map::new();
     item.insert(
         "source_image_face".into(),
@@ -409,23 +397,13 @@ pub async fn verify_with_example(
         .engine
         .embedding_from_vector(stored.embedding)
         .map_err(|e| errors::from_error(&e))?;
-    let mut result = Vec::new();
-    for f in &embeddings.faces {
-        let cosine = app
-            .engine
-            .compare(&reference, &f.embedding)
-            .map_err(|e| errors::from_error(&e))?
-            .cosine;
-        let mut face = face_object(
-            &f.face,
-            Some(&f.embedding),
-            &options,
-            Frame::from(&embeddings),
-        );
-        face.insert("subject".into(), json!(subject));
-        face.insert("similarity".into(), json!(similarity(app, cosine)));
-        result.push(Value::Object(face));
-    }
+    let result = compared(app, &reference, &embeddings, &options)?
+        .into_iter()
+        .map(|mut face| {
+            face.insert("subject".into(), json!(subject));
+            Value::Object(face)
+        })
+        .collect();
     Ok(answer(app, result, &options))
 }
 
@@ -435,6 +413,37 @@ fn incorrect_image_id(e: ApiError) -> ApiError {
     } else {
         e
     }
+}
+
+/// The cosine of two embeddings of this server's model.
+fn cosine(app: &App, a: &Embedding, b: &Embedding) -> Result<f32, ApiError> {
+    Ok(app
+        .engine
+        .compare(a, b)
+        .map_err(|e| errors::from_error(&e))?
+        .cosine)
+}
+
+/// Each face of `image` as a face object with its `similarity` to
+/// `reference`, in detection order (as CompreFace's matches are).
+fn compared(
+    app: &App,
+    reference: &Embedding,
+    image: &facecore::Embeddings,
+    options: &Options,
+) -> Result<Vec<Map<String, Value>>, ApiError> {
+    image
+        .faces
+        .iter()
+        .map(|f| {
+            let mut face = face_object(&f.face, Some(&f.embedding), options, Frame::from(image));
+            face.insert(
+                "similarity".into(),
+                json!(similarity(app, cosine(app, reference, &f.embedding)?)),
+            );
+            Ok(face)
+        })
+        .collect()
 }
 
 /// The embeddings of a JSON field: arrays of numbers of this model's
@@ -524,12 +533,7 @@ fn ranked(
 ) -> Result<Vec<Value>, ApiError> {
     let mut scored = Vec::with_capacity(others.len());
     for other in others {
-        let cosine = app
-            .engine
-            .compare(reference, &other)
-            .map_err(|e| errors::from_error(&e))?
-            .cosine;
-        scored.push((cosine, other));
+        scored.push((cosine(app, reference, &other)?, other));
     }
     scored.sort_by(|a, b| b.0.total_cmp(&a.0));
     Ok(scored
