@@ -801,3 +801,94 @@ async fn an_ico_file_is_an_example_too() {
         .await;
     assert_eq!((status, bytes == ico), (200, true));
 }
+
+/// `detect_faces=false`: a face cut out of a photo is recognised without the
+/// detector, and its box is the whole image it was sent as.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_cropped_face_is_recognised_without_the_detector() {
+    let server = TestServer::default().await;
+    let cf = Compreface {
+        key: service(&server, ServiceKind::Recognition, "crops"),
+        server: &server,
+    };
+    let astronaut = common::fixture("astronaut.png");
+    for (subject, name) in [("Eileen", "astronaut.png"), ("Cam", "camera.png")] {
+        let (status, added) = cf
+            .upload(
+                Method::POST,
+                &format!("/api/v1/recognition/faces?subject={subject}"),
+                &[("file", "x.png", &common::fixture(name))],
+                true,
+            )
+            .await;
+        assert_eq!(status, 201, "{added}");
+    }
+    // Cut the detected face out, with the margin a face crop usually has.
+    let (_, detected) = cf
+        .upload(
+            Method::POST,
+            "/api/v1/recognition/recognize",
+            &[("file", "a.png", &astronaut)],
+            true,
+        )
+        .await;
+    let b = &detected["result"][0]["box"];
+    let edge = |k: &str| b[k].as_u64().expect("box edge") as u32;
+    let (x0, y0, x1, y1) = (edge("x_min"), edge("y_min"), edge("x_max"), edge("y_max"));
+    let image = image::load_from_memory(&astronaut).expect("png").to_rgb8();
+    let margin = (x1 - x0) / 8;
+    let (cx, cy) = (x0.saturating_sub(margin), y0.saturating_sub(margin));
+    let (cw, ch) = (
+        (x1 + margin).min(image.width()) - cx,
+        (y1 + margin).min(image.height()) - cy,
+    );
+    let crop = image::imageops::crop_imm(&image, cx, cy, cw, ch).to_image();
+    let mut png = Vec::new();
+    crop.write_to(&mut std::io::Cursor::new(&mut png), image::ImageFormat::Png)
+        .expect("png");
+
+    let (status, got) = cf
+        .upload(
+            Method::POST,
+            "/api/v1/recognition/recognize?detect_faces=false&prediction_count=2&face_plugins=landmarks&det_prob_threshold=0.99999",
+            &[("file", "crop.png", &png)],
+            true,
+        )
+        .await;
+    assert_eq!(status, 200, "{got}");
+    let faces = got["result"].as_array().expect("result");
+    assert_eq!(faces.len(), 1, "one face: the whole image");
+    let face = &faces[0];
+    assert_eq!(
+        face["box"],
+        json!({"probability": 1.0, "x_min": 0, "y_min": 0, "x_max": cw, "y_max": ch})
+    );
+    assert_eq!(face["subjects"][0]["subject"], "Eileen", "{got}");
+    let best = face["subjects"][0]["similarity"]
+        .as_f64()
+        .expect("similarity");
+    assert!(best >= 0.9, "the same face, cut out, still matches: {best}");
+    let other = face["subjects"][1]["similarity"].as_f64().expect("second");
+    assert!(other < 0.5, "{other}");
+    // The five points land inside the crop, eyes above the mouth.
+    let points = face["landmarks"].as_array().expect("landmarks");
+    assert_eq!(points.len(), 5);
+    let y = |i: usize| points[i][1].as_i64().expect("y");
+    assert!(y(0) < y(3) && y(1) < y(4), "{points:?}");
+    for p in points {
+        let (px, py) = (p[0].as_i64().expect("x"), p[1].as_i64().expect("y"));
+        assert!((0..i64::from(cw)).contains(&px) && (0..i64::from(ch)).contains(&py));
+    }
+    // A bad value is still a 400 in CompreFace's shape.
+    assert_compreface_error(
+        &cf.upload(
+            Method::POST,
+            "/api/v1/recognition/recognize?detect_faces=perhaps",
+            &[("file", "crop.png", &png)],
+            true,
+        )
+        .await,
+        400,
+        26,
+    );
+}

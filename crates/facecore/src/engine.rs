@@ -456,6 +456,43 @@ impl Engine {
         })
     }
 
+    /// Embeds a decoded image that is already a face crop, without running
+    /// the detector: the face is the whole image (confidence 1), its five
+    /// points come from the landmark model run on it as if the detector had
+    /// boxed it, and it is aligned and embedded as usual. This is
+    /// CompreFace's `detect_faces=false`. A crop much looser than a
+    /// detector's box (a head-and-shoulders shot) gives poorer landmarks and
+    /// so a poorer embedding: the detector is the better choice whenever it
+    /// finds the face.
+    pub fn embed_as_face(
+        &self,
+        image: &RgbImage,
+        timings: &mut StageTimings,
+    ) -> Result<Embeddings, Error> {
+        let whole = facecore_detect::FaceBox {
+            bbox: facecore_detect::BBox {
+                x: 0.0,
+                y: 0.0,
+                width: image.width() as f32,
+                height: image.height() as f32,
+            },
+            confidence: 1.0,
+        };
+        let t = Instant::now();
+        let face = self.landmarked(image, &whole)?;
+        timings.landmarks += elapsed(t);
+        let (embedding, align, embed) = self.embed_face(image, &face)?;
+        timings.align += align;
+        timings.embed += embed;
+        Ok(Embeddings {
+            width: image.width(),
+            height: image.height(),
+            faces: vec![FaceEmbedding { face, embedding }],
+            unprocessed: 0,
+            timings: *timings,
+        })
+    }
+
     /// Embeds aligned 112×112 crops, spread over the worker threads.
     pub fn embed_crops(&self, crops: &[RgbImage]) -> Result<Vec<Embedding>, Error> {
         if crops.len() <= 1 {

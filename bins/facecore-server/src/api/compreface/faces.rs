@@ -210,6 +210,16 @@ async fn embed(
     Ok(embeddings)
 }
 
+/// `detect_faces=false`: the whole image is the face (its box is the image,
+/// probability 1; `det_prob_threshold` and `limit` do not apply).
+async fn embed_as_face(app: &App, image: Vec<u8>) -> Result<facecore::Embeddings, ApiError> {
+    app.infer_mapped(errors::from_error, move |engine| {
+        let (decoded, mut timings) = decode_timed(engine, &image)?;
+        engine.embed_as_face(&decoded, &mut timings)
+    })
+    .await
+}
+
 fn subjects(app: &App, matches: Vec<PersonMatch>) -> Vec<Value> {
     matches
         .into_iter()
@@ -233,15 +243,14 @@ pub async fn recognize(
     let k = usize::try_from(input::integer(request, "prediction_count", 1, 1)?)
         .unwrap_or(usize::MAX)
         .min(10_000);
-    if !input::boolean(request, "detect_faces", true)? {
-        return Err(ApiError::new(
-            errors::INVALID,
-            "detect_faces=false is not available on this server yet",
-        ));
-    }
+    let detect_faces = input::boolean(request, "detect_faces", true)?;
     let image = input::images(request, &["file"])?.remove(0);
     let target = super::open(app, request, collection).await?;
-    let embeddings = embed(app, image, options).await?;
+    let embeddings = if detect_faces {
+        embed(app, image, options).await?
+    } else {
+        embed_as_face(app, image).await?
+    };
     let collections = Arc::clone(&app.collections);
     let faces = embeddings.faces.clone();
     let matched = app

@@ -101,7 +101,7 @@ pub struct FaceResults {
 }
 
 macro_rules! image_call {
-    ($fn:ident, $path:literal, $tag:literal, $summary:literal) => {
+    ($fn:ident, $path:literal, $tag:literal, $summary:literal $(, $extra:tt)*) => {
         #[doc = $summary]
         #[utoipa::path(post, path = $path, tag = $tag,
             params(
@@ -109,6 +109,7 @@ macro_rules! image_call {
                 ("det_prob_threshold" = Option<f64>, Query, description = "Lowest detection confidence, 0..1"),
                 ("face_plugins" = Option<String>, Query, description = "Comma-separated: landmarks, calculator"),
                 ("status" = Option<bool>, Query, description = "Add execution_time and plugins_versions"),
+                $($extra,)*
             ),
             request_body(content = FileBody, description = "multipart/form-data with a `file` part, or this JSON"),
             responses(
@@ -125,7 +126,9 @@ image_call!(
     recognize,
     "/api/v1/recognition/recognize",
     "CompreFace Recognition",
-    "Recognize the faces of an image (`prediction_count` examples each)."
+    "Recognize the faces of an image (`prediction_count` examples each).",
+    ("prediction_count" = Option<u64>, Query, description = "Most similar examples per face (default 1)"),
+    ("detect_faces" = Option<bool>, Query, description = "false: the image is a cropped face (no detector; its box is the whole image)")
 );
 image_call!(
     detect,
