@@ -118,7 +118,7 @@ function readPhoto(input) {
   if (!file) return Promise.resolve(null);
   return new Promise((resolve, reject) => {
     const reader = new FileReader();
-    reader.onload = () => resolve({ name: file.name, dataUrl: reader.result });
+    reader.onload = () => resolve({ name: file.name, file, dataUrl: reader.result });
     reader.onerror = () => reject(new Error("cannot read " + file.name));
     reader.readAsDataURL(file);
   });
@@ -161,15 +161,23 @@ async function drawFaces(canvas, photo, faces) {
     ctx.lineWidth = i === 0 ? 3 : 2;
     ctx.strokeStyle = i === 0 ? "#2ea043" : "#f0b429";
     ctx.strokeRect(b.x * scale, b.y * scale, b.width * scale, b.height * scale);
+    if (face.label) {
+      ctx.font = "bold 14px system-ui, sans-serif";
+      ctx.fillStyle = ctx.strokeStyle;
+      ctx.fillText(face.label, b.x * scale + 2, Math.max(14, b.y * scale - 4));
+    }
   });
 }
 
 function updateButton(id) {
   const key = Boolean(apiKey());
+  const cfKey = Boolean(serviceKey());
   const ready = {
     "compare-run": () => key && photos["photo-a"] && photos["photo-b"],
     "index-run": () => key && photos["index-photo"] && selectedCollection(),
     "search-run": () => key && photos["search-photo"] && selectedCollection(),
+    "cf-add-run": () => cfKey && photos["cf-example-photo"] && $("cf-subject").value.trim(),
+    "cf-recognize-run": () => cfKey && photos["cf-recognize-photo"],
   }[id];
   $(id).disabled = !ready();
 }
@@ -179,6 +187,8 @@ for (const [input, button] of [
   ["photo-b", "compare-run"],
   ["index-photo", "index-run"],
   ["search-photo", "search-run"],
+  ["cf-example-photo", "cf-add-run"],
+  ["cf-recognize-photo", "cf-recognize-run"],
 ]) {
   $(input).addEventListener("change", async () => {
     // Until the new file is read, nothing may run on the old one.
@@ -371,5 +381,130 @@ $("search-run").addEventListener("click", () =>
   }),
 );
 
+// -------------------------------------------------------------- CompreFace
+
+const CF_KEY_STORAGE = "facecore-compreface-key";
+
+function serviceKey() {
+  return sessionStorage.getItem(CF_KEY_STORAGE) || "";
+}
+
+function showServiceKeyState() {
+  $("cf-key-state").textContent = serviceKey() ? "service key set for this tab" : "no key";
+  updateButton("cf-add-run");
+  updateButton("cf-recognize-run");
+}
+
+/**
+ * Calls the CompreFace API with the service key in `x-api-key`; `form` is a
+ * FormData (multipart, as CompreFace's clients upload) or undefined.
+ * CompreFace's errors are `{message, code}` with a number for a code.
+ */
+async function cfApi(method, path, form) {
+  const init = { method, headers: { "x-api-key": serviceKey() } };
+  if (form !== undefined) init.body = form;
+  let response;
+  try {
+    response = await fetch(path, init);
+  } catch (e) {
+    throw new ApiError(0, "NETWORK", "the server did not answer: " + e.message);
+  }
+  const text = await response.text();
+  let json = null;
+  try {
+    json = text ? JSON.parse(text) : null;
+  } catch (_) {
+    // Not JSON: reported below.
+  }
+  if (!response.ok) {
+    const code = json && json.code !== undefined ? "CompreFace code " + json.code : "HTTP_" + response.status;
+    throw new ApiError(response.status, code, json && json.message ? json.message : text.slice(0, 200));
+  }
+  return json;
+}
+
+function photoForm(photo) {
+  const form = new FormData();
+  form.append("file", photo.file, photo.name);
+  return form;
+}
+
+async function refreshSubjects() {
+  if (!serviceKey()) return;
+  const { subjects } = await cfApi("GET", "/api/v1/recognition/subjects");
+  const items = subjects.map((name) => {
+    const li = document.createElement("li");
+    li.textContent = name;
+    return li;
+  });
+  $("cf-subjects").replaceChildren(...items);
+  $("cf-no-subjects").hidden = items.length > 0;
+}
+
+$("cf-key-form").addEventListener("submit", (event) => {
+  event.preventDefault();
+  const key = $("cf-key").value.trim();
+  if (key) sessionStorage.setItem(CF_KEY_STORAGE, key);
+  $("cf-key").value = "";
+  showServiceKeyState();
+  if (key) refreshSubjects().catch((e) => reportError("Listing subjects", e));
+});
+
+$("cf-key-forget").addEventListener("click", () => {
+  sessionStorage.removeItem(CF_KEY_STORAGE);
+  showServiceKeyState();
+  $("cf-subjects").replaceChildren();
+  $("cf-no-subjects").hidden = false;
+});
+
+$("cf-subject").addEventListener("input", () => updateButton("cf-add-run"));
+
+$("cf-add-run").addEventListener("click", () =>
+  busy("cf-add-run", "Adding the example", async () => {
+    const subject = $("cf-subject").value.trim();
+    $("cf-add-result").textContent = "";
+    const added = await cfApi(
+      "POST",
+      "/api/v1/recognition/faces?subject=" + encodeURIComponent(subject),
+      photoForm(photos["cf-example-photo"]),
+    );
+    $("cf-add-result").textContent = `Example ${added.image_id} added to ${added.subject}.`;
+    await refreshSubjects();
+  }),
+);
+
+$("cf-recognize-run").addEventListener("click", () =>
+  busy("cf-recognize-run", "Recognizing", async () => {
+    const photo = photos["cf-recognize-photo"];
+    $("cf-recognize-result").replaceChildren();
+    const { result } = await cfApi(
+      "POST",
+      "/api/v1/recognition/recognize?prediction_count=1",
+      photoForm(photo),
+    );
+    const faces = result.map((face) => {
+      const best = face.subjects[0];
+      const b = face.box;
+      return {
+        boundingBox: { x: b.x_min, y: b.y_min, width: b.x_max - b.x_min, height: b.y_max - b.y_min },
+        label: best ? `${best.subject} ${best.similarity.toFixed(2)}` : "",
+        best,
+      };
+    });
+    await drawFaces($("canvas-cf"), photo, faces);
+    const items = faces.map((f, i) => {
+      const li = document.createElement("li");
+      li.textContent = f.best
+        ? `Face ${i + 1}: ${f.best.subject}, similarity ${f.best.similarity}` +
+          (f.best.similarity >= RECOMMENDED / 100 ? " (a match at 0.8)" : " (below 0.8: not a match)")
+        : `Face ${i + 1}: no subjects yet`;
+      return li;
+    });
+    $("cf-recognize-result").replaceChildren(...items);
+  }),
+);
+
 showKeyState();
+showServiceKeyState();
 refreshCollections().catch((e) => reportError("Listing collections", e));
+refreshSubjects().catch((e) => reportError("Listing subjects", e));

@@ -1,7 +1,8 @@
 //! The demo page end to end in a real browser: headless Chromium, driven by
 //! playwright-core (`tests/browser/demo_page.cjs`), uses the page against the
 //! real server binary as a user would (key, compare, create a collection,
-//! index, search, a wrong key), and this test checks what the page showed
+//! index, search, a wrong key; then CompreFace's subjects, examples and
+//! recognize with a service key), and this test checks what the page showed
 //! against the API's own answers. A screenshot is saved as
 //! `target/demo-page.png`.
 //!
@@ -15,7 +16,7 @@ mod common;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use common::process::start;
+use common::process::{admin, start};
 use common::{b64, fixture};
 use serde_json::{Value, json};
 
@@ -58,6 +59,31 @@ async fn api_similarity(base: &str, key: &str, a: &str, b: &str) -> i64 {
     answer["similarity"].as_i64().expect("similarity")
 }
 
+/// The fixtures side by side in one image.
+fn side_by_side(names: &[&str]) -> image::RgbImage {
+    let images: Vec<image::RgbImage> = names
+        .iter()
+        .map(|n| {
+            image::load_from_memory(&fixture(n))
+                .expect("fixture")
+                .to_rgb8()
+        })
+        .collect();
+    let width = images.iter().map(image::RgbImage::width).sum();
+    let height = images
+        .iter()
+        .map(image::RgbImage::height)
+        .max()
+        .unwrap_or(0);
+    let mut out = image::RgbImage::new(width, height);
+    let mut x = 0;
+    for image in &images {
+        image::imageops::replace(&mut out, image, x, 0);
+        x += i64::from(image.width());
+    }
+    out
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn demo_page_compares_indexes_and_searches_in_chromium() {
     let Some(playwright) = std::env::var_os("FACECORE_PLAYWRIGHT").filter(|s| !s.is_empty()) else {
@@ -78,6 +104,18 @@ async fn demo_page_compares_indexes_and_searches_in_chromium() {
     let data = dir.path().join("data");
     let server = start(&data);
     let key = server.first_key.clone().expect("first start prints a key");
+    let service = admin(
+        &data,
+        &json!({"op": "create_service", "account": "default", "kind": "recognition", "name": "demo"}),
+    );
+    let cf_key = service["ok"]["key"]["secret"]
+        .as_str()
+        .expect("service key")
+        .to_string();
+    let two_people = dir.path().join("two-people.png");
+    side_by_side(&["astronaut.png", "camera.png"])
+        .save(&two_people)
+        .expect("save");
 
     let output = Command::new("node")
         .arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/browser/demo_page.cjs"))
@@ -85,6 +123,8 @@ async fn demo_page_compares_indexes_and_searches_in_chromium() {
         .env("CHROMIUM", &chromium)
         .env("BASE", &server.base)
         .env("KEY", &key)
+        .env("CF_KEY", &cf_key)
+        .env("TWO_PEOPLE", &two_people)
         .env("FIXTURES", root.join("fixtures"))
         .env("SCREENSHOT", &screenshot)
         // Chromium's profile and crash files go to the temp dir.
@@ -154,6 +194,49 @@ async fn demo_page_compares_indexes_and_searches_in_chromium() {
     );
     assert!(text(&shown["searchOther"]).starts_with("No face in demo e2e reaches similarity 80"));
     assert!(text(&shown["wrongKeyStatus"]).contains("ERR_API_KEY_NOT_VALID"));
+
+    // CompreFace: the examples are the server's, and each person of the photo
+    // is recognised as their subject with a match.
+    let listed = reqwest::Client::new()
+        .get(format!("{}/api/v1/recognition/faces", server.base))
+        .header("x-api-key", &cf_key)
+        .send()
+        .await
+        .expect("send")
+        .json::<Value>()
+        .await
+        .expect("json");
+    assert_eq!(listed["total_elements"], 2, "{listed}");
+    for face in listed["faces"].as_array().expect("faces") {
+        let id = text(&face["image_id"]);
+        let subject = text(&face["subject"]);
+        assert!(
+            shown["cfAdded"]
+                .as_array()
+                .expect("added")
+                .iter()
+                .any(|a| text(a) == format!("Example {id} added to {subject}.")),
+            "{shown}"
+        );
+    }
+    assert_eq!(shown["cfSubjects"], json!(["Cam", "Eileen"]));
+    let recognized: Vec<String> = shown["cfRecognized"]
+        .as_array()
+        .expect("recognized")
+        .iter()
+        .map(text)
+        .collect();
+    assert_eq!(recognized.len(), 2, "{recognized:?}");
+    for subject in ["Eileen", "Cam"] {
+        assert!(
+            recognized
+                .iter()
+                .any(|r| r.contains(&format!(": {subject}, similarity"))
+                    && r.ends_with("(a match at 0.8)")),
+            "{recognized:?}"
+        );
+    }
+    assert_eq!(shown["cfKeyInSessionStorage"], true);
 
     let png = std::fs::read(&screenshot).expect("screenshot saved");
     assert!(png.starts_with(b"\x89PNG") && png.len() > 10_000);

@@ -1,10 +1,12 @@
 // Drives the demo page in headless Chromium with playwright-core, as a user
 // would: enter the key, compare two photos, create a collection, index a
-// photo, search two photos. Prints one JSON line with what the page showed;
+// photo, search two photos, then with a CompreFace service key add two
+// subjects' examples and recognize a photo of both. Prints one JSON line with what the page showed;
 // tests/demo_browser.rs checks it against the API.
 //
 // Environment: PLAYWRIGHT_CORE (path of the playwright-core package),
-// CHROMIUM (browser executable), BASE (server URL), KEY (API key),
+// CHROMIUM (browser executable), BASE (server URL), KEY (API key), CF_KEY (a
+// recognition service's key), TWO_PEOPLE (a photo of both fixtures' people),
 // FIXTURES (directory with astronaut.png and camera.png), SCREENSHOT (path).
 "use strict";
 
@@ -105,8 +107,30 @@ async function main() {
       return page.getByTestId("search-result").textContent();
     };
     shown.searchSame = await search(astronaut);
-    await page.screenshot({ path: env("SCREENSHOT"), fullPage: true });
     shown.searchOther = await search(camera);
+
+    // CompreFace: a recognition service key, two subjects, then recognize a
+    // photo of both people side by side.
+    await page.fill("#cf-key", env("CF_KEY"));
+    await page.click("#cf-key-save");
+    await page.getByTestId("cf-key-state").filter({ hasText: "service key set" }).waitFor();
+    const addExample = async (subject, file) => {
+      await page.getByTestId("cf-subject").fill(subject);
+      await page.getByTestId("cf-example-photo").setInputFiles(file);
+      await page.getByTestId("cf-add-run").click();
+      await page.getByTestId("cf-add-result").filter({ hasText: `added to ${subject}` }).waitFor();
+      return page.getByTestId("cf-add-result").textContent();
+    };
+    shown.cfAdded = [await addExample("Eileen", astronaut), await addExample("Cam", camera)];
+    await page.locator('[data-testid="cf-subjects"] li').nth(1).waitFor();
+    shown.cfSubjects = await page.locator('[data-testid="cf-subjects"] li').allTextContents();
+    await page.getByTestId("cf-recognize-photo").setInputFiles(env("TWO_PEOPLE"));
+    await page.getByTestId("cf-recognize-run").click();
+    await page.locator('[data-testid="cf-recognize-result"] li').nth(1).waitFor();
+    shown.cfRecognized = await page.locator('[data-testid="cf-recognize-result"] li').allTextContents();
+    await page.screenshot({ path: env("SCREENSHOT"), fullPage: true });
+    shown.cfKeyInSessionStorage =
+      (await page.evaluate(() => sessionStorage.getItem("facecore-compreface-key"))) === env("CF_KEY");
 
     // A wrong key is reported on the page, not swallowed.
     await page.fill("#api-key", "fc_wrong");
