@@ -224,6 +224,75 @@ async fn search_or_index_is_atomic_per_collection() {
     assert_eq!(got["recognitionCollection"]["faceCount"], 1);
 }
 
+/// Issue 30: the same photo scores 100, so `faceMatchThreshold: 100` finds
+/// it through search and search-or-index, although its cosine is often a
+/// hair under 1 in `f32`; a photo of someone else does not match at 100.
+/// Runs on the fixtures and, with `FACECORE_EVAL_DATA`, on 16 labelled
+/// photos too.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_same_photo_matches_at_threshold_100() {
+    let server = TestServer::default().await;
+    server
+        .post("/v1/collection/create", &json!({"collectionId": "exact"}))
+        .await;
+    let mut photos: Vec<Vec<u8>> = vec![
+        common::fixture("astronaut.png"),
+        common::fixture("camera.png"),
+    ];
+    if let Some(root) = std::env::var_os("FACECORE_EVAL_DATA") {
+        let root = PathBuf::from(root).join("faces-dev");
+        let labels = std::fs::read_to_string(root.join("labels.csv")).expect("labels.csv");
+        // One photo of each of 16 people, so none matches another at 100.
+        let mut seen = std::collections::BTreeSet::new();
+        for line in labels.lines().skip(1) {
+            let (path, identity) = line.split_once(',').expect("row");
+            if photos.len() < 18 && seen.insert(identity.to_string()) {
+                photos.push(std::fs::read(root.join(path)).expect("photo"));
+            }
+        }
+    }
+    let mut checked = 0;
+    for photo in &photos {
+        let image = json!({"bytes": common::b64(photo)});
+        let (status, indexed) = server
+            .post(
+                "/v1/face/index",
+                &json!({"image": image, "collectionId": "exact"}),
+            )
+            .await;
+        assert_eq!(status, 200, "{indexed}");
+        if indexed["hasFace"] != true {
+            continue;
+        }
+        let body = json!({"image": image, "collectionId": "exact", "faceMatchThreshold": 100});
+        let (status, found) = server.post("/v1/face/search", &body).await;
+        assert_eq!(status, 200, "{found}");
+        assert_eq!(found["faceId"], indexed["faceId"], "{found}");
+        assert_eq!(found["similarity"], 100);
+        let (_, again) = server.post("/v1/face/search-or-index", &body).await;
+        assert_eq!(again["resultSource"], "Search", "{again}");
+        assert_eq!(again["faceId"], indexed["faceId"]);
+        assert_eq!(again["similarity"], 100);
+        checked += 1;
+    }
+    assert!(checked >= 2, "{checked}");
+    let mut stranger = image::load_from_memory(&common::fixture("astronaut.png"))
+        .expect("png")
+        .fliph();
+    stranger.invert();
+    let mut png = Vec::new();
+    stranger
+        .write_to(&mut std::io::Cursor::new(&mut png), image::ImageFormat::Png)
+        .expect("png");
+    let (_, other) = server
+        .post(
+            "/v1/face/search",
+            &json!({"image": {"bytes": common::b64(&png)}, "collectionId": "exact", "faceMatchThreshold": 100}),
+        )
+        .await;
+    assert!(other["faceId"].is_null(), "{other}");
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn accounts_are_isolated() {
     let server = TestServer::default().await;

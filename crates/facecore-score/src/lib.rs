@@ -23,6 +23,10 @@
 //! lie on the line from `(-1, -1)` to `(0, 0)`, and above the last anchor
 //! it rises to `(1, 100)`.
 //!
+//! **Identical rule.** A cosine within float rounding of 1 (at or above
+//! [`IDENTICAL_COSINE`], `1 − 1e-5`) counts as 1, so the same face scores
+//! 100 whichever path computed its cosine.
+//!
 //! **Floor rule.** [`ScoreMap::score`] is the *floor* of the continuous
 //! [`ScoreMap::score_f`], never rounded up: a pair scores `T` only once its
 //! cosine has actually reached the cosine that the map assigns `T`.
@@ -83,7 +87,9 @@ mod map;
 #[allow(unsafe_code)]
 mod simd;
 
-pub use map::{MAX_SCORE, MIN_ACCEPT_SCORE, MIN_SCORE, MapError, RECOMMENDED_SCORE, ScoreMap};
+pub use map::{
+    IDENTICAL_COSINE, MAX_SCORE, MIN_ACCEPT_SCORE, MIN_SCORE, MapError, RECOMMENDED_SCORE, ScoreMap,
+};
 
 /// Dimension of the embeddings produced by the facecore embedding model.
 pub const EMBEDDING_DIM: usize = 512;

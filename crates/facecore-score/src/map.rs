@@ -9,6 +9,18 @@ pub const MIN_SCORE: i32 = -1;
 /// Highest score a [`ScoreMap`] returns.
 pub const MAX_SCORE: i32 = 100;
 
+/// Cosines at or above this count as exactly 1, the same face: score 100
+/// (see [`ScoreMap::score_f`]).
+///
+/// Two embeddings of the same image are the same vector, but their cosine,
+/// a 512-term `f32` dot product of vectors normalised in `f32`, comes out a
+/// few units of `1e-7` below 1 (the compare path and the search path round
+/// differently), which the linear top segment would floor to 99. `1e-5` is
+/// well above that rounding (at most about `4e-6` for 512 terms summed
+/// eight lanes at a time) and well below any two different photos: a
+/// re-encoding at JPEG quality 40 or a rescale of the same photo gives
+/// cosines of 0.96–0.97 with the default model.
+pub const IDENTICAL_COSINE: f32 = 1.0 - 1e-5;
 /// The minimum acceptable score of the API spec: pairs scoring below it must
 /// be rejected. Promises a false-positive rate of 1e-3 on a calibrated map.
 pub const MIN_ACCEPT_SCORE: i32 = 70;
@@ -110,6 +122,10 @@ pub struct ScoreMap {
     ys: Vec<f32>,
     /// The segments between consecutive knots, in order.
     segments: Vec<Segment>,
+    /// Cosines at or above this score as cosine 1: [`IDENTICAL_COSINE`], or
+    /// just above the last knot before 1 when an anchor sits higher (so
+    /// every anchor keeps its own score).
+    identical: f32,
 }
 
 /// One linear piece of a [`ScoreMap`], with its evaluation constants.
@@ -264,8 +280,10 @@ impl ScoreMap {
                 }
             })
             .collect();
+        let below_one = xs[xs.len() - 2];
         Self {
             anchors,
+            identical: IDENTICAL_COSINE.max(below_one.next_up()),
             xs,
             ys,
             segments,
@@ -297,14 +315,21 @@ impl ScoreMap {
 
     /// The continuous score of a cosine, in `[-1, 100]`.
     ///
-    /// Cosines outside `[-1, 1]` are clamped to it; NaN gives `-1`. The
+    /// Cosines outside `[-1, 1]` are clamped to it; NaN gives `-1`; a
+    /// cosine at or above [`IDENTICAL_COSINE`] counts as 1 (score 100 on
+    /// every map whose anchors do not end lower). The
     /// result is the piecewise-linear map rounded *down* to `f32`, exact at
     /// every anchor, and monotone non-decreasing in `cosine`.
     pub fn score_f(&self, cosine: f32) -> f32 {
         if cosine.is_nan() {
             return MIN_SCORE as f32;
         }
-        round_down_f32(self.value(cosine.clamp(-1.0, 1.0)))
+        let c = if cosine >= self.identical {
+            1.0
+        } else {
+            cosine.clamp(-1.0, 1.0)
+        };
+        round_down_f32(self.value(c))
     }
 
     /// The integer score of a cosine: `floor(score_f(cosine))`, in
@@ -333,6 +358,10 @@ impl ScoreMap {
         }
         if self.score(1.0) < score {
             return f32::INFINITY;
+        }
+        // Scores reached only by the identical rule start exactly there.
+        if self.score(self.identical.next_down()) < score {
+            return self.identical;
         }
         let t = f64::from(score);
         // First knot scoring at least `t`; knot 0 scores below `t` (checked
@@ -520,6 +549,25 @@ mod tests {
         all_scores().map(|t| map.threshold(t)).collect()
     }
 
+    /// The same face scores 100 whatever rounding its cosine went through,
+    /// and search thresholds agree: 100 is reached from `IDENTICAL_COSINE`
+    /// on, 99 just below it.
+    #[test]
+    fn identical_faces_score_100() {
+        let map = ScoreMap::from_fpr_thresholds(0.3556, 0.4363, 0.4949, None).unwrap();
+        for c in [1.0, 0.999_999_9, 0.999_999, IDENTICAL_COSINE, 1.5] {
+            assert_eq!(map.score(c), 100, "{c}");
+        }
+        assert_eq!(map.score(IDENTICAL_COSINE.next_down()), 99);
+        assert_eq!(map.threshold(100), IDENTICAL_COSINE);
+        assert!(map.threshold(99) < IDENTICAL_COSINE);
+        // An anchor above the rule's cosine keeps its own score.
+        let high = ScoreMap::new(vec![(0.5, 50.0), (0.999_999, 95.0)]).unwrap();
+        assert_eq!(high.score_f(0.999_999), 95.0);
+        assert_eq!(high.score(0.999_999_9), 100);
+        assert_eq!(high.threshold(100), 0.999_999f32.next_up());
+    }
+
     #[test]
     fn spec_reference_values() {
         let m = ScoreMap::spec_reference();
@@ -527,7 +575,8 @@ mod tests {
         for &(c, s) in &SPEC_ANCHORS {
             assert_eq!(m.score_f(c), s);
             assert_eq!(m.score(c), s as i32);
-            assert_eq!(m.threshold(s as i32), c, "score {s}");
+            let expected = if c == 1.0 { IDENTICAL_COSINE } else { c };
+            assert_eq!(m.threshold(s as i32), expected, "score {s}");
         }
         // The line below the first anchor and the negative line.
         assert_eq!(m.score(-1.0), -1);
@@ -751,7 +800,14 @@ mod tests {
                 if s.fract() == 0.0 && c > -1.0 && !flat_start {
                     // An integer anchor is its own threshold.
                     let th = m.threshold(s as i32);
-                    assert_eq!(th, if c == 0.0 { 0.0 } else { c }, "{:?}", m.anchors());
+                    // An anchor at cosine 1 is reached from the identical
+                    // rule's cosine on.
+                    let expected = match c {
+                        0.0 => 0.0,
+                        c if c >= m.identical => m.identical,
+                        c => c,
+                    };
+                    assert_eq!(th, expected, "{:?}", m.anchors());
                     assert!(m.score(th.next_down()) < s as i32);
                 }
             }
@@ -837,7 +893,8 @@ mod tests {
             };
             for t in all_scores() {
                 let th = m.threshold(t);
-                if !th.is_finite() {
+                // `threshold` answers the identical rule's scores itself.
+                if !th.is_finite() || th == m.identical {
                     continue;
                 }
                 total += 1;
@@ -981,7 +1038,8 @@ mod properties {
             for &(c, s) in map.anchors() {
                 prop_assert_eq!(map.score_f(c), s);
                 prop_assert_eq!(map.score(c), s as i32);
-                prop_assert_eq!(map.threshold(s as i32), c);
+                let expected = if c >= map.identical { map.identical } else { c };
+                prop_assert_eq!(map.threshold(s as i32), expected);
             }
         }
 
