@@ -84,7 +84,7 @@ fuzz_target!(|data: &[u8]| {
             if let Ok(id) = required_collection_id(r.collection_id) {
                 let _ = facecore_store::collections::validate_collection_id(&id);
             }
-            let _ = facecore_store::collections::validate_description(r.description.as_deref());
+            let _ = facecore_store::collections::validate_description(r.description_to_update());
         }
         Err(e) => said(&e),
     }

@@ -57,11 +57,12 @@ pub enum CollectionsAction {
         /// Collection id.
         id: String,
     },
-    /// Set (or with no --description, clear) a collection's description.
+    /// Set a collection's description (`--description ""` clears it), as
+    /// the API's `collection/update` does.
     Update {
         /// Collection id.
         id: String,
-        /// New description.
+        /// New description; without it the description is left as it is.
         #[arg(long)]
         description: Option<String>,
     },

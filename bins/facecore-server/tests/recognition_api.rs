@@ -50,6 +50,43 @@ async fn collection_and_face_flow() {
         )
         .await;
     assert_eq!(updated, (200, json!({"collectionId": "staff"})));
+    // Only what is sent changes (issue 30.3): no `description` keeps it,
+    // `""` and `null` clear it.
+    let description = || async {
+        server
+            .call(Method::GET, "/v1/collection/get?collectionId=staff")
+            .await
+            .1["recognitionCollection"]["description"]
+            .clone()
+    };
+    let kept = server
+        .put("/v1/collection/update", &json!({"collectionId": "staff"}))
+        .await;
+    assert_eq!(kept.0, 200, "{kept:?}");
+    assert_eq!(description().await, "everyone");
+    for clear in [json!(""), Value::Null] {
+        server
+            .put(
+                "/v1/collection/update",
+                &json!({"collectionId": "staff", "description": "again"}),
+            )
+            .await;
+        assert_eq!(description().await, "again");
+        let (status, _) = server
+            .put(
+                "/v1/collection/update",
+                &json!({"collectionId": "staff", "description": clear}),
+            )
+            .await;
+        assert_eq!(status, 200);
+        assert!(description().await.is_null(), "{clear} clears it");
+    }
+    server
+        .put(
+            "/v1/collection/update",
+            &json!({"collectionId": "staff", "description": "everyone"}),
+        )
+        .await;
     assert_error(
         &server
             .put("/v1/collection/update", &json!({"collectionId": "nobody"}))

@@ -192,7 +192,8 @@ impl Store {
         Ok(out)
     }
 
-    /// Sets the description (`None` clears it);
+    /// Updates the description: `Some(text)` sets it, `Some("")` clears it,
+    /// `None` leaves it as it is (only the update time moves);
     /// [`StoreError::CollectionNotFound`] when there is no such collection.
     pub fn update_collection(
         &self,
@@ -207,7 +208,9 @@ impl Store {
             let mut table = tx.open_table(COLLECTIONS).map_err(storage)?;
             let mut collection = read_collection(&table, &collection_key(account, id))?
                 .ok_or_else(|| StoreError::CollectionNotFound(id.to_string()))?;
-            collection.description = description.map(str::to_string);
+            if let Some(d) = description {
+                collection.description = (!d.is_empty()).then(|| d.to_string());
+            }
             collection.updated_at = time::now_unix();
             write_collection(&mut table, account, &collection)?;
             collection

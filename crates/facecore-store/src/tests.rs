@@ -220,10 +220,26 @@ fn collections_are_per_account_and_validated() {
         .expect("same id, other account");
     assert_eq!(store.list_collections("a").expect("list").len(), 1);
     assert!(store.collection("c", "people").expect("get").is_none());
-    let updated = store
+    let set = store
+        .update_collection("a", "people", Some("staff"))
+        .expect("update");
+    assert_eq!(set.description.as_deref(), Some("staff"));
+    let kept = store
         .update_collection("a", "people", None)
         .expect("update");
-    assert_eq!(updated.description, None);
+    assert_eq!(kept.description.as_deref(), Some("staff"), "None leaves it");
+    let cleared = store
+        .update_collection("a", "people", Some(""))
+        .expect("update");
+    assert_eq!(cleared.description, None);
+    assert_eq!(
+        store
+            .collection("a", "people")
+            .expect("get")
+            .expect("there")
+            .description,
+        None
+    );
     assert!(matches!(
         store.update_collection("a", "nobody", None),
         Err(StoreError::CollectionNotFound(_))

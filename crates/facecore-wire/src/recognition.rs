@@ -30,9 +30,42 @@ pub struct CollectionRequest {
         )
     )]
     pub collection_id: Option<String>,
-    /// Optional description, at most 1024 characters.
-    #[cfg_attr(feature = "openapi", schema(max_length = 1024))]
-    pub description: Option<String>,
+    /// Optional description, at most 1024 characters. On update, a missing
+    /// `description` leaves it unchanged; `null` or `""` clears it.
+    #[serde(default, deserialize_with = "present")]
+    #[cfg_attr(
+        feature = "openapi",
+        schema(value_type = Option<String>, nullable = true, max_length = 1024)
+    )]
+    pub description: Option<Option<String>>,
+}
+
+impl CollectionRequest {
+    /// The description to store on create (`null` and `""` are none).
+    pub fn description_to_create(&self) -> Option<&str> {
+        self.description
+            .as_ref()
+            .and_then(|d| d.as_deref())
+            .filter(|d| !d.is_empty())
+    }
+
+    /// The description change of an update: `None` (field missing) leaves
+    /// it unchanged, `Some("")` (`null` or `""`) clears it.
+    pub fn description_to_update(&self) -> Option<&str> {
+        self.description
+            .as_ref()
+            .map(|d| d.as_deref().unwrap_or(""))
+    }
+}
+
+/// Deserialises a field that is there (even as `null`) as `Some`, so that a
+/// missing field (`None`, through `#[serde(default)]`) can be told apart.
+fn present<'de, D, T>(deserializer: D) -> Result<Option<Option<T>>, D::Error>
+where
+    D: serde::Deserializer<'de>,
+    T: Deserialize<'de>,
+{
+    Option::<T>::deserialize(deserializer).map(Some)
 }
 
 /// Body of face index, search and search-or-index.

@@ -228,7 +228,8 @@ impl Collections {
         Ok(self.store.create_collection(account, id, description)?)
     }
 
-    /// Sets a collection's description (`None` clears it).
+    /// Updates a collection's description: `Some(text)` sets it, `Some("")`
+    /// clears it, `None` leaves it unchanged.
     pub fn update(
         &self,
         account: &str,

@@ -107,9 +107,15 @@ pub(crate) async fn handle(
         }
         Call::CollectionCreate | Call::CollectionUpdate => {
             let request: CollectionRequest = facecore_wire::parse_json(body)?;
-            let id = collection_id(request.collection_id)?;
-            let (key, description) = (id.clone(), request.description);
             let create = call == Call::CollectionCreate;
+            let description = if create {
+                request.description_to_create()
+            } else {
+                request.description_to_update()
+            }
+            .map(str::to_string);
+            let id = collection_id(request.collection_id)?;
+            let key = id.clone();
             app.storage(move || {
                 let description = description.as_deref();
                 if create {

@@ -43,13 +43,14 @@ fn collection_get_all() {}
 #[allow(dead_code)]
 fn collection_create() {}
 
-/// Update a collection's description.
+/// Update a collection's description (the only mutable field): a missing
+/// `description` leaves it unchanged, `null` or `""` clears it.
 #[utoipa::path(put, path = "/v1/collection/update", tag = "Face Recognition",
     request_body(content = CollectionRequest, example = json!({"collectionId": "my-collection", "description": "Updated description"})),
     responses(
         (status = 200, description = "Updated", body = CollectionIdResponse),
         (status = 400, description = "Validation failure", body = ErrorBody),
-        (status = 404, description = "No such collection", body = ErrorBody),
+        (status = 404, description = "No such collection (ERR_COLLECTION_NOT_FOUND, one of the common error codes)", body = ErrorBody),
     ),
     security(("api_key" = []), ("bearer" = [])))]
 #[allow(dead_code)]
