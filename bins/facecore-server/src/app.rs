@@ -338,10 +338,25 @@ impl App {
             .get(header::CONTENT_TYPE)
             .and_then(|v| v.to_str().ok())
             .map(str::to_string);
+        // A body too large for an image call of the primary APIs can only
+        // hold an image over the image limit: drain up to twice the body
+        // limit and say so (issue 30.2); beyond that it is no request.
+        let oversize = call.takes_one_image().then(|| body::Oversize {
+            plausible: 2 * self.config.max_body_bytes as u64,
+            error: ApiError::new(
+                error::IMAGE_TOO_LARGE,
+                format!(
+                    "the image is larger than the limit of {} bytes (the request body exceeds {} bytes)",
+                    self.engine.image_limits().max_encoded_bytes,
+                    self.config.max_body_bytes
+                ),
+            ),
+        });
         let body = body::read_body(
             request,
             self.config.max_body_bytes,
             self.config.body_timeout,
+            oversize,
         )
         .await?;
         Ok(CallRequest {

@@ -123,7 +123,10 @@ async fn the_openapi_document_of_the_first_two_apis_is_unchanged() {
     let (served, expected) = (canonical(&served), canonical(&expected));
     if std::env::var_os("FACECORE_UPDATE_OPENAPI_SNAPSHOT").is_some() {
         // A deliberate change: write what is served (version left out).
-        let path = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/openapi-714ad45.json");
+        let path = concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/tests/fixtures/openapi-714ad45.json"
+        );
         let text = serde_json::to_string_pretty(&served).expect("json") + "\n";
         std::fs::write(path, text).expect("write the snapshot");
         return;

@@ -492,15 +492,48 @@ async fn auth_errors_are_401_and_403() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn oversized_bodies_are_413_and_unknown_routes_404() {
+async fn oversized_bodies_are_413_or_image_too_large_and_unknown_routes_404() {
     let server = TestServer::start(facecore_server::AppConfig {
         max_body_bytes: 64 * 1024,
         ..Default::default()
     })
     .await;
+    // Over the body limit on an image call: only the image can be that big,
+    // so the answer says so (issue 30.2)...
     let big = json!({"image": {"bytes": "A".repeat(100 * 1024)}});
+    let got = server.post(DETECT, &big).await;
+    assert_error(&got, 400, "ERR_IMAGE_TOO_LARGE");
+    assert!(
+        got.1["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("65536 bytes")),
+        "{got:?}"
+    );
     assert_error(
-        &server.post(DETECT, &big).await,
+        &server
+            .post(
+                "/v1/face/index",
+                &json!({"image": {"bytes": "A".repeat(100 * 1024)}, "collectionId": "c"}),
+            )
+            .await,
+        400,
+        "ERR_IMAGE_TOO_LARGE",
+    );
+    // ... but past twice the limit, or on a call without an image, it is 413.
+    assert_error(
+        &server
+            .post(DETECT, &json!({"image": {"bytes": "A".repeat(200 * 1024)}}))
+            .await,
+        413,
+        "ERR_PAYLOAD_TOO_LARGE",
+    );
+    assert_error(
+        &server
+            .post(
+                "/v1/face-verification/compare-face-embeddings",
+                &json!({"embedding1": "A".repeat(100 * 1024)}),
+            )
+            .await,
         413,
         "ERR_PAYLOAD_TOO_LARGE",
     );
@@ -530,6 +563,49 @@ async fn oversized_bodies_are_413_and_unknown_routes_404() {
         .expect("send");
     assert_eq!(response.status(), 405);
     assert_eq!(response.headers()["allow"], "POST");
+}
+
+/// A real image over the 15 MB image limit, sent as base64 with the default
+/// limits, is 400 `ERR_IMAGE_TOO_LARGE` (its body is over the 20 MB body
+/// limit, which used to answer 413 first).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_image_over_the_limit_is_400_whichever_way_it_comes() {
+    let server = TestServer::default().await;
+    // 2,400 x 2,400 pixels of noise do not compress: a ~17 MB PNG.
+    let mut state = 0x2545_f491_4f6c_dd1du64;
+    let noise = image::RgbImage::from_fn(2400, 2400, |_, _| {
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        let [r, g, b, ..] = state.to_le_bytes();
+        image::Rgb([r, g, b])
+    });
+    let mut png = Vec::new();
+    noise
+        .write_to(&mut std::io::Cursor::new(&mut png), image::ImageFormat::Png)
+        .expect("png");
+    assert!(png.len() > 15 * 1024 * 1024, "{}", png.len());
+    let body = json!({"image": {"bytes": common::b64(&png)}});
+    assert_error(
+        &server.post(DETECT, &body).await,
+        400,
+        "ERR_IMAGE_TOO_LARGE",
+    );
+    assert_error(
+        &server
+            .post("/v1/face-verification/get-face-embeddings", &body)
+            .await,
+        400,
+        "ERR_IMAGE_TOO_LARGE",
+    );
+    // The server is fine afterwards.
+    let (status, _) = server
+        .post(
+            DETECT,
+            &json!({"image": {"bytes": common::b64(&common::fixture("astronaut.png"))}}),
+        )
+        .await;
+    assert_eq!(status, 200);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

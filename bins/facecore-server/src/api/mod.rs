@@ -69,6 +69,20 @@ impl ApiCall {
         }
     }
 
+    /// Whether the call's body carries one image in `image.bytes` (the
+    /// Face Verification and Recognition APIs' image calls): a body too
+    /// large to read can then only be an image over the image limit, and is
+    /// answered as one (400 `ERR_IMAGE_TOO_LARGE`, not 413).
+    pub(crate) fn takes_one_image(self) -> bool {
+        use recognition::Call as R;
+        use verification::Call as V;
+        matches!(
+            self,
+            Self::Verification(V::DetectFaces | V::GetFaceEmbeddings)
+                | Self::Recognition(R::FaceIndex | R::FaceSearch | R::FaceSearchOrIndex)
+        )
+    }
+
     /// The dialect's rendering of `error`.
     pub(crate) fn render_error(self, error: &ApiError, retry_after_secs: u32) -> HttpResponse {
         match self {

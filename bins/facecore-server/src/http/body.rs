@@ -2,8 +2,8 @@
 
 use std::time::Duration;
 
-use bytes::Bytes;
-use http_body_util::{BodyExt, LengthLimitError, Limited};
+use bytes::{Buf, BufMut, Bytes, BytesMut};
+use http_body_util::BodyExt;
 use hyper::Request;
 use hyper::header;
 
@@ -26,12 +26,29 @@ where
 {
 }
 
+/// What to answer for a body over the limit that is still a plausible
+/// request: one whose only large part can be an image over the image limit.
+#[derive(Debug, Clone)]
+pub struct Oversize {
+    /// Bodies up to this many bytes are read to the end, discarded, and
+    /// answered with `error`; larger ones get 413 (at once when
+    /// `Content-Length` says so).
+    pub plausible: u64,
+    /// The answer for them.
+    pub error: ApiError,
+}
+
 /// Reads the whole body of `request`: 413 past `limit` bytes (at once when
 /// `Content-Length` says so), 408 when it takes longer than `timeout`.
+///
+/// With `oversize`, a body over `limit` but within `oversize.plausible` is
+/// drained without being kept (memory stays at `limit`) and answered with
+/// `oversize.error`, so that a client learns what was wrong with it.
 pub async fn read_body<B: IncomingBody>(
     request: Request<B>,
     limit: usize,
     timeout: Duration,
+    oversize: Option<Oversize>,
 ) -> Result<Bytes, ApiError> {
     let too_large = || {
         ApiError::new(
@@ -44,11 +61,39 @@ pub async fn read_body<B: IncomingBody>(
         .get(header::CONTENT_LENGTH)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.parse::<u64>().ok());
-    if declared.is_some_and(|n| n > limit as u64) {
+    let plausible = oversize.as_ref().map_or(limit as u64, |o| o.plausible);
+    if declared.is_some_and(|n| n > plausible.max(limit as u64)) {
         return Err(too_large());
     }
-    let body = Limited::new(request.into_body(), limit);
-    match tokio::time::timeout(timeout, body.collect()).await {
+    let read = async {
+        let mut body = std::pin::pin!(request.into_body());
+        let mut kept = BytesMut::new();
+        let mut seen: u64 = 0;
+        while let Some(frame) = body.frame().await {
+            let frame = frame.map_err(|e| {
+                let e: Box<dyn std::error::Error + Send + Sync> = e.into();
+                ApiError::new(
+                    error::MALFORMED_JSON,
+                    format!("the request body could not be read: {e}"),
+                )
+            })?;
+            let Ok(data) = frame.into_data() else {
+                continue;
+            };
+            seen += data.remaining() as u64;
+            if seen > plausible.max(limit as u64) {
+                return Err(too_large());
+            }
+            if seen <= limit as u64 {
+                kept.put(data);
+            }
+        }
+        match &oversize {
+            Some(o) if seen > limit as u64 => Err(o.error.clone()),
+            _ => Ok(kept.freeze()),
+        }
+    };
+    match tokio::time::timeout(timeout, read).await {
         Err(_) => Err(ApiError::new(
             error::REQUEST_TIMEOUT,
             format!(
@@ -56,11 +101,6 @@ pub async fn read_body<B: IncomingBody>(
                 timeout.as_secs_f32()
             ),
         )),
-        Ok(Err(e)) if e.downcast_ref::<LengthLimitError>().is_some() => Err(too_large()),
-        Ok(Err(e)) => Err(ApiError::new(
-            error::MALFORMED_JSON,
-            format!("the request body could not be read: {e}"),
-        )),
-        Ok(Ok(collected)) => Ok(collected.to_bytes()),
+        Ok(result) => result,
     }
 }
