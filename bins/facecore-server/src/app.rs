@@ -22,6 +22,7 @@ use crate::fetch::{FetchPolicy, Fetcher};
 use crate::http::admission::{Admission, Timed};
 use crate::http::auth::{self, JwtVerifier};
 use crate::http::body::{self, IncomingBody};
+use crate::http::cors::CorsPolicy;
 use crate::http::request_id;
 use crate::http::response::{bytes_response, redirect, text_response};
 use crate::routes::{Endpoint, Matched, SWAGGER_PREFIX};
@@ -49,6 +50,8 @@ pub struct AppConfig {
     pub jwt: Option<JwtVerifier>,
     /// Keep the original image of CompreFace examples.
     pub compreface_save_images: bool,
+    /// Origins whose browser apps may call the API (none by default).
+    pub cors: crate::http::cors::CorsPolicy,
 }
 
 impl Default for AppConfig {
@@ -63,6 +66,7 @@ impl Default for AppConfig {
             fetch: FetchPolicy::default(),
             jwt: None,
             compreface_save_images: true,
+            cors: crate::http::cors::CorsPolicy::default(),
         }
     }
 }
@@ -183,6 +187,7 @@ impl App {
         let retry_after = self.config.retry_after_secs;
         let request_id = request_id::request_id(request.headers());
         let method = request.method().clone();
+        let cors_origin = self.config.cors.allowed_origin(request.headers());
         let app = Arc::clone(&self);
         let task = tokio::spawn(async move {
             let mut context = RequestContext::default();
@@ -206,6 +211,9 @@ impl App {
         if let Ok(value) = HeaderValue::from_str(&request_id) {
             response.headers_mut().insert("x-request-id", value);
         }
+        if let Some(origin) = cors_origin {
+            CorsPolicy::decorate(origin, response.headers_mut());
+        }
         let route = if context.route.is_empty() {
             "-"
         } else {
@@ -225,6 +233,30 @@ impl App {
         response
     }
 
+    /// A CORS preflight: 204 with the route's methods for an allowed
+    /// origin, 403 for another origin, 404 for an unknown path.
+    fn preflight<B>(
+        &self,
+        request: &Request<B>,
+        context: &mut RequestContext,
+    ) -> Result<HttpResponse, ApiError> {
+        let path = request.uri().path();
+        let Some((route, methods)) = crate::routes::methods_of(path) else {
+            return Err(ApiError::new(error::NOT_FOUND, format!("no route {path}")));
+        };
+        context.route = route;
+        if self.config.cors.allowed_origin(request.headers()).is_none() {
+            return Err(ApiError::new(
+                error::ORIGIN_NOT_ALLOWED,
+                "this origin may not call the API from a browser (see --cors-allow-origins)",
+            ));
+        }
+        let mut response = HttpResponse::new(http_body_util::Full::new(Bytes::new()));
+        *response.status_mut() = hyper::StatusCode::NO_CONTENT;
+        CorsPolicy::preflight(&methods, response.headers_mut());
+        Ok(response)
+    }
+
     async fn route<B>(
         self: Arc<Self>,
         request: Request<B>,
@@ -240,6 +272,14 @@ impl App {
         }
         if path == "/swagger" {
             return Ok(redirect("/swagger/index.html"));
+        }
+        if request.method() == Method::OPTIONS
+            && self.config.cors.is_enabled()
+            && request
+                .headers()
+                .contains_key(header::ACCESS_CONTROL_REQUEST_METHOD)
+        {
+            return self.preflight(&request, context);
         }
         let (route, params) = match crate::routes::find(request.method(), path) {
             Matched::Found(route, params) => (route, params),

@@ -105,6 +105,11 @@ pub struct Settings {
     /// [default: true].
     #[arg(long, env = "FACECORE_COMPREFACE_SAVE_IMAGES", num_args = 0..=1, default_missing_value = "true")]
     pub compreface_save_images: Option<bool>,
+    /// Origins whose browser apps may call the API (CORS), e.g.
+    /// https://app.example.com; repeat or comma-separate; `*` for any
+    /// [default: none, no CORS headers].
+    #[arg(long, env = "FACECORE_CORS_ALLOW_ORIGINS", value_delimiter = ',')]
+    pub cors_allow_origins: Option<Vec<String>>,
     /// Log format: human or json (one JSON object per line) [default: human].
     #[arg(long, env = "FACECORE_LOG_FORMAT")]
     pub log_format: Option<String>,
@@ -141,6 +146,7 @@ impl Settings {
             compreface_save_images: self.compreface_save_images.or(lower.compreface_save_images),
             jwt_issuer: self.jwt_issuer.or(lower.jwt_issuer),
             jwt_audience: self.jwt_audience.or(lower.jwt_audience),
+            cors_allow_origins: self.cors_allow_origins.or(lower.cors_allow_origins),
             log_format: self.log_format.or(lower.log_format),
         }
     }
@@ -243,6 +249,9 @@ impl ServerConfig {
             compreface_save_images: s
                 .compreface_save_images
                 .unwrap_or(defaults.compreface_save_images),
+            cors: crate::http::cors::CorsPolicy::new(
+                s.cors_allow_origins.as_deref().unwrap_or_default(),
+            )?,
         };
         let serve_defaults = ServeOptions::default();
         let serve = ServeOptions {

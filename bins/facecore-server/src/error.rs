@@ -61,6 +61,8 @@ codes! {
         "The API key or bearer token is not valid (unknown, revoked, expired, or bearer tokens are not configured).";
     ACCOUNT_FORBIDDEN = "ERR_ACCOUNT_FORBIDDEN", FORBIDDEN,
         "The credentials are valid but the account is disabled or does not exist.";
+    ORIGIN_NOT_ALLOWED = "ERR_ORIGIN_NOT_ALLOWED", FORBIDDEN,
+        "A CORS preflight from an origin that --cors-allow-origins does not list.";
     NOT_FOUND = "ERR_NOT_FOUND", NOT_FOUND,
         "No such route or resource.";
     COLLECTION_NOT_FOUND = "ERR_COLLECTION_NOT_FOUND", NOT_FOUND,

@@ -177,6 +177,16 @@ pub fn find(method: &Method, path: &str) -> Matched {
     }
 }
 
+/// The path as the route table spells it and the methods it accepts, or
+/// `None` when no route has this path (for CORS preflights).
+pub fn methods_of(path: &str) -> Option<(&'static str, Vec<&'static str>)> {
+    match find(&Method::OPTIONS, path) {
+        Matched::WrongMethod { path, allowed } => Some((path, allowed)),
+        Matched::Found(route, _) => Some((route.path, vec![route.method.as_str()])),
+        Matched::NoPath => None,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
