@@ -49,6 +49,9 @@ commands:
       installed once into target/compreface-sdk-venv, FACECORE_COMPREFACE_JS to
       CompreFace's JavaScript SDK from npm, installed once into
       target/compreface-js (the SDK tests skip themselves without them),
+      FACECORE_OPENAPI_CODEGEN to datamodel-code-generator from PyPI, installed
+      once into target/openapi-codegen-venv (its models of the OpenAPI document
+      must parse every answer; the test skips itself without it),
       FACECORE_SOAK_SECONDS to 180 (a three-minute soak), and FACECORE_PLAYWRIGHT
       to playwright-core from npm, installed once into target/playwright (the demo
       page's browser test needs it and /usr/bin/chromium, and skips itself
@@ -514,6 +517,10 @@ const SCHEMATHESIS: &str = "schemathesis==4.32.5";
 /// it imports only with urllib3 before 2.
 const COMPREFACE_PYTHON_SDK: &[&str] = &["compreface-sdk==0.6.0", "urllib3<2"];
 
+/// The generator whose pydantic models of our OpenAPI document must parse
+/// every answer of the server (tests/openapi_client.rs), pinned.
+const OPENAPI_CODEGEN: &str = "datamodel-code-generator==0.97.0";
+
 /// CompreFace's JavaScript SDK, run in Node by the same tests.
 const COMPREFACE_JS_SDK: (&str, &str) = ("@exadel/compreface-js-sdk", "1.0.0");
 
@@ -564,6 +571,16 @@ fn run_tests(root: &Path, extra: &[OsString]) -> Result<ExitCode, RunError> {
             "the CompreFace SDK test",
         )?;
         cmd.env("FACECORE_COMPREFACE_PYTHON", venv.join("bin/python"));
+    }
+    // Models generated from the OpenAPI document parse real answers
+    // (tests/openapi_client.rs).
+    if std::env::var_os("FACECORE_OPENAPI_CODEGEN").is_none() {
+        let venv = bench::python_venv(
+            &root.join("target/openapi-codegen-venv"),
+            &[OPENAPI_CODEGEN],
+            "the generated-client test",
+        )?;
+        cmd.env("FACECORE_OPENAPI_CODEGEN", venv.join("bin"));
     }
     if std::env::var_os("FACECORE_COMPREFACE_JS").is_none() {
         let (package, version) = COMPREFACE_JS_SDK;

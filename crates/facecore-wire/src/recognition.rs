@@ -161,7 +161,8 @@ pub struct CollectionIdResponse {
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "camelCase")]
 pub struct FaceResponse {
-    /// The dominant face, when there is one.
+    /// The dominant face; `null` (never left out) when the image has none,
+    /// with `hasFace: false`.
     pub face: Option<DetectedFace>,
     /// The matched or stored face id (`null` when none).
     pub face_id: Option<String>,
