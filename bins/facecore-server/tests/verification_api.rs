@@ -393,14 +393,56 @@ async fn bad_embeddings_and_bodies_are_400() {
         "{}",
         got.1
     );
-    // Unknown fields are ignored.
-    let (status, body) = server
+    // Unknown fields, wrongly cased ones included, are refused by name
+    // (issue 30.6); integers may be written 3.0, not 2.5; both base64
+    // alphabets are read.
+    let got = server
         .post(
             COMPARE,
             &json!({"embedding1": good, "embedding2": good, "extra": {"a": 1}}),
         )
         .await;
-    assert_eq!((status, body), (200, json!({"similarity": 100})));
+    assert_error(&got, 400, "ERR_VALIDATION");
+    assert!(got.1["message"].as_str().expect("msg").contains("`extra`"));
+    let photo = b64(&fixture("astronaut.png"));
+    let got = server
+        .post(
+            DETECT,
+            &json!({"image": {"bytes": photo}, "MaxFaceCount": 3}),
+        )
+        .await;
+    assert_error(&got, 400, "ERR_VALIDATION");
+    assert!(
+        got.1["message"]
+            .as_str()
+            .expect("msg")
+            .contains("unknown field `MaxFaceCount`"),
+        "{got:?}"
+    );
+    let (status, _) = server
+        .post(
+            DETECT,
+            &json!({"image": {"bytes": photo}, "maxFaceCount": 3.0}),
+        )
+        .await;
+    assert_eq!(status, 200);
+    assert_error(
+        &server
+            .post(
+                DETECT,
+                &json!({"image": {"bytes": photo}, "maxFaceCount": 2.5}),
+            )
+            .await,
+        400,
+        "ERR_VALIDATION",
+    );
+    let url_safe = photo.replace('+', "-").replace('/', "_");
+    assert_ne!(url_safe, photo);
+    let (status, found) = server
+        .post(DETECT, &json!({"image": {"bytes": url_safe}}))
+        .await;
+    assert_eq!(status, 200, "{found}");
+    assert_eq!(found["faces"].as_array().map(Vec::len), Some(1));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -56,6 +56,7 @@ pub enum WireError {
 
 /// The image to process: exactly one of `bytes` and `url`.
 #[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct ImageInput {
     /// Base64 of a JPEG, PNG, WebP, BMP, GIF, TIFF or ICO file. Padding may be
@@ -114,6 +115,30 @@ pub fn parse_json<T: for<'de> Deserialize<'de>>(body: &[u8]) -> Result<T, WireEr
     Ok(value)
 }
 
+/// Deserialises an optional integer field that may be written as a whole
+/// number with a fraction part of zero (`80.0`, which is the same JSON number
+/// as `80` and what some encoders write); `80.5` and numbers out of the
+/// `i64` range are an error naming the value.
+pub fn whole_number<'de, D>(deserializer: D) -> Result<Option<i64>, D::Error>
+where
+    D: serde::Deserializer<'de>,
+{
+    use serde::de::Error as _;
+    let Some(value) = Option::<serde_json::Number>::deserialize(deserializer)? else {
+        return Ok(None);
+    };
+    if let Some(n) = value.as_i64() {
+        return Ok(Some(n));
+    }
+    match value.as_f64() {
+        // Every whole f64 strictly inside ±2^63 converts exactly.
+        Some(f) if f.fract() == 0.0 && f.abs() < 9.223_372_036_854_776e18 => Ok(Some(f as i64)),
+        _ => Err(D::Error::custom(format!(
+            "expected a whole number, got {value}"
+        ))),
+    }
+}
+
 /// The image source of a request: exactly one of `image.bytes` and
 /// `image.url` (an empty or blank one counts as absent).
 pub fn image_source(image: Option<ImageInput>) -> Result<ImageSource, WireError> {
@@ -151,7 +176,17 @@ pub fn decode_base64(text: &str) -> Result<Vec<u8>, WireError> {
         }
         text = data;
     }
-    let compact: Vec<u8> = text.bytes().filter(|b| !b.is_ascii_whitespace()).collect();
+    // The URL-safe alphabet (`-`, `_` for `+`, `/`) is read too: neither
+    // character means anything else in base64, and some encoders default to it.
+    let compact: Vec<u8> = text
+        .bytes()
+        .filter(|b| !b.is_ascii_whitespace())
+        .map(|b| match b {
+            b'-' => b'+',
+            b'_' => b'/',
+            b => b,
+        })
+        .collect();
     const LENIENT: base64::engine::GeneralPurpose = base64::engine::GeneralPurpose::new(
         &base64::alphabet::STANDARD,
         base64::engine::GeneralPurposeConfig::new()
@@ -229,6 +264,56 @@ mod tests {
         }
     }
 
+    /// Issue 30.6: the URL-safe alphabet decodes to the same bytes.
+    #[test]
+    fn url_safe_base64_is_read_too() {
+        // 0xfb 0xff 0xbf is "+/+/" in the standard alphabet.
+        assert_eq!(decode_base64("-_-_").expect("url-safe"), [0xfb, 0xff, 0xbf]);
+        assert_eq!(decode_base64("+/+/").expect("standard"), [0xfb, 0xff, 0xbf]);
+    }
+
+    /// Issue 30.6: `80.0` is the number 80; `80.5` is no whole number; a
+    /// field that is not in the body's schema (wrong case included) is named.
+    #[test]
+    fn whole_numbers_and_unknown_fields() {
+        let r: ImageRequest = parse_json(br#"{"maxFaceCount": 3.0}"#).expect("3.0");
+        assert_eq!(r.max_face_count, Some(3));
+        let r: crate::recognition::FaceRequest =
+            parse_json(br#"{"faceMatchThreshold": 80.0, "collectionId": "c"}"#).expect("80.0");
+        assert_eq!(r.face_match_threshold, Some(80));
+        for bad in [r#"{"maxFaceCount": 2.5}"#, r#"{"maxFaceCount": 1e30}"#] {
+            let err = parse_json::<ImageRequest>(bad.as_bytes()).expect_err(bad);
+            let WireError::Invalid(message) = err else {
+                panic!("{bad}: {err:?}")
+            };
+            assert!(
+                message.contains("maxFaceCount") && message.contains("whole number"),
+                "{message}"
+            );
+        }
+        for (body, field) in [
+            (r#"{"MaxFaceCount": 3}"#, "MaxFaceCount"),
+            (r#"{"image": {"bytes": "", "URL": "x"}}"#, "URL"),
+        ] {
+            let err = parse_json::<ImageRequest>(body.as_bytes()).expect_err(body);
+            let WireError::Invalid(message) = err else {
+                panic!("{body}: {err:?}")
+            };
+            assert!(
+                message.contains(&format!("unknown field `{field}`")),
+                "{message}"
+            );
+        }
+        let err = CompareRequest::parse(br#"{"embedding1": [1], "embedding2": [1], "e3": []}"#)
+            .expect_err("unknown");
+        assert!(matches!(err, WireError::Invalid(m) if m.contains("unknown field `e3`")));
+        let err = parse_json::<crate::recognition::CollectionRequest>(
+            br#"{"collectionId": "c", "Description": "x"}"#,
+        )
+        .expect_err("unknown");
+        assert!(matches!(err, WireError::Invalid(m) if m.contains("`Description`")));
+    }
+
     #[test]
     fn json_errors_name_the_field() {
         let err = parse_json::<ImageRequest>(br#"{"maxFaceCount": "3"}"#).expect_err("type");
@@ -251,9 +336,10 @@ mod tests {
         }
         let err = parse_json::<ImageRequest>(b"[1,2]").expect_err("array");
         assert!(matches!(err, WireError::Invalid(_)), "{err:?}");
-        // Unknown fields are ignored.
-        let ok = parse_json::<ImageRequest>(br#"{"maxFaceCount": 2, "extra": [1]}"#).expect("ok");
-        assert_eq!(ok.max_faces().expect("range"), 2);
+        // Unknown fields are refused, by name (issue 30.6).
+        let err = parse_json::<ImageRequest>(br#"{"maxFaceCount": 2, "extra": [1]}"#)
+            .expect_err("unknown");
+        assert!(matches!(err, WireError::Invalid(m) if m.contains("`extra`")));
     }
 
     #[test]

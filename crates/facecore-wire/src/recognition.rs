@@ -14,7 +14,7 @@ pub const COLLECTION_ID_PATTERN: &str = "^[^\\u0000-\\u001F\\u007F-\\u009F]+$";
 
 /// Body of collection create and update.
 #[derive(Debug, Default, Deserialize)]
-#[serde(rename_all = "camelCase")]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct CollectionRequest {
     /// Identifier of the collection: 1 to 512 characters, no control
@@ -70,7 +70,7 @@ where
 
 /// Body of face index, search and search-or-index.
 #[derive(Debug, Default, Deserialize)]
-#[serde(rename_all = "camelCase")]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct FaceRequest {
     /// The image; only its dominant face is used.
@@ -90,6 +90,7 @@ pub struct FaceRequest {
     pub collection_id: Option<String>,
     /// Minimum similarity of a match, 0 to 100 (default 80 = FPR 1e-4).
     #[cfg_attr(feature = "openapi", schema(minimum = 0, maximum = 100, default = 80))]
+    #[serde(default, deserialize_with = "crate::whole_number")]
     pub face_match_threshold: Option<i64>,
 }
 

@@ -13,7 +13,7 @@ pub const MAX_FACE_COUNT_LIMIT: i64 = 10;
 
 /// Body of detect-faces and get-face-embeddings.
 #[derive(Debug, Default, Deserialize)]
-#[serde(rename_all = "camelCase")]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct ImageRequest {
     /// The image to process.
@@ -24,6 +24,7 @@ pub struct ImageRequest {
         feature = "openapi",
         schema(minimum = 1, maximum = 10, default = 1, example = 1)
     )]
+    #[serde(default, deserialize_with = "crate::whole_number")]
     pub max_face_count: Option<i64>,
 }
 
@@ -47,6 +48,7 @@ impl ImageRequest {
 
 /// Body of compare-face-embeddings; parse it with [`CompareRequest::parse`].
 #[derive(Debug, Default, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct CompareRequest {
     /// Embedding to compare (512 numbers from get-face-embeddings).
