@@ -61,12 +61,14 @@ commands:
       on the same models in the same run, as ratios, plus end-to-end faces/s on
       all cores. Installs onnxruntime from PyPI into target/ort-venv once.
       Writes target/bench-report.md.
-  bench-server [--seconds N] [--connections N]
+  bench-server [--seconds N] [--connections N] [--subjects N]
       The release server under load on loopback (a keep-alive HTTP/1.1 load
       generator): compare-face-embeddings requests/s and get-face-embeddings
       faces/s with p50/p99 latency, beside the in-process engine measured in the
       same run, as ratios. Writes target/server-bench.md. It also indexes one face per request into a collection (face/index) and
-      reports those requests/s beside in-process embedding.
+      reports those requests/s beside in-process embedding. Last, recognition
+      against N subjects (default 10,000; 0 skips): CompreFace's recognize beside
+      the Face Recognition API's face/search on the same collection, p50/p99.
   bench-enrol [--images N]
       Bulk enrolment at operator scale (default 10,000 photos): makes N distinct
       face photos from ../shared/data/faces-dev (FACECORE_EVAL_DATA) under

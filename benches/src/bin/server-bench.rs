@@ -3,13 +3,16 @@
 //! `cargo xtask bench-report --http`.
 //!
 //! ```text
-//! server-bench <facecore-server binary> [--seconds N] [--connections N]
+//! server-bench <facecore-server binary> [--seconds N] [--connections N] [--subjects N]
 //! ```
 //!
 //! Prints a Markdown table: compare-face-embeddings requests/s (keep-alive,
 //! many connections), get-face-embeddings faces/s, face/index requests/s
 //! (each stores a face), p50/p99 latency, and the in-process figures with the
-//! HTTP overhead as a ratio.
+//! HTTP overhead as a ratio. Then recognition against `--subjects` named
+//! persons (default 10,000; 0 skips it): CompreFace's `recognize` beside the
+//! Face Recognition API's `face/search` on the same collection, p50/p99 of
+//! one request at a time.
 
 use std::io::{BufRead, BufReader};
 use std::path::PathBuf;
@@ -60,9 +63,24 @@ async fn load(
     connections: usize,
     duration: Duration,
 ) -> Result<Load, BoxError> {
+    load_prepared(
+        addr,
+        Bytes::from(api_post(addr, path, key, body)),
+        connections,
+        duration,
+    )
+    .await
+}
+
+/// [`load`] of a request already written as bytes.
+async fn load_prepared(
+    addr: &str,
+    request: Bytes,
+    connections: usize,
+    duration: Duration,
+) -> Result<Load, BoxError> {
     let deadline = Instant::now() + duration;
     let started = Instant::now();
-    let request = Bytes::from(api_post(addr, path, key, body));
     let mut tasks = tokio::task::JoinSet::new();
     for _ in 0..connections {
         let (addr, request) = (addr.to_string(), request.clone());
@@ -100,9 +118,20 @@ async fn load(
 
 /// The bytes of an authenticated JSON POST of `body` to `path`.
 fn api_post(addr: &str, path: &str, key: &str, body: &[u8]) -> Vec<u8> {
+    post_bytes(
+        addr,
+        path,
+        &format!("authorization: ApiKey {key}"),
+        "application/json",
+        body,
+    )
+}
+
+/// The bytes of a POST of `body` to `path` with one credential header.
+fn post_bytes(addr: &str, path: &str, auth: &str, content_type: &str, body: &[u8]) -> Vec<u8> {
     let mut request = format!(
-        "POST {path} HTTP/1.1\r\nhost: {addr}\r\nauthorization: ApiKey {key}\r\n\
-         content-type: application/json\r\ncontent-length: {}\r\n\r\n",
+        "POST {path} HTTP/1.1\r\nhost: {addr}\r\n{auth}\r\n\
+         content-type: {content_type}\r\ncontent-length: {}\r\n\r\n",
         body.len()
     )
     .into_bytes();
@@ -190,7 +219,7 @@ async fn post_once(addr: &str, path: &str, key: &str, body: &[u8]) -> Result<(),
 fn start_server(
     binary: &PathBuf,
     data: &std::path::Path,
-) -> Result<(Child, String, String), BoxError> {
+) -> Result<(Child, String, Option<String>), BoxError> {
     let mut child = Command::new(binary)
         .args(["--bind", "127.0.0.1:0", "--data-dir"])
         .arg(data)
@@ -214,25 +243,180 @@ fn start_server(
             // Keep reading the access log, as a container runtime would: a
             // closed pipe would make every request log a write error.
             std::thread::spawn(move || lines.for_each(drop));
-            return Ok((child, addr, key.ok_or("the server printed no first key")?));
+            return Ok((child, addr, key));
         }
     }
     Err("the server exited before listening".into())
 }
 
+/// A seeded generator of the random unit vectors that stand in for the other
+/// subjects' faces (strangers to the query, as real ones would be).
+struct XorShift(u64);
+
+impl XorShift {
+    fn unit_vector(&mut self, dim: usize) -> Vec<f32> {
+        let mut v: Vec<f32> = (0..dim)
+            .map(|_| {
+                self.0 ^= self.0 << 13;
+                self.0 ^= self.0 >> 7;
+                self.0 ^= self.0 << 17;
+                (self.0 >> 40) as f32 / (1u64 << 24) as f32 - 0.5
+            })
+            .collect();
+        let norm = v.iter().map(|x| x * x).sum::<f32>().sqrt();
+        v.iter_mut().for_each(|x| *x /= norm);
+        v
+    }
+}
+
+/// One measured endpoint of the recognition comparison.
+struct Measured {
+    what: &'static str,
+    load: Load,
+}
+
+/// Recognition against `subjects` named persons of one face each: the photo's
+/// own face is subject 0, the others random vectors. CompreFace's
+/// `recognize` (through a recognition service) and the Face Recognition
+/// API's `face/search` (through the account's key) run on the same
+/// collection, one request at a time, so p50 is the latency a caller sees.
+/// Both answers are checked to find subject 0 before timing.
+fn recognition(
+    binary: &PathBuf,
+    photo: &[u8],
+    face: &facecore::FaceEmbedding,
+    model: &str,
+    subjects: usize,
+    duration: Duration,
+) -> Result<Vec<Measured>, BoxError> {
+    use facecore_store::{NewFace, PersonRef, ServiceKind, Store};
+    let data = std::env::temp_dir().join(format!(
+        "facecore-server-bench-subjects-{}",
+        std::process::id()
+    ));
+    let _ = std::fs::remove_dir_all(&data);
+    std::fs::create_dir_all(&data)?;
+    let mut subject_face = String::new();
+    let (account_key, service_key) = {
+        let store = Store::open(data.join("facecore.redb"))?;
+        let account_key = store.create_key("bench", Some("server-bench"))?.secret;
+        store.create_collection("bench", "subjects", None)?;
+        let mut rng = XorShift(0x9e37_79b9_7f4a_7c15);
+        let dim = face.embedding.vector.len();
+        let mut done = 0;
+        while done < subjects {
+            let batch: Vec<NewFace> = (done..subjects.min(done + 5_000))
+                .map(|i| NewFace {
+                    model: model.to_string(),
+                    embedding: if i == 0 {
+                        face.embedding.vector.clone()
+                    } else {
+                        rng.unit_vector(dim)
+                    },
+                    bounding_box: [0, 0, 100, 100],
+                    confidence: 0.99,
+                    person: Some(PersonRef::Named(format!("subject-{i}"))),
+                    ..NewFace::default()
+                })
+                .collect();
+            done += batch.len();
+            let stored = store.insert_faces("bench", "subjects", None, batch)?;
+            if done == stored.len() {
+                subject_face = stored[0].face_id.clone();
+            }
+        }
+        let service =
+            store.create_service("bench", ServiceKind::Recognition, "bench", Some("subjects"))?;
+        (account_key, service.key.secret)
+    };
+    let (mut child, addr, _) = start_server(binary, &data)?;
+    let boundary = "serverBenchBoundary";
+    let mut multipart = format!(
+        "--{boundary}\r\ncontent-disposition: form-data; name=\"file\"; filename=\"a.png\"\r\n\r\n"
+    )
+    .into_bytes();
+    multipart.extend_from_slice(photo);
+    multipart.extend_from_slice(format!("\r\n--{boundary}--\r\n").as_bytes());
+    let photo_b64 = base64::engine::general_purpose::STANDARD.encode(photo);
+    let search = serde_json::to_vec(&serde_json::json!({
+        "image": {"bytes": photo_b64},
+        "collectionId": "subjects",
+    }))?;
+    let embeddings = format!(
+        r#"{{"embeddings": [{}]}}"#,
+        serde_json::to_string(&face.embedding.vector)?
+    );
+    let x_api_key = format!("x-api-key: {service_key}");
+    let calls = [
+        (
+            "CompreFace recognize (multipart PNG)",
+            post_bytes(
+                &addr,
+                "/api/v1/recognition/recognize",
+                &x_api_key,
+                &format!("multipart/form-data; boundary={boundary}"),
+                &multipart,
+            ),
+        ),
+        (
+            "Face Recognition API face/search (base64 PNG)",
+            api_post(&addr, "/v1/face/search", &account_key, &search),
+        ),
+        (
+            "CompreFace embeddings/recognize (one 512-d vector)",
+            post_bytes(
+                &addr,
+                "/api/v1/recognition/embeddings/recognize",
+                &x_api_key,
+                "application/json",
+                embeddings.as_bytes(),
+            ),
+        ),
+    ];
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    let result = runtime.block_on(async {
+        let mut measured = Vec::new();
+        for (what, request) in calls {
+            let mut connection = Connection::open(&addr).await?;
+            let (status, body) = connection.exchange(&request).await?;
+            let text = String::from_utf8_lossy(&connection.buffer[body]).into_owned();
+            // CompreFace names the subject; the Face Recognition API answers
+            // the face id of subject 0's only face.
+            let found = text.contains("subject-0") || text.contains(&subject_face);
+            if status != 200 || !found {
+                return Err(format!("{what}: {status} {text}").into());
+            }
+            let request = Bytes::from(request);
+            load_prepared(&addr, request.clone(), 1, Duration::from_secs(1)).await?;
+            let load = load_prepared(&addr, request, 1, duration).await?;
+            measured.push(Measured { what, load });
+        }
+        Ok::<_, BoxError>(measured)
+    });
+    let _ = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status();
+    let _ = child.wait();
+    let _ = std::fs::remove_dir_all(&data);
+    result
+}
+
 fn main() -> Result<(), BoxError> {
     let mut args = std::env::args().skip(1);
-    let binary = PathBuf::from(
-        args.next()
-            .ok_or("usage: server-bench <facecore-server> [--seconds N] [--connections N]")?,
-    );
+    let binary = PathBuf::from(args.next().ok_or(
+        "usage: server-bench <facecore-server> [--seconds N] [--connections N] [--subjects N]",
+    )?);
     let mut seconds = 10u64;
     let mut connections = 32usize;
+    let mut subjects = 10_000usize;
     while let Some(flag) = args.next() {
         let value = args.next().ok_or("flag without value")?;
         match flag.as_str() {
             "--seconds" => seconds = value.parse()?,
             "--connections" => connections = value.parse()?,
+            "--subjects" => subjects = value.parse()?,
             other => return Err(format!("unknown flag {other}").into()),
         }
     }
@@ -280,11 +464,24 @@ fn main() -> Result<(), BoxError> {
         handles.into_iter().map(|h| h.join().unwrap_or(0)).sum()
     });
     let embed_in_process = faces as f64 / t.elapsed().as_secs_f64();
+    // One photo at a time, for the recognition rows.
+    let mut single = Vec::new();
+    let t = Instant::now();
+    while t.elapsed() < Duration::from_secs(3) {
+        let started = Instant::now();
+        engine.embed(&photo, 1)?;
+        single.push(started.elapsed());
+    }
+    single.sort_unstable();
+    let embed_p50_ms = single[single.len() / 2].as_secs_f64() * 1e3;
+    let model = engine.model_id().to_string();
+    let query_face = face.faces[0].clone();
     drop(engine);
 
     let data = std::env::temp_dir().join(format!("facecore-server-bench-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&data);
     let (mut child, addr, key) = start_server(&binary, &data)?;
+    let key = key.ok_or("the server printed no first key")?;
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()?;
@@ -395,5 +592,30 @@ fn main() -> Result<(), BoxError> {
     println!(
         "\nTargets (issue 5): compare >= 50000 req/s, get-face-embeddings >= 40 faces/s on 2 cores."
     );
+    if subjects > 0 {
+        let rows = recognition(&binary, &photo, &query_face, &model, subjects, duration)?;
+        println!(
+            "\nRecognition against {subjects} subjects (one face each, one request at a time; in process, embedding the photo takes {embed_p50_ms:.1} ms p50):\n"
+        );
+        println!(
+            "| request | p50 ms | p99 ms | requests | errors | p50 / Face Recognition API search |"
+        );
+        println!("|---|---|---|---|---|---|");
+        let baseline = rows
+            .iter()
+            .find(|m| m.what.starts_with("Face Recognition"))
+            .map_or(f64::NAN, |m| m.load.percentile_ms(0.5));
+        for m in &rows {
+            let p50 = m.load.percentile_ms(0.5);
+            println!(
+                "| {} | {p50:.2} | {:.2} | {} | {} | {:.3} |",
+                m.what,
+                m.load.percentile_ms(0.99),
+                m.load.requests,
+                m.load.errors,
+                p50 / baseline
+            );
+        }
+    }
     Ok(())
 }
