@@ -106,7 +106,7 @@ pub struct Settings {
     #[arg(long, env = "FACECORE_COMPREFACE_SAVE_IMAGES", num_args = 0..=1, default_missing_value = "true")]
     pub compreface_save_images: Option<bool>,
     /// Origins whose browser apps may call the API (CORS), e.g.
-    /// https://app.example.com; repeat or comma-separate; `*` for any
+    /// `https://app.example.com`; repeat or comma-separate; `*` for any
     /// [default: none, no CORS headers].
     #[arg(long, env = "FACECORE_CORS_ALLOW_ORIGINS", value_delimiter = ',')]
     pub cors_allow_origins: Option<Vec<String>>,
