@@ -1029,3 +1029,49 @@ async fn age_gender_and_pose_plugins_answer_in_compreface_shapes() {
     let target = got["result"][0]["face_matches"][0]["pose"]["yaw"].as_f64();
     assert!(source < Some(-30.0) && target > Some(30.0), "{got}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_attribute_plugin_without_its_model_file_is_refused() {
+    // A models directory with the pipeline's three models only.
+    let models = tempfile::tempdir().expect("temp");
+    let full = common::engine();
+    for role in ["detector", "landmarks68", "embedder"] {
+        let file = &full.manifest().role(role).expect("role").file;
+        std::fs::copy(full.models_dir().join(file), models.path().join(file)).expect("copy");
+    }
+    let engine = facecore::Engine::load(facecore::EngineConfig {
+        models_dir: Some(models.path().to_path_buf()),
+        ..facecore::EngineConfig::default()
+    })
+    .expect("engine");
+    let server = TestServer::with_engine(std::sync::Arc::new(engine)).await;
+    let detection = Compreface {
+        key: service(&server, ServiceKind::Detection, "cams"),
+        server: &server,
+    };
+    let camera = common::fixture("camera.png");
+    let got = detection
+        .upload(
+            Method::POST,
+            "/api/v1/detection/detect?face_plugins=landmarks,gender",
+            &[("file", "c.png", &camera)],
+            true,
+        )
+        .await;
+    assert_compreface_error(&got, 400, 26);
+    let message = got.1["message"].as_str().unwrap_or_default();
+    assert!(
+        message.contains("'gender'") && message.ends_with("available: landmarks, calculator"),
+        "{message}"
+    );
+    // The other plugins still work.
+    let (status, got) = detection
+        .upload(
+            Method::POST,
+            "/api/v1/detection/detect?face_plugins=landmarks",
+            &[("file", "c.png", &camera)],
+            true,
+        )
+        .await;
+    assert_eq!(status, 200, "{got}");
+}
