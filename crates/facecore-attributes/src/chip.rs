@@ -97,7 +97,10 @@ pub fn face_chip(
     Ok(out)
 }
 
-/// A region of the image, averaged down `factor` times, as `f32` RGB.
+/// A region of the image averaged over blocks of `factor`×`factor` pixels
+/// (what halving it 2×2 `log2(factor)` times gives), as `f32` RGB. Built
+/// straight from the image, so a large face never needs a full-resolution
+/// copy.
 struct Level {
     width: usize,
     height: usize,
@@ -106,31 +109,29 @@ struct Level {
 
 impl Level {
     fn of(image: &RgbImage, x0: u32, y0: u32, w: u32, h: u32, factor: u32) -> Self {
-        let (mut width, mut height) = (w as usize, h as usize);
-        let mut data = Vec::with_capacity(3 * width * height);
-        for y in y0..y0 + h {
-            for x in x0..x0 + w {
-                data.extend(image.get_pixel(x, y).0.map(f32::from));
-            }
-        }
-        let mut f = 1;
-        while f < factor && width >= 4 && height >= 4 {
-            let (hw, hh) = (width / 2, height / 2);
-            let mut half = vec![0f32; 3 * hw * hh];
-            for y in 0..hh {
-                for x in 0..hw {
-                    for c in 0..3 {
-                        let at = |xx: usize, yy: usize| data[3 * (yy * width + xx) + c];
-                        half[3 * (y * hw + x) + c] = (at(2 * x, 2 * y)
-                            + at(2 * x + 1, 2 * y)
-                            + at(2 * x, 2 * y + 1)
-                            + at(2 * x + 1, 2 * y + 1))
-                            / 4.0;
+        let f = factor.max(1);
+        let (width, height) = ((w / f) as usize, (h / f) as usize);
+        let mut data = vec![0f32; 3 * width * height];
+        let area = (f * f) as f32;
+        for (j, row) in data
+            .chunks_exact_mut(3 * width.max(1))
+            .take(height)
+            .enumerate()
+        {
+            for (i, px) in row.chunks_exact_mut(3).enumerate() {
+                let mut sum = [0u32; 3];
+                for y in 0..f {
+                    for x in 0..f {
+                        let p = image.get_pixel(x0 + i as u32 * f + x, y0 + j as u32 * f + y);
+                        for c in 0..3 {
+                            sum[c] += u32::from(p[c]);
+                        }
                     }
                 }
+                for c in 0..3 {
+                    px[c] = sum[c] as f32 / area;
+                }
             }
-            (width, height, data) = (hw, hh, half);
-            f *= 2;
         }
         Self {
             width,
