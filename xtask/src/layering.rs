@@ -15,6 +15,7 @@ const LIBRARY_CRATES: &[&str] = &[
     "facecore-detect",
     "facecore-align",
     "facecore-embed",
+    "facecore-attributes",
     "facecore-score",
     "facecore-scan",
     "facecore-store",
@@ -33,6 +34,7 @@ const LOWER_CRATES: &[&str] = &[
     "facecore-detect",
     "facecore-align",
     "facecore-embed",
+    "facecore-attributes",
     "facecore-store",
     "facecore-wire",
 ];
@@ -388,7 +390,15 @@ pub fn check_rules(graph: &Graph) -> Vec<RuleResult> {
             "facecore-detect",
             "facecore-align",
             "facecore-embed",
+            "facecore-attributes",
         ],
+    ));
+
+    results.push(forbid(
+        graph,
+        "facecore-attributes (a model crate) depends on no embedder, store or wire crate".into(),
+        &["facecore-attributes"],
+        &["facecore-embed", "facecore-store", "facecore-wire"],
     ));
 
     results.push(forbid(
@@ -468,6 +478,7 @@ mod tests {
             "facecore-embed",
             "facecore-score",
             "facecore-scan",
+            "facecore-attributes",
             "facecore",
             "facecore-cli",
             "xtask",
@@ -493,6 +504,8 @@ mod tests {
         g.add_dep("facecore-detect", "facecore-image");
         g.add_dep("facecore-embed", "tract-onnx");
         g.add_dep("facecore-embed", "facecore-tract");
+        g.add_dep("facecore-attributes", "tract-onnx");
+        g.add_dep("facecore-attributes", "facecore-detect");
         g.add_dep("tract-onnx", "ndarray");
         g.add_dep("facecore-score", "thiserror");
         g.add_dep("facecore-scan", "facecore-score");
@@ -501,6 +514,7 @@ mod tests {
             "facecore-detect",
             "facecore-align",
             "facecore-embed",
+            "facecore-attributes",
             "facecore-score",
             "facecore-scan",
         ] {
@@ -511,6 +525,18 @@ mod tests {
         g.add_dep("facecore-cli", "anyhow");
         g.add_dep("xtask", "anyhow");
         g
+    }
+
+    #[test]
+    fn attributes_must_not_reach_the_embedder() {
+        let mut g = healthy();
+        assert!(failures(&g).is_empty(), "{:?}", failures(&g));
+        g.add_dep("facecore-attributes", "facecore-embed");
+        assert!(
+            failures(&g).contains(&"facecore-attributes -> facecore-embed".to_string()),
+            "{:?}",
+            failures(&g)
+        );
     }
 
     fn failures(g: &Graph) -> Vec<String> {

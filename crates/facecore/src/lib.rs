@@ -23,8 +23,11 @@
 //!
 //! The stages live in their own crates, re-exported here: [`image`]
 //! (decoding and limits), [`detect`] (faces and landmarks), [`align`]
-//! (112×112 crops), [`embed`] (512-d vectors) and [`score`] (cosine).
+//! (112×112 crops), [`embed`] (512-d vectors), [`score`] (cosine) and
+//! [`face_attributes`] (age, gender and head pose, through
+//! [`Engine::attributes`]).
 
+pub mod attributes;
 pub mod calibrate;
 pub mod collections;
 mod config;
@@ -35,11 +38,13 @@ pub mod manifest;
 mod types;
 
 pub use facecore_align as align;
+pub use facecore_attributes as face_attributes;
 pub use facecore_detect as detect;
 pub use facecore_embed as embed;
 pub use facecore_image as image;
 pub use facecore_score as score;
 
+pub use attributes::{Attribute, AttributeSet, AttributeTimings, FaceAttributes};
 pub use config::{EngineConfig, QualityConfig};
 pub use engine::{Engine, FaceSelection};
 pub use error::{Error, ErrorKind};

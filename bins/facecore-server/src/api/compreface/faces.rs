@@ -13,7 +13,9 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use facecore::collections::PersonMatch;
-use facecore::{Embedding, Face, FaceSelection, StageTimings};
+use facecore::{
+    Attribute, AttributeSet, Embedding, Face, FaceAttributes, FaceSelection, StageTimings,
+};
 use hyper::StatusCode;
 use serde_json::{Map, Value, json};
 
@@ -22,8 +24,29 @@ use crate::app::App;
 use crate::error::ApiError;
 use crate::http::response::{HttpResponse, json_response};
 
-/// The plugins this server has, by slug.
-pub const PLUGINS: &[&str] = &["landmarks", "calculator"];
+/// The plugins this server has, by slug (`age`, `gender` and `pose` when
+/// their model files are in the models directory).
+pub const PLUGINS: &[&str] = &["landmarks", "calculator", "age", "gender", "pose"];
+
+/// The attribute plugin of a slug.
+fn attribute_of(slug: &str) -> Option<Attribute> {
+    match slug {
+        "age" => Some(Attribute::Age),
+        "gender" => Some(Attribute::Gender),
+        "pose" => Some(Attribute::Pose),
+        _ => None,
+    }
+}
+
+/// The plugins this server can serve now.
+fn available(app: &App) -> Vec<&'static str> {
+    let attributes = app.engine.available_attributes();
+    PLUGINS
+        .iter()
+        .copied()
+        .filter(|s| attribute_of(s).is_none_or(|a| attributes.contains(a)))
+        .collect()
+}
 
 /// What a request asks for of each face.
 #[derive(Debug, Clone, Copy)]
@@ -32,14 +55,16 @@ pub struct Options {
     min_confidence: f32,
     landmarks: bool,
     calculator: bool,
+    attributes: AttributeSet,
     status: bool,
 }
 
 impl Options {
     /// `limit`, `det_prob_threshold`, `face_plugins` and `status`. A plugin
-    /// slug we do not serve is 400/26 naming the ones we do (CompreFace
-    /// ignores it; a caller asking for `age` should learn it gets none).
-    pub fn parse(request: &CallRequest) -> Result<Self, ApiError> {
+    /// slug we do not serve (or whose model files are missing) is 400/26
+    /// naming the ones we do (CompreFace ignores it; a caller asking for
+    /// `mask` should learn it gets none).
+    pub fn parse(app: &App, request: &CallRequest) -> Result<Self, ApiError> {
         let limit = input::integer(request, "limit", 0, 0)?;
         let mut options = Self {
             limit: match usize::try_from(limit).unwrap_or(usize::MAX) {
@@ -49,8 +74,10 @@ impl Options {
             min_confidence: input::det_prob_threshold(request)?,
             landmarks: false,
             calculator: false,
+            attributes: AttributeSet::default(),
             status: input::boolean(request, "status", false)?,
         };
+        let served = app.engine.available_attributes();
         let plugins = input::param(request, "face_plugins").unwrap_or_default();
         for slug in plugins
             .split(|c: char| c == ',' || c.is_whitespace())
@@ -59,15 +86,20 @@ impl Options {
             match slug {
                 "landmarks" => options.landmarks = true,
                 "calculator" => options.calculator = true,
-                other => {
-                    return Err(ApiError::new(
-                        errors::INVALID,
-                        format!(
-                            "face plugin '{other}' is not available on this server; available: {}",
-                            PLUGINS.join(", ")
-                        ),
-                    ));
-                }
+                other => match attribute_of(other) {
+                    Some(a) if served.contains(a) => {
+                        options.attributes = options.attributes.with(a)
+                    }
+                    _ => {
+                        return Err(ApiError::new(
+                            errors::INVALID,
+                            format!(
+                                "face plugin '{other}' is not available on this server; available: {}",
+                                available(app).join(", ")
+                            ),
+                        ));
+                    }
+                },
             }
         }
         Ok(options)
@@ -127,6 +159,7 @@ impl<'a> From<&'a facecore::Detection> for Frame<'a> {
 fn face_object(
     face: &Face,
     embedding: Option<&Embedding>,
+    attributes: Option<&FaceAttributes>,
     options: &Options,
     image: Frame<'_>,
 ) -> Map<String, Value> {
@@ -156,23 +189,111 @@ fn face_object(
     {
         out.insert("embedding".into(), json!(e.vector));
     }
+    if let Some(a) = attributes {
+        attribute_fields(&mut out, a);
+    }
     if options.status {
-        out.insert(
-            "execution_time".into(),
-            json!({
-                "detector": millis(timings.decode + timings.detect + timings.landmarks),
-                "calculator": millis(timings.align + timings.embed),
-            }),
-        );
+        let mut time = json!({
+            "detector": millis(timings.decode + timings.detect + timings.landmarks),
+            "calculator": millis(timings.align + timings.embed),
+        });
+        if let (Some(a), Some(time)) = (attributes, time.as_object_mut()) {
+            let t = &a.timings;
+            for (slug, on, d) in [
+                ("age", a.age.is_some(), t.age),
+                ("gender", a.gender.is_some(), t.gender),
+                ("pose", a.pose.is_some(), t.pose),
+            ] {
+                if on {
+                    time.insert(slug.into(), json!(millis(d)));
+                }
+            }
+        }
+        out.insert("execution_time".into(), time);
     }
     out
 }
 
-fn plugins_versions(app: &App) -> Value {
-    json!({
+/// CompreFace's `age`, `gender` and `pose` objects.
+fn attribute_fields(out: &mut Map<String, Value>, a: &FaceAttributes) {
+    if let Some(age) = &a.age {
+        out.insert(
+            "age".into(),
+            json!({"probability": round5(age.probability), "high": age.high, "low": age.low}),
+        );
+    }
+    if let Some(g) = &a.gender {
+        out.insert(
+            "gender".into(),
+            json!({"probability": round5(g.probability), "value": g.value.as_str()}),
+        );
+    }
+    if let Some(p) = &a.pose {
+        let deg = |v: f32| (f64::from(v) * 1e2).round() / 1e2;
+        out.insert(
+            "pose".into(),
+            json!({"pitch": deg(p.pitch), "roll": deg(p.roll), "yaw": deg(p.yaw)}),
+        );
+    }
+}
+
+fn plugins_versions(app: &App, options: &Options) -> Value {
+    let mut versions = json!({
         "detector": "facecore.UltraLightDetector",
         "calculator": format!("facecore.Calculator@{}", app.engine.model_id()),
-    })
+    });
+    if let Some(map) = versions.as_object_mut() {
+        for (attribute, slug, name) in [
+            (Attribute::Age, "age", "AgeEstimator"),
+            (Attribute::Gender, "gender", "GenderClassifier"),
+            (Attribute::Pose, "pose", "PoseEstimator"),
+        ] {
+            if options.attributes.contains(attribute) {
+                let model = app.engine.attribute_model(attribute).unwrap_or_default();
+                map.insert(slug.into(), json!(format!("facecore.{name}@{model}")));
+            }
+        }
+    }
+    versions
+}
+
+/// The faces of one image with the attributes the request asks for, face
+/// by face.
+struct Analysed<T> {
+    found: T,
+    attributes: Vec<FaceAttributes>,
+}
+
+impl<T> std::ops::Deref for Analysed<T> {
+    type Target = T;
+    fn deref(&self) -> &T {
+        &self.found
+    }
+}
+
+impl<T> Analysed<T> {
+    fn of(&self, index: usize) -> Option<&FaceAttributes> {
+        self.attributes.get(index)
+    }
+}
+
+impl<T: crate::http::admission::Timed> crate::http::admission::Timed for Analysed<T> {
+    fn timings(&self) -> StageTimings {
+        self.found.timings()
+    }
+}
+
+/// The attributes of each face (none asked for: an empty list).
+fn attributes_of<'f>(
+    engine: &facecore::Engine,
+    image: &facecore::RgbImage,
+    faces: impl Iterator<Item = &'f Face>,
+    set: AttributeSet,
+) -> Result<Vec<FaceAttributes>, facecore::Error> {
+    if set.is_empty() {
+        return Ok(Vec::new());
+    }
+    faces.map(|f| engine.attributes(image, f, set)).collect()
 }
 
 /// The decoded image, with the time decoding took.
@@ -194,11 +315,14 @@ async fn embed(
     app: &App,
     image: Vec<u8>,
     options: Options,
-) -> Result<facecore::Embeddings, ApiError> {
+) -> Result<Analysed<facecore::Embeddings>, ApiError> {
     let embeddings = app
         .infer_mapped(errors::from_error, move |engine| {
             let (decoded, mut timings) = decode_timed(engine, &image)?;
-            engine.embed_selected(&decoded, options.selection(), &mut timings)
+            let found = engine.embed_selected(&decoded, options.selection(), &mut timings)?;
+            let faces = found.faces.iter().map(|f| &f.face);
+            let attributes = attributes_of(engine, &decoded, faces, options.attributes)?;
+            Ok(Analysed { found, attributes })
         })
         .await?;
     if embeddings.faces.is_empty() {
@@ -212,10 +336,17 @@ async fn embed(
 
 /// `detect_faces=false`: the whole image is the face (its box is the image,
 /// probability 1; `det_prob_threshold` and `limit` do not apply).
-async fn embed_as_face(app: &App, image: Vec<u8>) -> Result<facecore::Embeddings, ApiError> {
+async fn embed_as_face(
+    app: &App,
+    image: Vec<u8>,
+    options: Options,
+) -> Result<Analysed<facecore::Embeddings>, ApiError> {
     app.infer_mapped(errors::from_error, move |engine| {
         let (decoded, mut timings) = decode_timed(engine, &image)?;
-        engine.embed_as_face(&decoded, &mut timings)
+        let found = engine.embed_as_face(&decoded, &mut timings)?;
+        let faces = found.faces.iter().map(|f| &f.face);
+        let attributes = attributes_of(engine, &decoded, faces, options.attributes)?;
+        Ok(Analysed { found, attributes })
     })
     .await
 }
@@ -239,7 +370,7 @@ pub async fn recognize(
     request: &CallRequest,
     collection: String,
 ) -> Result<HttpResponse, ApiError> {
-    let options = Options::parse(request)?;
+    let options = Options::parse(app, request)?;
     let k = usize::try_from(input::integer(request, "prediction_count", 1, 1)?)
         .unwrap_or(usize::MAX)
         .min(10_000);
@@ -249,7 +380,7 @@ pub async fn recognize(
     let embeddings = if detect_faces {
         embed(app, image, options).await?
     } else {
-        embed_as_face(app, image).await?
+        embed_as_face(app, image, options).await?
     };
     let collections = Arc::clone(&app.collections);
     let faces = embeddings.faces.clone();
@@ -266,12 +397,14 @@ pub async fn recognize(
         .await?;
     let result: Vec<Value> = matched
         .into_iter()
-        .map(|(f, found)| {
+        .enumerate()
+        .map(|(i, (f, found))| {
             let mut face = face_object(
                 &f.face,
                 Some(&f.embedding),
+                embeddings.of(i),
                 &options,
-                Frame::from(&embeddings),
+                Frame::from(&*embeddings),
             );
             face.insert("subjects".into(), Value::Array(subjects(app, found)));
             Value::Object(face)
@@ -284,26 +417,28 @@ fn answer(app: &App, result: Vec<Value>, options: &Options) -> HttpResponse {
     let mut body = Map::new();
     body.insert("result".into(), Value::Array(result));
     if options.status {
-        body.insert("plugins_versions".into(), plugins_versions(app));
+        body.insert("plugins_versions".into(), plugins_versions(app, options));
     }
     json_response(StatusCode::OK, &Value::Object(body))
 }
 
 /// `POST /api/v1/detection/detect`.
 pub async fn detect(app: &App, request: &CallRequest) -> Result<HttpResponse, ApiError> {
-    let options = Options::parse(request)?;
+    let options = Options::parse(app, request)?;
     let image = input::images(request, &["file"])?.remove(0);
     if options.calculator {
         let embeddings = embed(app, image, options).await?;
         let result = embeddings
             .faces
             .iter()
-            .map(|f| {
+            .enumerate()
+            .map(|(i, f)| {
                 Value::Object(face_object(
                     &f.face,
                     Some(&f.embedding),
+                    embeddings.of(i),
                     &options,
-                    Frame::from(&embeddings),
+                    Frame::from(&*embeddings),
                 ))
             })
             .collect();
@@ -316,13 +451,15 @@ pub async fn detect(app: &App, request: &CallRequest) -> Result<HttpResponse, Ap
             let (decoded, mut timings) = decode_timed(engine, &image)?;
             let (faces, unprocessed) =
                 engine.detect_selected(&decoded, options.selection(), &mut timings)?;
-            Ok(facecore::Detection {
+            let attributes = attributes_of(engine, &decoded, faces.iter(), options.attributes)?;
+            let found = facecore::Detection {
                 width: decoded.width(),
                 height: decoded.height(),
                 faces,
                 unprocessed,
                 timings,
-            })
+            };
+            Ok(Analysed { found, attributes })
         })
         .await?;
     if detection.faces.is_empty() {
@@ -334,7 +471,11 @@ pub async fn detect(app: &App, request: &CallRequest) -> Result<HttpResponse, Ap
     let result = detection
         .faces
         .iter()
-        .map(|f| Value::Object(face_object(f, None, &options, Frame::from(&detection))))
+        .enumerate()
+        .map(|(i, f)| {
+            let frame = Frame::from(&*detection);
+            Value::Object(face_object(f, None, detection.of(i), &options, frame))
+        })
         .collect();
     Ok(answer(app, result, &options))
 }
@@ -342,7 +483,7 @@ pub async fn detect(app: &App, request: &CallRequest) -> Result<HttpResponse, Ap
 /// `POST /api/v1/verification/verify`: the one face of `source_image`
 /// against each face of `target_image`.
 pub async fn verify(app: &App, request: &CallRequest) -> Result<HttpResponse, ApiError> {
-    let options = Options::parse(request)?;
+    let options = Options::parse(app, request)?;
     let mut images = input::images(request, &["source_image", "target_image"])?;
     let target_image = images.pop().unwrap_or_default();
     let source_image = images.pop().unwrap_or_default();
@@ -365,13 +506,14 @@ pub async fn verify(app: &App, request: &CallRequest) -> Result<HttpResponse, Ap
         Value::Object(face_object(
             &reference.face,
             Some(&reference.embedding),
+            source.of(0),
             &options,
-            Frame::from(&source),
+            Frame::from(&*source),
         )),
     );
     item.insert("face_matches".into(), Value::Array(matches));
     if options.status {
-        item.insert("plugins_versions".into(), plugins_versions(app));
+        item.insert("plugins_versions".into(), plugins_versions(app, &options));
     }
     Ok(json_response(
         StatusCode::OK,
@@ -386,7 +528,7 @@ pub async fn verify_with_example(
     request: &CallRequest,
     collection: String,
 ) -> Result<HttpResponse, ApiError> {
-    let options = Options::parse(request)?;
+    let options = Options::parse(app, request)?;
     let id = request.params.first().cloned().unwrap_or_default();
     let image = input::images(request, &["file"])?.remove(0);
     let embeddings = embed(app, image, options).await?;
@@ -438,14 +580,16 @@ fn cosine(app: &App, a: &Embedding, b: &Embedding) -> Result<f32, ApiError> {
 fn compared(
     app: &App,
     reference: &Embedding,
-    image: &facecore::Embeddings,
+    image: &Analysed<facecore::Embeddings>,
     options: &Options,
 ) -> Result<Vec<Map<String, Value>>, ApiError> {
     image
         .faces
         .iter()
-        .map(|f| {
-            let mut face = face_object(&f.face, Some(&f.embedding), options, Frame::from(image));
+        .enumerate()
+        .map(|(i, f)| {
+            let frame = Frame::from(&**image);
+            let mut face = face_object(&f.face, Some(&f.embedding), image.of(i), options, frame);
             face.insert(
                 "similarity".into(),
                 json!(similarity(app, cosine(app, reference, &f.embedding)?)),

@@ -88,9 +88,45 @@ pub struct SourceTargetsBody {
     pub targets: Vec<Vec<f64>>,
 }
 
+/// The `age` plugin's field of a face: a range of years and the model's
+/// probability mass on it (dlib's CC0 age network; overconfident, so a
+/// ranking rather than a calibrated probability).
+#[derive(Serialize, ToSchema)]
+pub struct CompreFaceAge {
+    /// The model's probability of an age in `low..=high`.
+    pub probability: f64,
+    /// Upper end of the range, in years.
+    pub high: u32,
+    /// Lower end of the range, in years.
+    pub low: u32,
+}
+
+/// The `gender` plugin's field of a face.
+#[derive(Serialize, ToSchema)]
+pub struct CompreFaceGender {
+    /// The model's probability of `value`, 0.5..1.
+    pub probability: f64,
+    /// `male` or `female`.
+    pub value: String,
+}
+
+/// The `pose` plugin's field of a face, in degrees: yaw > 0 turned to the
+/// viewer's left, pitch > 0 looking up, roll > 0 tilted clockwise.
+#[derive(Serialize, ToSchema)]
+pub struct CompreFacePose {
+    /// Rotation about the horizontal axis.
+    pub pitch: f64,
+    /// Rotation in the image plane.
+    pub roll: f64,
+    /// Rotation about the vertical axis.
+    pub yaw: f64,
+}
+
 /// Face results: `{"result": [...]}` with, per face, `box` (`probability`,
-/// `x_min`, `y_min`, `x_max`, `y_max`), `landmarks` and `embedding` when
-/// those plugins are asked for, `execution_time` with `status=true`, and
+/// `x_min`, `y_min`, `x_max`, `y_max`), `landmarks`, `embedding`, `age`
+/// ([`CompreFaceAge`]), `gender` ([`CompreFaceGender`]) and `pose`
+/// ([`CompreFacePose`]) when those plugins are asked for, `execution_time`
+/// (milliseconds per plugin) with `status=true`, and
 /// per call `subjects` (recognize), `subject` + `similarity` (verify
 /// against an example), or `source_image_face` + `face_matches`
 /// (verification service); `plugins_versions` with `status=true`.
@@ -107,7 +143,7 @@ macro_rules! image_call {
             params(
                 ("limit" = Option<u64>, Query, description = "Faces to process, largest first; 0 = all"),
                 ("det_prob_threshold" = Option<f64>, Query, description = "Lowest detection confidence, 0..1"),
-                ("face_plugins" = Option<String>, Query, description = "Comma-separated: landmarks, calculator"),
+                ("face_plugins" = Option<String>, Query, description = "Comma-separated: landmarks, calculator, age, gender, pose (another slug is 400, code 26)"),
                 ("status" = Option<bool>, Query, description = "Add execution_time and plugins_versions"),
                 $($extra,)*
             ),
@@ -143,7 +179,7 @@ image_call!(
         ("image_id" = String, Path, description = "The example"),
         ("limit" = Option<u64>, Query, description = "Faces to process, largest first; 0 = all"),
         ("det_prob_threshold" = Option<f64>, Query, description = "Lowest detection confidence, 0..1"),
-        ("face_plugins" = Option<String>, Query, description = "Comma-separated: landmarks, calculator"),
+        ("face_plugins" = Option<String>, Query, description = "Comma-separated: landmarks, calculator, age, gender, pose (another slug is 400, code 26)"),
         ("status" = Option<bool>, Query, description = "Add execution_time and plugins_versions"),
     ),
     request_body(content = FileBody, description = "multipart/form-data with a `file` part, or this JSON"),
@@ -157,6 +193,10 @@ fn verify_with_example() {}
 
 /// Compare the face of `source_image` with each face of `target_image`.
 #[utoipa::path(post, path = "/api/v1/verification/verify", tag = "CompreFace Verification",
+    params(
+        ("face_plugins" = Option<String>, Query, description = "Comma-separated: landmarks, calculator, age, gender, pose (another slug is 400, code 26)"),
+        ("status" = Option<bool>, Query, description = "Add execution_time and plugins_versions"),
+    ),
     request_body(content = TwoImagesBody, description = "multipart/form-data with `source_image` and `target_image` parts, or this JSON"),
     responses(
         (status = 200, description = "The matches", body = FaceResults),
@@ -351,7 +391,8 @@ fn verify_embeddings() {}
     ),
     components(schemas(
         CompreFaceError, SubjectBody, ExampleAnswer, ExamplesPage, FileBody, TwoImagesBody,
-        EmbeddingsBody, SourceTargetsBody, FaceResults
+        EmbeddingsBody, SourceTargetsBody, FaceResults, CompreFaceAge, CompreFaceGender,
+        CompreFacePose
     )),
     tags(
         (name = "CompreFace Recognition", description = "CompreFace's recognition service: subjects, examples, recognize, verify (x-api-key of a recognition service)"),
