@@ -81,10 +81,10 @@ fuzz_target!(|data: &[u8]| {
     // collection create / update
     match parse_json::<CollectionRequest>(data) {
         Ok(r) => {
+            let _ = facecore_store::collections::validate_description(r.description_to_update());
             if let Ok(id) = required_collection_id(r.collection_id) {
                 let _ = facecore_store::collections::validate_collection_id(&id);
             }
-            let _ = facecore_store::collections::validate_description(r.description_to_update());
         }
         Err(e) => said(&e),
     }
