@@ -408,6 +408,19 @@ async fn every_error_code_from_a_real_request() {
     );
     let (status, _) = server.call(Method::GET, "/collections").await;
     assert_eq!(status, 200, "Authorization: ApiKey is accepted");
+    let both = server
+        .client
+        .get(format!("{}/collections", server.base))
+        .header("x-api-key", "fc_not_a_key")
+        .header("Authorization", format!("ApiKey {}", server.key))
+        .send()
+        .await
+        .expect("send");
+    assert_eq!(
+        both.status().as_u16(),
+        401,
+        "a wrong x-api-key is refused even beside a valid Authorization"
+    );
 
     // Unknown collection, person, face: 404 before any inference.
     let missing = api

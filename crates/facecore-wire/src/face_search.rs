@@ -396,7 +396,7 @@ pub struct MultiFaceSearchResponse {
 /// A collection as this API shows it.
 #[derive(Debug, Clone, Serialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
-pub struct CollectionView {
+pub struct NamedCollection {
     /// The name (the collection's id).
     pub collection_name: String,
     /// Free text.
@@ -414,9 +414,9 @@ pub struct CollectionView {
 /// Answer of `GET /collections`.
 #[derive(Debug, Clone, Serialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
-pub struct CollectionsResponse {
+pub struct NamedCollections {
     /// The account's collections, by name.
-    pub collections: Vec<CollectionView>,
+    pub collections: Vec<NamedCollection>,
 }
 
 /// A person as this API shows it.

@@ -148,8 +148,10 @@ pub fn service_of(
 
 /// The account of a Face Search API request: an account key in `x-api-key`
 /// (that API's header), or else the `Authorization` header as
-/// [`authenticate`] takes it. Service keys are refused, as on the other
-/// account-key APIs.
+/// [`authenticate`] takes it. An `x-api-key` that holds no valid key is
+/// refused even beside a valid `Authorization`: a credential presented is
+/// never ignored. Service keys are refused, as on the other account-key
+/// APIs.
 pub fn x_api_key_or_authorization(
     headers: &HeaderMap,
     keys: &Keys,

@@ -6,8 +6,7 @@ use facecore_wire::parse_json;
 use hyper::StatusCode;
 
 use super::wire::{
-    CollectionsResponse, CreateCollectionRequest, DeletedCollection, collection_name,
-    collection_view,
+    CreateCollectionRequest, DeletedCollection, NamedCollections, collection_name, collection_view,
 };
 use super::{CallRequest, errors, param, storage};
 use crate::app::App;
@@ -35,7 +34,7 @@ pub async fn list(app: &App, request: &CallRequest) -> Result<HttpResponse, ApiE
     let all = storage(app, move |c| c.list(&account)).await?;
     Ok(json_response(
         StatusCode::OK,
-        &CollectionsResponse {
+        &NamedCollections {
             collections: all.into_iter().map(collection_view).collect(),
         },
     ))

@@ -58,7 +58,7 @@ const DOCUMENTED: &[(&str, &str)] = &[
 
 /// The body of an error.
 #[derive(Debug, Serialize, utoipa::ToSchema)]
-pub struct ErrorBody {
+pub struct FaceSearchError {
     /// Stable code, e.g. `ERR_FACE_NOT_DETECTED`.
     #[schema(example = "ERR_FACE_NOT_DETECTED")]
     pub code: String,
@@ -120,7 +120,7 @@ pub fn render(error: &ApiError, retry_after_secs: u32) -> HttpResponse {
         }
         None => error.message.clone(),
     };
-    let body = ErrorBody {
+    let body = FaceSearchError {
         code: error.code.code.to_string(),
         message,
         metadata: (!metadata.is_empty()).then_some(metadata),

@@ -16,8 +16,8 @@ pub fn similarity_score(engine: &facecore::Engine, cosine: f32) -> f64 {
 }
 
 /// A collection as this API shows it.
-pub fn collection_view(c: Collection) -> CollectionView {
-    CollectionView {
+pub fn collection_view(c: Collection) -> NamedCollection {
+    NamedCollection {
         collection_name: c.collection_id,
         description: c.description,
         person_count: c.person_count,
