@@ -567,6 +567,21 @@ async fn every_error_code_from_a_real_request() {
     let huge = "A".repeat(3 << 20);
     let got = api.post("/face-search", search(&huge)).await;
     assert_error(&got, 413, "ERR_PAYLOAD_TOO_LARGE");
+    // A small file of too many pixels (7000 × 6000 > 40 MP).
+    let vast = png(&image::DynamicImage::ImageLuma8(image::GrayImage::new(
+        7000, 6000,
+    )));
+    assert!(vast.len() < 2 << 20, "{} bytes", vast.len());
+    let got = api.post("/face-search", search(&b64(&vast))).await;
+    assert_error(&got, 400, "ERR_IMAGE_TOO_LARGE");
+
+    // A disabled account's key is valid but forbidden.
+    server
+        .store
+        .set_account_disabled("tester", true)
+        .expect("disable");
+    let got = api.get("/collections").await;
+    assert_error(&got, 403, "ERR_ACCOUNT_FORBIDDEN");
 }
 
 /// Photos of `count` people of faces-dev with at least `per_person` photos
