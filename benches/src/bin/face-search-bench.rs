@@ -114,7 +114,11 @@ fn main() -> Result<(), BoxError> {
             .ok_or("usage: face-search-bench <facecore-server> [PERSONS...]")?,
     );
     let sizes: Vec<usize> = args.map(|a| a.parse()).collect::<Result<_, _>>()?;
-    let sizes = if sizes.is_empty() { vec![1000, 100_000] } else { sizes };
+    let sizes = if sizes.is_empty() {
+        vec![1000, 100_000]
+    } else {
+        sizes
+    };
     let engine = Engine::load(EngineConfig::default())?;
     let photo = fixture("astronaut.png")?;
     let b64 = base64::engine::general_purpose::STANDARD.encode(&photo);

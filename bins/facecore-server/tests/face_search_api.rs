@@ -563,9 +563,16 @@ async fn every_error_code_from_a_real_request() {
     let body: Value = raw.json().await.expect("json");
     assert_eq!(body["code"], "ERR_MALFORMED_JSON");
 
-    // A body over the limit, in this dialect's shape.
-    let huge = "A".repeat(3 << 20);
+    // A search body over the limit can only hold an image over the image
+    // limit (up to twice the body limit); beyond, and on enrolment with
+    // its several photos, it is no request: 413. In this dialect's shape.
+    let big = "A".repeat(3 << 20);
+    let got = api.post("/face-search", search(&big)).await;
+    assert_error(&got, 400, "ERR_IMAGE_TOO_LARGE");
+    let huge = "A".repeat(5 << 20);
     let got = api.post("/face-search", search(&huge)).await;
+    assert_error(&got, 413, "ERR_PAYLOAD_TOO_LARGE");
+    let got = api.post("/persons", person(vec![big.clone()])).await;
     assert_error(&got, 413, "ERR_PAYLOAD_TOO_LARGE");
     // A small file of too many pixels (7000 × 6000 > 40 MP).
     let vast = png(&image::DynamicImage::ImageLuma8(image::GrayImage::new(

@@ -76,16 +76,20 @@ impl ApiCall {
     }
 
     /// Whether the call's body carries one image in `image.bytes` (the
-    /// Face Verification and Recognition APIs' image calls): a body too
+    /// Face Verification and Recognition APIs' image calls) or in
+    /// `face_base_64` / `multi_face_img_base_64` (the Face Search API's
+    /// searches): a body too
     /// large to read can then only be an image over the image limit, and is
     /// answered as one (400 `ERR_IMAGE_TOO_LARGE`, not 413).
     pub(crate) fn takes_one_image(self) -> bool {
+        use face_search::Call as S;
         use recognition::Call as R;
         use verification::Call as V;
         matches!(
             self,
             Self::Verification(V::DetectFaces | V::GetFaceEmbeddings)
                 | Self::Recognition(R::FaceIndex | R::FaceSearch | R::FaceSearchOrIndex)
+                | Self::FaceSearch(S::FaceSearch | S::MultiFaceSearch)
         )
     }
 
