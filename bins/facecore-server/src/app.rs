@@ -365,6 +365,14 @@ impl App {
                     auth::service_key(request.headers(), &self.keys, call.service_kind())?;
                 (service.account, service.collection)
             }
+            crate::api::ApiCall::FaceSearch(_) => {
+                let account = auth::x_api_key_or_authorization(
+                    request.headers(),
+                    &self.keys,
+                    self.config.jwt.as_ref(),
+                )?;
+                (account.name, None)
+            }
             _ => {
                 let account =
                     auth::authenticate(request.headers(), &self.keys, self.config.jwt.as_ref())?;

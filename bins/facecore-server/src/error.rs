@@ -90,6 +90,10 @@ pub struct ApiError {
     pub code: Code,
     /// Human-readable detail.
     pub message: String,
+    /// Machine-readable specifics (which photo of a list, a liveness
+    /// code), for the dialects whose error shape has room for them; the
+    /// `{"code", "message"}` shape leaves them out.
+    pub metadata: std::collections::BTreeMap<String, String>,
 }
 
 /// The JSON body of every error response.
@@ -109,7 +113,15 @@ impl ApiError {
         Self {
             code,
             message: message.into(),
+            metadata: std::collections::BTreeMap::new(),
         }
+    }
+
+    /// This error with `key` = `value` in its metadata.
+    #[must_use]
+    pub fn with_metadata(mut self, key: &str, value: impl Into<String>) -> Self {
+        self.metadata.insert(key.to_string(), value.into());
+        self
     }
 
     /// The HTTP status.

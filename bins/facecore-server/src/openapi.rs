@@ -55,13 +55,19 @@ impl Modify for Security {
                 if operation.security.is_none() {
                     continue;
                 }
+                // The Face Search API answers its own shape, with metadata.
+                let schema = if api::face_search::openapi::owns(path) {
+                    "FaceSearchError"
+                } else {
+                    "ErrorBody"
+                };
                 for (status, description) in AUTHENTICATED_ERRORS {
                     let response = ResponseBuilder::new()
                         .description(*description)
                         .content(
                             "application/json",
                             ContentBuilder::new()
-                                .schema(Some(Ref::from_schema_name("ErrorBody")))
+                                .schema(Some(Ref::from_schema_name(schema)))
                                 .build(),
                         )
                         .build();
@@ -86,6 +92,13 @@ impl Modify for Security {
             SecurityScheme::ApiKey(ApiKey::Header(ApiKeyValue::with_description(
                 "x-api-key",
                 "A CompreFace service's key (`facecore services create --account A --type recognition|detection|verification --name N`)",
+            ))),
+        );
+        components.add_security_scheme(
+            "face_search_key",
+            SecurityScheme::ApiKey(ApiKey::Header(ApiKeyValue::with_description(
+                "x-api-key",
+                "The Face Search API's header: an account key (`facecore keys create --account NAME`), not a CompreFace service's",
             ))),
         );
         components.add_security_scheme(
@@ -125,6 +138,7 @@ fn api_doc() -> utoipa::openapi::OpenApi {
     doc.merge(api::verification::openapi::Doc::openapi());
     doc.merge(api::recognition::openapi::Doc::openapi());
     doc.merge(api::compreface::openapi::Doc::openapi());
+    doc.merge(api::face_search::openapi::Doc::openapi());
     Security.modify(&mut doc);
     doc
 }
@@ -204,11 +218,15 @@ mod tests {
         let doc = serde_json::to_value(api_doc()).expect("json");
         let mut found = Vec::new();
         patterns(&doc, "", &mut found);
-        // Two bodies (create/update and the face requests) and three
-        // query parameters (get, delete collection, delete face).
-        assert_eq!(found.len(), 5, "{found:?}");
-        for (name, pattern) in &found {
-            assert_eq!(name, "collectionId");
+        // Face Recognition: two bodies (create/update and the face
+        // requests) and three query parameters (get, delete collection,
+        // delete face). Face Search: six bodies, one path parameter and
+        // four query parameters (persons: list, get, delete, delete face).
+        let named = |n: &str| found.iter().filter(|(name, _)| name == n).count();
+        assert_eq!(named("collectionId"), 5, "{found:?}");
+        assert_eq!(named("collection_name"), 11, "{found:?}");
+        assert_eq!(found.len(), 16, "{found:?}");
+        for (_, pattern) in &found {
             assert_eq!(pattern, COLLECTION_ID_PATTERN);
         }
     }

@@ -1,5 +1,6 @@
 //! Crash safety: no acknowledged write is ever lost (Face Recognition API
-//! faces, and CompreFace examples with their original images).
+//! faces, CompreFace examples with their original images, and Face Search
+//! persons with all their faces and thumbnails).
 //!
 //! The real server binary runs on a data directory kept across runs while
 //! eight clients index faces as fast as it answers. At a random moment the
@@ -323,5 +324,158 @@ async fn killed_server_loses_no_acknowledged_example_or_image() {
     assert!(
         !acknowledged.is_empty(),
         "no example was acknowledged: the test proved nothing"
+    );
+}
+
+/// Enrols Face Search persons (two photos each, a new name per request)
+/// until the server stops answering; returns `(person_id, face_ids)` of
+/// those answered 201.
+async fn enrol_persons_until_gone(
+    client: reqwest::Client,
+    url: String,
+    key: String,
+    client_id: usize,
+    photos: [String; 2],
+) -> Vec<(String, Vec<String>)> {
+    let mut acked = Vec::new();
+    for n in 0.. {
+        let body = json!({"collection_name": COLLECTION, "person_name": format!("c{client_id}-{n}-{}", std::process::id()),
+            "metadata": {"client": client_id.to_string()}, "faces_base_64": photos});
+        let sent = client
+            .post(&url)
+            .header("x-api-key", &key)
+            .json(&body)
+            .send()
+            .await;
+        let Ok(response) = sent else {
+            return acked;
+        };
+        let status = response.status().as_u16();
+        let Ok(text) = response.text().await else {
+            return acked;
+        };
+        match status {
+            201 => {
+                let v: Value = serde_json::from_str(&text).expect("a 201 body is JSON");
+                let faces = v["face_ids"]
+                    .as_array()
+                    .expect("face_ids")
+                    .iter()
+                    .map(|f| f.as_str().expect("id").to_string())
+                    .collect();
+                acked.push((v["person_id"].as_str().expect("id").to_string(), faces));
+            }
+            // A name taken by a request killed after its commit but before
+            // its answer cannot happen (names are unique per run and
+            // process), so every other status is a failure.
+            503 => tokio::time::sleep(Duration::from_millis(20)).await,
+            other => panic!("enrolment answered {other}: {text}"),
+        }
+    }
+    acked
+}
+
+/// Face Search enrolment: every acknowledged person is stored after kill -9
+/// with its metadata, both of its faces and their thumbnails.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn killed_server_loses_no_acknowledged_person() {
+    let runs = env_u64("FACECORE_CRASH_RUNS").unwrap_or(3).max(1);
+    let mut rng = env_u64("FACECORE_CRASH_SEED").unwrap_or(0x5eed_f00d) | 1;
+    let dir = tempfile::tempdir().expect("temp dir");
+    let data = dir.path().join("data");
+    let client = reqwest::Client::builder()
+        .timeout(Duration::from_secs(30))
+        .build()
+        .expect("client");
+    let photos = [b64(&fixture("astronaut.png")), b64(&fixture("camera.png"))];
+    let mut key = String::new();
+    let mut acknowledged: Vec<(String, Vec<String>)> = Vec::new();
+    for run in 1..=runs {
+        let server = start(&data);
+        if run == 1 {
+            key = server.first_key.clone().expect("first start prints a key");
+            let created = client
+                .post(format!("{}/collections", server.base))
+                .header("x-api-key", &key)
+                .json(&json!({"collection_name": COLLECTION}))
+                .send()
+                .await
+                .expect("create");
+            assert_eq!(created.status().as_u16(), 201);
+        }
+        let url = format!("{}/persons", server.base);
+        let clients: Vec<_> = (0..CLIENTS)
+            .map(|i| {
+                tokio::spawn(enrol_persons_until_gone(
+                    client.clone(),
+                    url.clone(),
+                    key.clone(),
+                    run as usize * 100 + i,
+                    photos.clone(),
+                ))
+            })
+            .collect();
+        // An enrolment of two photos takes longer than one face's index:
+        // kill later, so that every run acknowledges some.
+        let delay = Duration::from_millis(1500 + next(&mut rng) % 2500);
+        tokio::time::sleep(delay).await;
+        let mut server = server;
+        server.child.kill().expect("kill -9");
+        server.child.wait().expect("wait");
+        let mut this_run = 0;
+        for task in clients {
+            let persons = task.await.expect("client task");
+            this_run += persons.len();
+            acknowledged.extend(persons);
+        }
+        let store = Store::open(data.join(DATA_FILE)).expect("redb opens after kill -9");
+        let mut missing = Vec::new();
+        for (person_id, faces) in &acknowledged {
+            let person = store.person(ACCOUNT, COLLECTION, person_id).expect("read");
+            let whole = person
+                .as_ref()
+                .is_some_and(|p| p.face_count == 2 && p.metadata.contains_key("client"));
+            let faces_ok = faces.len() == 2
+                && faces.iter().all(|f| {
+                    store
+                        .face(ACCOUNT, COLLECTION, f)
+                        .expect("read face")
+                        .is_some_and(|face| face.person_id.as_deref() == Some(person_id))
+                        && store
+                            .face_thumbnail(ACCOUNT, COLLECTION, f)
+                            .expect("read thumbnail")
+                            .is_some()
+                });
+            if !whole || !faces_ok {
+                missing.push(person_id.clone());
+            }
+        }
+        // Nothing half-written either: every stored person has both faces.
+        let page = store
+            .list_persons(ACCOUNT, COLLECTION, 0, usize::MAX)
+            .expect("list");
+        let partial: Vec<_> = page
+            .persons
+            .iter()
+            .filter(|p| p.face_count != 2)
+            .map(|p| p.person_id.clone())
+            .collect();
+        println!(
+            "persons run {run}: killed after {} ms, {this_run} acknowledged (total {}), {} incomplete, {} stored",
+            delay.as_millis(),
+            acknowledged.len(),
+            missing.len(),
+            page.total
+        );
+        assert!(
+            missing.is_empty(),
+            "acknowledged but lost or partial: {missing:?}"
+        );
+        assert!(partial.is_empty(), "stored without all faces: {partial:?}");
+        drop(store);
+    }
+    assert!(
+        !acknowledged.is_empty(),
+        "no person was acknowledged: the test proved nothing"
     );
 }

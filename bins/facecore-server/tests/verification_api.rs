@@ -720,7 +720,13 @@ async fn openapi_lists_every_route_and_swagger_ui_is_served() {
             route.method,
             route.path
         );
-        let creates = ["/api/v1/recognition/subjects", "/api/v1/recognition/faces"];
+        let creates = [
+            "/api/v1/recognition/subjects",
+            "/api/v1/recognition/faces",
+            "/collections",
+            "/persons",
+            "/persons/{person_id}/faces",
+        ];
         let ok = if creates.contains(&route.path) && method == "post" {
             "201"
         } else {
@@ -748,6 +754,21 @@ async fn openapi_lists_every_route_and_swagger_ui_is_served() {
             }
             assert_eq!(op["security"][0]["x_api_key"], json!([]), "{}", route.path);
         } else if route.path != "/v1/healthz" {
+            if facecore_server::api::face_search::openapi::owns(route.path) {
+                // The Face Search API's errors carry its metadata.
+                assert_eq!(
+                    op["responses"]["401"]["content"]["application/json"]["schema"]["$ref"],
+                    "#/components/schemas/FaceSearchError",
+                    "{}",
+                    route.path
+                );
+                assert_eq!(
+                    op["security"][0]["face_search_key"],
+                    json!([]),
+                    "{}",
+                    route.path
+                );
+            }
             for status in ["400", "401", "403"] {
                 assert!(
                     op["responses"][status].is_object(),

@@ -374,6 +374,36 @@ impl ScoreMap {
         if c == 0.0 { 0.0 } else { c }
     }
 
+    /// The smallest cosine whose continuous score ([`ScoreMap::score_f`])
+    /// is at least `score`: the threshold for a fractional minimum score
+    /// (a 0..1 similarity times 100, say).
+    ///
+    /// For every cosine `c` that is not NaN or `+inf`:
+    /// `self.score_f(c) >= score` exactly when `c >= self.threshold_f(score)`.
+    /// Returns `-inf` when every cosine qualifies (a NaN `score` counts as
+    /// `-inf`), `+inf` when none does. Non-decreasing in `score`.
+    pub fn threshold_f(&self, score: f32) -> f32 {
+        if score.is_nan() || self.score_f(-1.0) >= score {
+            return f32::NEG_INFINITY;
+        }
+        if self.score_f(1.0) < score {
+            return f32::INFINITY;
+        }
+        // score_f is monotone over the ordered f32s, so a bisection over
+        // them finds the exact boundary (at most 32 steps).
+        let (mut lo, mut hi) = (order_key(-1.0), order_key(1.0));
+        while hi - lo > 1 {
+            let mid = lo + (hi - lo) / 2;
+            if self.score_f(from_order_key(mid)) >= score {
+                hi = mid;
+            } else {
+                lo = mid;
+            }
+        }
+        let c = from_order_key(hi);
+        if c == 0.0 { 0.0 } else { c }
+    }
+
     /// The analytic inverse of segment `i` at score `t` (which lies in
     /// `(ys[i], ys[i + 1]]`), computed from the same knot as
     /// [`ScoreMap::value`] for accuracy near cosine 0. Exactly the right
@@ -611,6 +641,31 @@ mod tests {
         assert_eq!(m.threshold(i32::MAX), f32::INFINITY);
         assert_eq!(m.threshold(MIN_ACCEPT_SCORE), 0.2372);
         assert_eq!(m.threshold(RECOMMENDED_SCORE), 0.2975);
+    }
+
+    /// `threshold_f` is the exact boundary of `score_f >= s`, agrees with
+    /// `threshold` at whole scores, and handles the ends.
+    #[test]
+    fn fractional_thresholds_are_exact_boundaries() {
+        let m = ScoreMap::spec_reference();
+        let mut rng = XorShift(0x5eed_f00d);
+        for _ in 0..2000 {
+            let s = rng.unit() * 102.0 - 1.5;
+            let t = m.threshold_f(s);
+            if t.is_finite() {
+                assert!(m.score_f(t) >= s, "{s}: {t}");
+                assert!(m.score_f(t.next_down()) < s, "{s}: {t}");
+            }
+            let c = rng.cosine();
+            assert_eq!(m.score_f(c) >= s, c >= t, "{s} at {c}");
+        }
+        for whole in -1..=100 {
+            assert_eq!(m.threshold_f(whole as f32), m.threshold(whole), "{whole}");
+        }
+        assert!(m.threshold_f(67.0) < m.threshold_f(67.5));
+        assert_eq!(m.threshold_f(f32::NAN), f32::NEG_INFINITY);
+        assert_eq!(m.threshold_f(-2.0), f32::NEG_INFINITY);
+        assert_eq!(m.threshold_f(100.5), f32::INFINITY);
     }
 
     #[test]

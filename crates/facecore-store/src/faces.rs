@@ -220,7 +220,7 @@ impl<'tx> FaceTables<'tx> {
     /// Stores one face in the collection at `prefix` (counted in
     /// `collection`). A face whose source is already stored is not stored
     /// again: the result carries the existing face's id.
-    fn store_face(
+    pub(crate) fn store_face(
         &mut self,
         prefix: &str,
         collection: &mut Collection,
@@ -447,6 +447,40 @@ impl Store {
             tables
                 .remove_face(prefix, collection, face_id, false)?
                 .map(|_| ())
+                .ok_or_else(|| StoreError::FaceNotFound(face_id.to_string()))
+        })
+    }
+
+    /// Deletes one face of one person (its image reference and thumbnail
+    /// with it); the person stays, even without faces. A face that does not
+    /// exist, or belongs to another person or none, is
+    /// [`StoreError::FaceNotFound`] and nothing changes; an unknown person
+    /// is [`StoreError::PersonNotFound`]. The check and the delete are one
+    /// transaction, so a concurrent merge cannot slip between them.
+    pub fn delete_person_face(
+        &self,
+        account: &str,
+        id: &str,
+        person_id: &str,
+        face_id: &str,
+    ) -> Result<StoredFace, StoreError> {
+        crate::persons::check_person_id(person_id)?;
+        self.write_collection_tables(account, id, None, |tables, prefix, collection| {
+            if tables.read_person(prefix, person_id)?.is_none() {
+                return Err(StoreError::PersonNotFound(person_id.to_string()));
+            }
+            let owner = tables
+                .faces
+                .get(format!("{prefix}{face_id}").as_str())
+                .map_err(storage)?
+                .map(|v| decode_header(v.value()))
+                .transpose()?
+                .and_then(|face| face.person_id);
+            if owner.as_deref() != Some(person_id) {
+                return Err(StoreError::FaceNotFound(face_id.to_string()));
+            }
+            tables
+                .remove_face(prefix, collection, face_id, false)?
                 .ok_or_else(|| StoreError::FaceNotFound(face_id.to_string()))
         })
     }

@@ -648,3 +648,128 @@ fn services_have_kinds_keys_and_a_collection_of_their_own() {
     assert!(store.list_services(None).unwrap().is_empty());
     assert!(store.authenticate_identity(&second.secret).is_err());
 }
+
+#[test]
+fn a_person_is_created_with_all_its_faces_or_not_at_all() {
+    let (_dir, store) = temp_store();
+    store.create_collection("a", "c", None).expect("create");
+    let with_thumb = |v: f32| NewFace {
+        thumbnail: Some(vec![0xff, 0xd8, 0xff]),
+        ..face(v, None)
+    };
+    let (ann, faces) = store
+        .create_person_with_faces(
+            "a",
+            "c",
+            None,
+            NewPerson {
+                name: Some("Ann".into()),
+                metadata: meta(&[("role", "pilot")]),
+            },
+            vec![with_thumb(0.1), with_thumb(0.2)],
+        )
+        .expect("ann");
+    assert_eq!(ann.face_count, 2);
+    assert_eq!(ann.metadata, meta(&[("role", "pilot")]));
+    assert!(
+        faces
+            .iter()
+            .all(|f| f.person_id.as_deref() == Some(ann.person_id.as_str()) && f.thumbnail)
+    );
+    let collection = store.collection("a", "c").unwrap().unwrap();
+    assert_eq!((collection.person_count, collection.face_count), (1, 2));
+    // faces, persons, names, memberships, no images, two thumbnails.
+    assert_eq!(rows(&store), [2, 1, 1, 2, 0, 0, 2]);
+
+    // A taken name, a bad thumbnail or a stale incarnation writes nothing.
+    let before = rows(&store);
+    assert!(matches!(
+        store.create_person_with_faces(
+            "a",
+            "c",
+            None,
+            NewPerson {
+                name: Some("ANN".into()),
+                ..NewPerson::default()
+            },
+            vec![face(0.3, None)],
+        ),
+        Err(StoreError::PersonExists(_))
+    ));
+    let huge = NewFace {
+        thumbnail: Some(vec![0; crate::media::MAX_THUMBNAIL_BYTES + 1]),
+        ..face(0.4, None)
+    };
+    assert!(
+        store
+            .create_person_with_faces(
+                "a",
+                "c",
+                None,
+                NewPerson::default(),
+                vec![face(0.5, None), huge]
+            )
+            .is_err()
+    );
+    assert!(matches!(
+        store.create_person_with_faces(
+            "a",
+            "c",
+            Some("not-this-one"),
+            NewPerson::default(),
+            vec![face(0.6, None)]
+        ),
+        Err(StoreError::CollectionNotFound(_))
+    ));
+    assert_eq!(rows(&store), before);
+    let collection = store.collection("a", "c").unwrap().unwrap();
+    assert_eq!((collection.person_count, collection.face_count), (1, 2));
+}
+
+#[test]
+fn a_face_is_deleted_only_through_its_own_person() {
+    let (_dir, store) = temp_store();
+    store.create_collection("a", "c", None).expect("create");
+    let ann = store
+        .insert_face("a", "c", None, face(0.1, named("Ann")))
+        .expect("ann");
+    let bob = store
+        .insert_face("a", "c", None, face(0.2, named("Bob")))
+        .expect("bob");
+    let loose = store
+        .insert_face("a", "c", None, face(0.3, None))
+        .expect("x");
+    let ann_id = ann.person_id.clone().unwrap();
+    let bob_id = bob.person_id.clone().unwrap();
+    // Another person's face, a face of nobody, an unknown face: not found.
+    for face_id in [
+        &bob.face_id,
+        &loose.face_id,
+        &"face_AAAAAAAAAAAAAAAAAAAA".to_string(),
+    ] {
+        assert!(matches!(
+            store.delete_person_face("a", "c", &ann_id, face_id),
+            Err(StoreError::FaceNotFound(_))
+        ));
+    }
+    assert!(matches!(
+        store.delete_person_face("a", "c", "person_AAAAAAAAAAAAAAAAAAAA", &ann.face_id),
+        Err(StoreError::PersonNotFound(_))
+    ));
+    assert_eq!(store.collection("a", "c").unwrap().unwrap().face_count, 3);
+    let deleted = store
+        .delete_person_face("a", "c", &ann_id, &ann.face_id)
+        .expect("delete");
+    assert_eq!(deleted.face_id, ann.face_id);
+    // The person stays, with no face; Bob is untouched.
+    assert_eq!(
+        store.person("a", "c", &ann_id).unwrap().unwrap().face_count,
+        0
+    );
+    assert_eq!(
+        store.person("a", "c", &bob_id).unwrap().unwrap().face_count,
+        1
+    );
+    assert!(store.face("a", "c", &ann.face_id).unwrap().is_none());
+    assert_eq!(store.collection("a", "c").unwrap().unwrap().face_count, 2);
+}

@@ -163,7 +163,7 @@ pub fn validate_metadata(metadata: &BTreeMap<String, String>) -> Result<(), Stor
 
 /// Checks a person id's shape, so that a malformed id is a clear
 /// "not found" rather than a key that could reach into another table.
-fn check_person_id(id: &str) -> Result<(), StoreError> {
+pub(crate) fn check_person_id(id: &str) -> Result<(), StoreError> {
     let ok = id
         .strip_prefix(PERSON_ID_PREFIX)
         .is_some_and(|rest| rest.len() == 20 && rest.bytes().all(|b| crate::BASE32.contains(&b)));
@@ -354,6 +354,43 @@ impl Store {
     ) -> Result<Person, StoreError> {
         self.write_collection_tables(account, collection, None, |tables, prefix, c| {
             tables.insert_person(prefix, c, person)
+        })
+    }
+
+    /// Creates a person and stores `faces` as its faces, in one transaction
+    /// (committed before returning): either the person exists with every
+    /// face or nothing was written. Returns the person as stored (with its
+    /// face count) and the faces in order. [`StoreError::CollectionNotFound`]
+    /// (also when the collection is not `incarnation`),
+    /// [`StoreError::PersonExists`] when the name is taken; the faces'
+    /// own `person` is ignored.
+    pub fn create_person_with_faces(
+        &self,
+        account: &str,
+        collection: &str,
+        incarnation: Option<&str>,
+        person: NewPerson,
+        faces: Vec<crate::NewFace>,
+    ) -> Result<(Person, Vec<crate::StoredFace>), StoreError> {
+        for face in &faces {
+            if let Some(image) = &face.image {
+                crate::media::check_image(image)?;
+            }
+        }
+        self.write_collection_tables(account, collection, incarnation, |tables, prefix, c| {
+            let created = tables.insert_person(prefix, c, person)?;
+            let owner = PersonRef::Id(created.person_id.clone());
+            let stored = faces
+                .into_iter()
+                .map(|mut face| {
+                    face.person = Some(owner.clone());
+                    tables.store_face(prefix, c, face)
+                })
+                .collect::<Result<Vec<_>, _>>()?;
+            let person = tables
+                .read_person(prefix, &created.person_id)?
+                .ok_or_else(|| StoreError::Storage("the new person was not stored".into()))?;
+            Ok((person, stored))
         })
     }
 

@@ -23,6 +23,7 @@
 use base64::Engine as _;
 use serde::Deserialize;
 
+pub mod face_search;
 mod fast;
 pub mod multipart;
 pub mod recognition;

@@ -93,6 +93,15 @@ pub enum Error {
     /// An invalid setting.
     #[error("invalid configuration: {0}")]
     Config(String),
+    /// A value of a request is out of its range, or asks for something the
+    /// calibration cannot promise.
+    #[error("{field}: {message}")]
+    Invalid {
+        /// The field, as the caller named it.
+        field: &'static str,
+        /// What is wrong with it.
+        message: String,
+    },
     /// The store refused or failed an operation.
     #[error(transparent)]
     Store(#[from] facecore_store::StoreError),
@@ -167,6 +176,7 @@ impl Error {
             Self::Image(e) => image_kind(e),
             Self::Score(_) | Self::ModelMismatch { .. } => ErrorKind::InvalidEmbedding,
             Self::NoFace => ErrorKind::NoFace,
+            Self::Invalid { .. } => ErrorKind::InvalidInput,
             Self::ServiceKey { .. } => ErrorKind::WrongKeyType,
             Self::TooManyFaces { .. } => ErrorKind::TooManyFaces,
             Self::Store(e) => store_kind(e),

@@ -33,6 +33,7 @@ pub mod collections;
 mod config;
 mod engine;
 mod error;
+pub mod false_match;
 pub mod keys;
 pub mod manifest;
 mod types;

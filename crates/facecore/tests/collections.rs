@@ -424,3 +424,120 @@ fn service_keys_and_collections_deleted_behind_the_facade() {
     assert_eq!(found.face_id, None);
     std::fs::remove_dir_all(&dir).ok();
 }
+
+/// A person enrolled from several photos in one transaction, searched as a
+/// person (one result however many faces match), with a per-search
+/// false-match rate that tightens the threshold as the collection grows;
+/// one face deleted through its own person only.
+#[test]
+fn persons_are_enrolled_whole_and_searched_as_persons() {
+    use facecore::ErrorKind;
+    use facecore::collections::{Enrol, FacesToStore, NewPerson, PersonSearch};
+
+    let (dir, store, engine) = fresh("persons");
+    let collections = Collections::new(Arc::clone(&store), Arc::clone(&engine));
+    collections.create("acme", "staff", None).unwrap();
+    let target = collections.open("acme", "staff").unwrap();
+    let how = Enrol {
+        faces: FacesToStore::ExactlyOne,
+        thumbnails: true,
+        ..Enrol::default()
+    };
+    let astronaut = fixture("astronaut.png");
+    let photos = [astronaut.clone(), astronaut.clone()];
+    let prepared: Vec<_> = photos
+        .iter()
+        .map(|p| collections.prepare(p, &how).unwrap())
+        .collect();
+    assert_eq!(prepared[0].faces().count(), 1);
+    // Nothing is stored by preparing.
+    assert_eq!(collections.get("acme", "staff").unwrap().face_count, 0);
+    let eileen = NewPerson {
+        name: Some("Eileen".into()),
+        metadata: [("team".to_string(), "crew".to_string())].into(),
+    };
+    collections
+        .check_new_person("acme", "staff", &eileen)
+        .unwrap();
+    let (person, faces) = collections
+        .enrol_person(&target, eileen.clone(), prepared.clone())
+        .unwrap();
+    assert_eq!((person.face_count, faces.len()), (2, 2));
+    assert!(faces.iter().all(|f| f.stored.thumbnail));
+    // The name is taken now, in any case: refused before and at the write.
+    let again = NewPerson {
+        name: Some("EILEEN".into()),
+        ..NewPerson::default()
+    };
+    let err = collections
+        .check_new_person("acme", "staff", &again)
+        .unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::PersonExists);
+    let err = collections
+        .enrol_person(&target, again, prepared)
+        .unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::PersonExists);
+    assert_eq!(collections.get("acme", "staff").unwrap().face_count, 2);
+    let cam = collections.prepare(&fixture("camera.png"), &how).unwrap();
+    let (cam, _) = collections
+        .enrol_person(&target, NewPerson::default(), vec![cam])
+        .unwrap();
+
+    // Two faces of Eileen match: one result for her, then the cameraman.
+    let query = engine
+        .embed(&astronaut, 1)
+        .unwrap()
+        .faces
+        .remove(0)
+        .embedding;
+    let search = |max_results, min_score, rate| PersonSearch {
+        max_results,
+        min_score,
+        max_false_match_rate: rate,
+    };
+    let all = collections
+        .search_persons(&target, &query, &search(10, -1.0, None))
+        .unwrap();
+    let ids: Vec<&str> = all
+        .matches
+        .iter()
+        .map(|m| m.person.as_ref().unwrap().person_id.as_str())
+        .collect();
+    assert_eq!(ids, [person.person_id.as_str(), cam.person_id.as_str()]);
+    assert_eq!(all.comparisons, 3);
+    let one = collections
+        .search_persons(&target, &query, &search(1, 80.0, None))
+        .unwrap();
+    assert_eq!(one.matches.len(), 1);
+    assert_eq!(one.min_score, 80.0);
+    // A rate per search over 3 faces: 1e-4 per search is 3.3e-5 per
+    // comparison, a score between 80 and 90.
+    let rated = collections
+        .search_persons(&target, &query, &search(1, 70.0, Some(1e-4)))
+        .unwrap();
+    assert!(
+        rated.min_score > 80.0 && rated.min_score < 90.0,
+        "{rated:?}"
+    );
+    assert_eq!(rated.matches.len(), 1);
+    let err = collections
+        .search_persons(&target, &query, &search(1, 70.0, Some(1e-7)))
+        .unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::InvalidInput);
+
+    // One face of Eileen deleted through Eileen; not through the cameraman.
+    let first = &faces[0].stored.face_id;
+    let err = collections
+        .delete_person_face("acme", "staff", &cam.person_id, first)
+        .unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::FaceNotFound);
+    collections
+        .delete_person_face("acme", "staff", &person.person_id, first)
+        .unwrap();
+    let left = collections
+        .search_persons(&target, &query, &search(10, -1.0, None))
+        .unwrap();
+    assert_eq!(left.comparisons, 2);
+    assert!(left.matches.iter().all(|m| m.face.face_id != *first));
+    std::fs::remove_dir_all(&dir).ok();
+}

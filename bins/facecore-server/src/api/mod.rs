@@ -6,6 +6,7 @@
 //! and its route table to [`DIALECT_ROUTES`].
 
 pub mod compreface;
+pub mod face_search;
 pub mod recognition;
 pub mod verification;
 
@@ -21,6 +22,7 @@ pub const DIALECT_ROUTES: &[&[Route]] = &[
     verification::ROUTES,
     recognition::ROUTES,
     compreface::ROUTES,
+    face_search::ROUTES,
 ];
 
 /// An authenticated API call, by dialect.
@@ -32,12 +34,15 @@ pub enum ApiCall {
     Recognition(recognition::Call),
     /// The CompreFace REST API.
     Compreface(compreface::Call),
+    /// The Face Search API.
+    FaceSearch(face_search::Call),
 }
 
 /// What a handler gets of an authenticated request. The credential a call
 /// takes is its dialect's: `Authorization` with an account key or token for
 /// the Face Verification and Recognition APIs, `x-api-key` with a service's
-/// key of the call's type for CompreFace's.
+/// key of the call's type for CompreFace's, `x-api-key` with an account key
+/// (or `Authorization`) for the Face Search API's.
 #[derive(Debug)]
 pub struct CallRequest {
     /// The authenticated account.
@@ -66,20 +71,25 @@ impl ApiCall {
             Self::Verification(call) => verification::handle(app, call, request).await,
             Self::Recognition(call) => recognition::handle(app, call, request).await,
             Self::Compreface(call) => compreface::handle(app, call, request).await,
+            Self::FaceSearch(call) => face_search::handle(app, call, request).await,
         }
     }
 
     /// Whether the call's body carries one image in `image.bytes` (the
-    /// Face Verification and Recognition APIs' image calls): a body too
+    /// Face Verification and Recognition APIs' image calls) or in
+    /// `face_base_64` / `multi_face_img_base_64` (the Face Search API's
+    /// searches): a body too
     /// large to read can then only be an image over the image limit, and is
     /// answered as one (400 `ERR_IMAGE_TOO_LARGE`, not 413).
     pub(crate) fn takes_one_image(self) -> bool {
+        use face_search::Call as S;
         use recognition::Call as R;
         use verification::Call as V;
         matches!(
             self,
             Self::Verification(V::DetectFaces | V::GetFaceEmbeddings)
                 | Self::Recognition(R::FaceIndex | R::FaceSearch | R::FaceSearchOrIndex)
+                | Self::FaceSearch(S::FaceSearch | S::MultiFaceSearch)
         )
     }
 
@@ -89,6 +99,7 @@ impl ApiCall {
             Self::Verification(_) => verification::render_error(error, retry_after_secs),
             Self::Recognition(_) => recognition::render_error(error, retry_after_secs),
             Self::Compreface(_) => compreface::render_error(error, retry_after_secs),
+            Self::FaceSearch(_) => face_search::render_error(error, retry_after_secs),
         }
     }
 }

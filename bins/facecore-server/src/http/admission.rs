@@ -34,6 +34,12 @@ impl Timed for facecore::collections::Enrolled {
     }
 }
 
+impl Timed for facecore::collections::PreparedImage {
+    fn timings(&self) -> facecore::StageTimings {
+        self.timings
+    }
+}
+
 /// Counts a request in the inference queue until dropped.
 struct QueueSlot<'a>(&'a AtomicU64);
 

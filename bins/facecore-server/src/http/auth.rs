@@ -146,6 +146,44 @@ pub fn service_of(
     }
 }
 
+/// The account of a Face Search API request: an account key in `x-api-key`
+/// (that API's header), or else the `Authorization` header as
+/// [`authenticate`] takes it. An `x-api-key` that holds no valid key is
+/// refused even beside a valid `Authorization`: a credential presented is
+/// never ignored. Service keys are refused, as on the other account-key
+/// APIs.
+pub fn x_api_key_or_authorization(
+    headers: &HeaderMap,
+    keys: &Keys,
+    jwt: Option<&JwtVerifier>,
+) -> Result<Account, ApiError> {
+    let Some(value) = headers.get("x-api-key") else {
+        if headers.get(AUTHORIZATION).is_none() {
+            return Err(ApiError::new(
+                error::API_KEY_NOT_PRESENT,
+                "no x-api-key header (an Authorization header with `ApiKey <key>` is accepted too)",
+            ));
+        }
+        return authenticate(headers, keys, jwt);
+    };
+    let key = value
+        .to_str()
+        .map_err(|_| {
+            ApiError::new(
+                error::API_KEY_NOT_VALID,
+                "the x-api-key header is not ASCII",
+            )
+        })?
+        .trim();
+    if key.is_empty() {
+        return Err(ApiError::new(
+            error::API_KEY_NOT_PRESENT,
+            "the x-api-key header is empty",
+        ));
+    }
+    keys.authenticate(key).map_err(|e| ApiError::from_error(&e))
+}
+
 /// Authenticates a request from its headers.
 pub fn authenticate(
     headers: &HeaderMap,

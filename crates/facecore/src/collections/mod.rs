@@ -30,8 +30,8 @@ mod enrol;
 mod persons;
 mod search;
 
-pub use enrol::{Enrol, Enrolled, EnrolledFace, FacesToStore};
-pub use search::PersonMatch;
+pub use enrol::{Enrol, Enrolled, EnrolledFace, FacesToStore, PreparedImage};
+pub use search::{PersonMatch, PersonSearch, PersonSearchResult};
 
 use crate::{Embedding, Embeddings, Engine, Error, Face, StageTimings};
 
@@ -471,8 +471,21 @@ impl Collections {
         let stored = self
             .store
             .insert_faces(account, id, Some(&loaded.incarnation), faces)?;
+        self.index_stored(loaded, account, id, &stored)?;
+        Ok(stored)
+    }
+
+    /// Makes faces just committed searchable; the caller holds the
+    /// collection's write lock.
+    fn index_stored(
+        &self,
+        loaded: &mut LoadedCollection,
+        account: &str,
+        id: &str,
+        stored: &[StoredFace],
+    ) -> Result<(), Error> {
         let was_approximate = loaded.index.is_approximate();
-        for face in &stored {
+        for face in stored {
             loaded.index.insert(&face.face_id, &face.embedding)?;
         }
         if let CollectionIndex::Ivf(ivf) = &loaded.index
@@ -490,7 +503,7 @@ impl Collections {
                 ivf.model(),
             );
         }
-        Ok(stored)
+        Ok(())
     }
 
     /// Stores a face (committed before returning) and makes it searchable.

@@ -177,6 +177,51 @@ impl Collections {
         )
     }
 
+    /// Deletes one face of a person, which stays even without faces; a
+    /// face of another person or of none is [`StoreError::FaceNotFound`].
+    pub fn delete_person_face(
+        &self,
+        account: &str,
+        collection: &str,
+        person_id: &str,
+        face_id: &str,
+    ) -> Result<StoredFace, Error> {
+        self.removing(
+            account,
+            collection,
+            || {
+                self.store
+                    .delete_person_face(account, collection, person_id, face_id)
+            },
+            |face| vec![face.face_id.as_str()],
+        )
+    }
+
+    /// Checks a person before inference is spent on its photos: its name
+    /// and metadata valid and the name free in the collection (which must
+    /// exist). The store checks again when the person is written.
+    pub fn check_new_person(
+        &self,
+        account: &str,
+        collection: &str,
+        person: &NewPerson,
+    ) -> Result<(), Error> {
+        if let Some(name) = &person.name {
+            facecore_store::persons::validate_person_name(name)?;
+        }
+        facecore_store::persons::validate_metadata(&person.metadata)?;
+        self.get(account, collection)?;
+        if let Some(name) = &person.name
+            && self
+                .store
+                .person_by_name(account, collection, name)?
+                .is_some()
+        {
+            return Err(Error::Store(StoreError::PersonExists(name.clone())));
+        }
+        Ok(())
+    }
+
     /// `limit` faces from the `offset`-th, ordered by id, of the collection
     /// or of one person, without embeddings.
     pub fn list_faces(
