@@ -38,8 +38,37 @@ pub struct Oversize {
     pub error: ApiError,
 }
 
+/// After a 413, the rest of a body is still read (and discarded) in the
+/// background, up to this many bytes in all and within the body timeout:
+/// most HTTP clients write the whole body before they read the answer, and
+/// a server that stopped reading would leave them a broken pipe instead of
+/// the error. A body declared larger by its `Content-Length` is not read at
+/// all.
+pub const DRAIN_AT_MOST: u64 = 64 << 20;
+
+/// Reads and discards what is left of a refused body, in the background,
+/// while the answer goes out; the connection closes when it is done.
+fn drain_in_background<B: IncomingBody>(body: B, already: u64, timeout: Duration) {
+    tokio::spawn(async move {
+        let mut body = std::pin::pin!(body);
+        let mut seen = already;
+        let _ = tokio::time::timeout(timeout, async {
+            while let Some(Ok(frame)) = body.frame().await {
+                if let Ok(data) = frame.into_data() {
+                    seen += data.remaining() as u64;
+                    if seen > DRAIN_AT_MOST {
+                        break;
+                    }
+                }
+            }
+        })
+        .await;
+    });
+}
+
 /// Reads the whole body of `request`: 413 past `limit` bytes (at once when
-/// `Content-Length` says so), 408 when it takes longer than `timeout`.
+/// `Content-Length` says so; the rest is drained in the background, see
+/// [`DRAIN_AT_MOST`]), 408 when it takes longer than `timeout`.
 ///
 /// With `oversize`, a body over `limit` but within `oversize.plausible` is
 /// drained without being kept (memory stays at `limit`) and answered with
@@ -62,34 +91,39 @@ pub async fn read_body<B: IncomingBody>(
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.parse::<u64>().ok());
     let plausible = oversize.as_ref().map_or(limit as u64, |o| o.plausible);
-    if declared.is_some_and(|n| n > plausible.max(limit as u64)) {
+    let started = tokio::time::Instant::now();
+    if let Some(n) = declared.filter(|&n| n > plausible.max(limit as u64)) {
+        if n <= DRAIN_AT_MOST {
+            drain_in_background(request.into_body(), 0, timeout);
+        }
         return Err(too_large());
     }
+    let mut body = Box::pin(request.into_body());
     let read = async {
-        let mut body = std::pin::pin!(request.into_body());
         let mut kept = BytesMut::new();
         let mut seen: u64 = 0;
         while let Some(frame) = body.frame().await {
             let frame = frame.map_err(|e| {
                 let e: Box<dyn std::error::Error + Send + Sync> = e.into();
-                ApiError::new(
+                let e = ApiError::new(
                     error::MALFORMED_JSON,
                     format!("the request body could not be read: {e}"),
-                )
+                );
+                (e, 0)
             })?;
             let Ok(data) = frame.into_data() else {
                 continue;
             };
             seen += data.remaining() as u64;
             if seen > plausible.max(limit as u64) {
-                return Err(too_large());
+                return Err((too_large(), seen));
             }
             if seen <= limit as u64 {
                 kept.put(data);
             }
         }
         match &oversize {
-            Some(o) if seen > limit as u64 => Err(o.error.clone()),
+            Some(o) if seen > limit as u64 => Err((o.error.clone(), 0)),
             _ => Ok(kept.freeze()),
         }
     };
@@ -101,6 +135,12 @@ pub async fn read_body<B: IncomingBody>(
                 timeout.as_secs_f32()
             ),
         )),
-        Ok(result) => result,
+        Ok(Ok(bytes)) => Ok(bytes),
+        Ok(Err((error, seen))) => {
+            if seen > 0 {
+                drain_in_background(body, seen, timeout.saturating_sub(started.elapsed()));
+            }
+            Err(error)
+        }
     }
 }
