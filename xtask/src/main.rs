@@ -537,7 +537,8 @@ fn run_tests(root: &Path, extra: &[OsString]) -> Result<ExitCode, RunError> {
     let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
     let mut cmd = std::process::Command::new(cargo);
     cmd.current_dir(root)
-        .args(["test", "--workspace"])
+        // Every failing test binary reported in one run, not only the first.
+        .args(["test", "--workspace", "--no-fail-fast"])
         .args(extra);
     let data = root.join("../shared/data");
     match std::env::var_os("FACECORE_EVAL_DATA") {
