@@ -285,6 +285,7 @@ impl App {
             Matched::Found(route, params) => (route, params),
             Matched::WrongMethod { path, allowed } => {
                 context.route = path;
+                body::discard(request, self.config.body_timeout);
                 let mut response = error_response(
                     &ApiError::new(
                         error::METHOD_NOT_ALLOWED,
@@ -298,10 +299,12 @@ impl App {
                 return Ok(response);
             }
             Matched::NoPath => {
-                return Err(ApiError::new(
+                let error = ApiError::new(
                     error::NOT_FOUND,
                     format!("no route {} {path}", request.method()),
-                ));
+                );
+                body::discard(request, self.config.body_timeout);
+                return Err(error);
             }
         };
         context.route = route.path;
@@ -346,7 +349,7 @@ impl App {
     where
         B: IncomingBody,
     {
-        let (account, collection) = match call {
+        let credentials = match call {
             crate::api::ApiCall::Compreface(call) if call.key_in_path() => {
                 // The image link CompreFace puts in <img> tags carries the
                 // key in its path; a wrong key is an empty answer, as an
@@ -356,27 +359,28 @@ impl App {
                     &self.keys,
                     call.service_kind(),
                 ) {
-                    Ok(service) => (service.account, service.collection),
-                    Err(_) => (String::new(), None),
+                    Ok(service) => Ok((service.account, service.collection)),
+                    Err(_) => Ok((String::new(), None)),
                 }
             }
             crate::api::ApiCall::Compreface(call) => {
-                let service =
-                    auth::service_key(request.headers(), &self.keys, call.service_kind())?;
-                (service.account, service.collection)
+                auth::service_key(request.headers(), &self.keys, call.service_kind())
+                    .map(|service| (service.account, service.collection))
             }
-            crate::api::ApiCall::FaceSearch(_) => {
-                let account = auth::x_api_key_or_authorization(
-                    request.headers(),
-                    &self.keys,
-                    self.config.jwt.as_ref(),
-                )?;
-                (account.name, None)
-            }
-            _ => {
-                let account =
-                    auth::authenticate(request.headers(), &self.keys, self.config.jwt.as_ref())?;
-                (account.name, None)
+            crate::api::ApiCall::FaceSearch(_) => auth::x_api_key_or_authorization(
+                request.headers(),
+                &self.keys,
+                self.config.jwt.as_ref(),
+            )
+            .map(|account| (account.name, None)),
+            _ => auth::authenticate(request.headers(), &self.keys, self.config.jwt.as_ref())
+                .map(|account| (account.name, None)),
+        };
+        let (account, collection) = match credentials {
+            Ok(found) => found,
+            Err(refused) => {
+                body::discard(request, self.config.body_timeout);
+                return Err(refused);
             }
         };
         context.account = Some(account.clone());

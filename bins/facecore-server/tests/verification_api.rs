@@ -591,6 +591,16 @@ async fn oversized_bodies_are_413_or_image_too_large_and_unknown_routes_404() {
             "ERR_PAYLOAD_TOO_LARGE",
         );
     }
+    // The same for answers given without reading the body at all.
+    let body = json!({"image": {"bytes": "A".repeat(5 << 20)}});
+    for _ in 0..3 {
+        assert_error(
+            &server.post_as(DETECT, &body, Some("ApiKey fc_wrong")).await,
+            401,
+            "ERR_API_KEY_NOT_VALID",
+        );
+        assert_error(&server.post("/v1/nope", &body).await, 404, "ERR_NOT_FOUND");
+    }
     // Chunked, without Content-Length: the limit holds while reading.
     let (response, _) = common::raw_request(
         &server.base,

@@ -66,6 +66,30 @@ fn drain_in_background<B: IncomingBody>(body: B, already: u64, timeout: Duration
     });
 }
 
+/// Drains the body of a request answered without reading it (a refused
+/// key, an unknown route, a wrong method) in the background, for the same
+/// reason as after a 413: the client must see the answer. Bodies declared
+/// larger than [`DRAIN_AT_MOST`] are not read; the connection just closes.
+pub fn discard<B: IncomingBody>(request: Request<B>, timeout: Duration) {
+    let declared = content_length(&request);
+    let chunked = request.headers().contains_key(header::TRANSFER_ENCODING);
+    let worth_it = match declared {
+        Some(n) => n > 0 && n <= DRAIN_AT_MOST,
+        None => chunked,
+    };
+    if worth_it {
+        drain_in_background(request.into_body(), 0, timeout);
+    }
+}
+
+fn content_length<B>(request: &Request<B>) -> Option<u64> {
+    request
+        .headers()
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok())
+}
+
 /// Reads the whole body of `request`: 413 past `limit` bytes (at once when
 /// `Content-Length` says so; the rest is drained in the background, see
 /// [`DRAIN_AT_MOST`]), 408 when it takes longer than `timeout`.
@@ -85,11 +109,7 @@ pub async fn read_body<B: IncomingBody>(
             format!("the request body is larger than the limit of {limit} bytes"),
         )
     };
-    let declared = request
-        .headers()
-        .get(header::CONTENT_LENGTH)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.parse::<u64>().ok());
+    let declared = content_length(&request);
     let plausible = oversize.as_ref().map_or(limit as u64, |o| o.plausible);
     let started = tokio::time::Instant::now();
     if let Some(n) = declared.filter(|&n| n > plausible.max(limit as u64)) {
