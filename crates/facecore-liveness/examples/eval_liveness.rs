@@ -11,8 +11,15 @@
 //! - `--every K`: every K-th image of `labels.csv` (default 1: all).
 //! - `--split all|tune|test`: `tune` = identities with an even number,
 //!   `test` = odd ones (thresholds were chosen on `tune`).
-//! - `--threads N` (default 1), `--scores FILE` (one CSV row per sample).
+//! - `--threads N` (default 1), `--scores FILE` (one CSV row per sample:
+//!   code, live and eye probabilities, face size, context reached).
 //! - `--min-live P`: override the model threshold.
+//! - `--model-only`: every cheap check off, so the model scores every face
+//!   (how the defaults were chosen).
+//! - `--save-examples DIR`: write every attack as PNG, to look at.
+//!
+//! The whole set (2,334 photos, 9,336 checks) takes about 20 minutes on
+//! two busy cores; the README's figures are `--split test` (1,192 photos).
 //!
 //! Attack sources are the genuine photos shrunk to at most 1024 px on their
 //! longer side; the seed of each attack is the FNV-1a hash of the photo's
