@@ -311,3 +311,30 @@ fn faces_dev_photos_pass_and_their_attacks_score_lower() {
         "{accepted_photo_of_photo} photos of photos accepted"
     );
 }
+
+/// Real photos for the two codes hand-made boxes cannot show: a woman
+/// looking down with her lids closed (faces-dev), and photos of two or
+/// three people of similar size (`multi-face`).
+#[test]
+fn closed_eyes_and_several_people_in_real_photos() {
+    let Some(dir) = eval_data() else { return };
+    let limits = facecore_image::Limits::default();
+    let load = |p: &Path| facecore_image::decode_rgb(&std::fs::read(p).unwrap(), &limits).unwrap();
+    let image = load(&dir.join("images/7325/182965.jpg"));
+    let v = checker().check(&image, &observe(&image), None).unwrap();
+    assert_eq!(v.code, Some(LivenessCode::EyesClosed), "{v:?}");
+    assert_eq!(
+        v.live_probability, None,
+        "closed eyes stop before the model"
+    );
+    let multi = dir.parent().unwrap().join("multi-face");
+    for name in [
+        "face_recognition__two_people.jpg",
+        "face_recognition__obama_and_biden.jpg",
+        "face_recognition__kit_with_rose.jpg",
+    ] {
+        let image = load(&multi.join(name));
+        let v = checker().check(&image, &observe(&image), None).unwrap();
+        assert_eq!(v.code, Some(LivenessCode::TooManyFaces), "{name}: {v:?}");
+    }
+}
