@@ -17,6 +17,9 @@
 //! - `--model-only`: every cheap check off, so the model scores every face
 //!   (how the defaults were chosen).
 //! - `--save-examples DIR`: write every attack as PNG, to look at.
+//! - `--no-pose`: leave the angle unchecked. By default the head pose comes
+//!   from `fr_pose.onnx` (facecore-attributes), estimated only for faces
+//!   that passed the placement checks, as the server does.
 //!
 //! The whole set (2,334 photos, 9,336 checks) takes about 20 minutes on
 //! two busy cores; the README's figures are `--split test` (1,192 photos).
@@ -32,9 +35,10 @@ use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
-use facecore_detect::{Detector, DetectorConfig};
+use facecore_attributes::PoseEstimator;
+use facecore_detect::{Detector, DetectorConfig, Face};
 use facecore_liveness::synthetic::AttackKind;
-use facecore_liveness::{FaceObservation, LivenessChecker, LivenessCode, LivenessConfig};
+use facecore_liveness::{FaceObservation, LivenessChecker, LivenessCode, LivenessConfig, Pose};
 use image::RgbImage;
 
 /// Longer side of the photos attacks are made from.
@@ -49,6 +53,7 @@ struct Args {
     min_live: Option<f32>,
     save: Option<PathBuf>,
     model_only: bool,
+    pose: bool,
 }
 
 fn parse_args() -> Result<Args, String> {
@@ -61,6 +66,7 @@ fn parse_args() -> Result<Args, String> {
         min_live: None,
         save: None,
         model_only: false,
+        pose: true,
     };
     let mut it = std::env::args().skip(1);
     let mut data = None;
@@ -74,13 +80,14 @@ fn parse_args() -> Result<Args, String> {
             "--scores" => a.scores = Some(PathBuf::from(value()?)),
             "--save-examples" => a.save = Some(PathBuf::from(value()?)),
             "--model-only" => a.model_only = true,
+            "--no-pose" => a.pose = false,
             "--min-live" => {
                 a.min_live = Some(value()?.parse().map_err(|_| "--min-live takes a number")?)
             }
             other => return Err(format!("unexpected argument `{other}`")),
         }
     }
-    a.data = data.ok_or("usage: eval-liveness --data DIR [--every K] [--split all|tune|test] [--threads N] [--scores FILE] [--min-live P]")?;
+    a.data = data.ok_or("usage: eval-liveness --data DIR [--every K] [--split all|tune|test] [--threads N] [--scores FILE] [--min-live P] [--model-only] [--no-pose] [--save-examples DIR]")?;
     if a.every == 0 || a.threads == 0 || !["all", "tune", "test"].contains(&a.split.as_str()) {
         return Err("--every and --threads must be >= 1; --split is all, tune or test".into());
     }
@@ -102,7 +109,9 @@ struct Sample {
     eyes_closed: Option<[f32; 2]>,
     face_px: Option<f32>,
     context: Option<f32>,
+    pose: Option<Pose>,
     geometry: Duration,
+    pose_time: Duration,
     eyes: Duration,
     model: Duration,
     detect: Duration,
@@ -111,6 +120,7 @@ struct Sample {
 fn check(
     detector: &Detector,
     checker: &LivenessChecker,
+    pose_model: Option<&PoseEstimator>,
     image: &RgbImage,
     path: &str,
     class: &'static str,
@@ -122,7 +132,28 @@ fn check(
         first.landmarks68 = detector.landmarks68(image, &first.bbox).ok();
     }
     let detect = t.elapsed();
-    let v = checker.check(image, &faces, None).unwrap();
+    let mut pose = None;
+    let v = checker
+        .check_with(image, &faces, |face| {
+            pose = match (pose_model, face.landmarks68) {
+                (Some(model), Some(points)) => {
+                    let face = Face {
+                        bbox: face.bbox,
+                        confidence: face.confidence,
+                        landmarks: facecore_detect::reduce_68_to_5(&|i| points[i]),
+                    };
+                    let p = model.estimate(image, &face).unwrap();
+                    Some(Pose {
+                        yaw: p.yaw,
+                        pitch: p.pitch,
+                        roll: p.roll,
+                    })
+                }
+                _ => None,
+            };
+            Ok::<_, facecore_liveness::LivenessError>(pose)
+        })
+        .unwrap();
     Sample {
         path: path.to_string(),
         class,
@@ -134,7 +165,9 @@ fn check(
             .first()
             .and_then(|f| facecore_liveness::liveness_crop(&f.bbox, image.width(), image.height()))
             .map(|(_, c)| c),
+        pose,
         geometry: v.timings.geometry,
+        pose_time: v.timings.pose,
         eyes: v.timings.eyes,
         model: v.timings.model,
         detect,
@@ -236,6 +269,8 @@ fn main() {
     let checker =
         LivenessChecker::from_bytes(&read("fr_liveness.onnx"), &read("fr_eye.onnx"), config)
             .unwrap();
+    let pose_model = (args.pose && !args.model_only)
+        .then(|| PoseEstimator::from_bytes(&read("fr_pose.onnx"), "fr_pose@0.0.1").unwrap());
 
     let labels = std::fs::read_to_string(args.data.join("labels.csv"))
         .unwrap_or_else(|e| panic!("{}: {e}", args.data.join("labels.csv").display()));
@@ -273,6 +308,7 @@ fn main() {
         for t in 0..args.threads {
             let (rows, samples, done, detector, checker, limits, args) =
                 (&rows, &samples, &done, &detector, &checker, &limits, &args);
+            let pose_model = pose_model.as_ref();
             s.spawn(move || {
                 for (path, _) in rows.iter().skip(t).step_by(args.threads) {
                     let bytes = std::fs::read(args.data.join(path)).unwrap();
@@ -280,7 +316,8 @@ fn main() {
                         eprintln!("  cannot decode {path}: skipped");
                         continue;
                     };
-                    let mut local = vec![check(detector, checker, &image, path, "live")];
+                    let mut local =
+                        vec![check(detector, checker, pose_model, &image, path, "live")];
                     let source = shrink(&image);
                     for kind in AttackKind::ALL {
                         let attack = kind.make(&source, fnv1a(path) ^ fnv1a(kind.name()));
@@ -288,7 +325,14 @@ fn main() {
                             let name = format!("{}-{}.png", path.replace('/', "_"), kind.name());
                             attack.save(dir.join(name)).unwrap();
                         }
-                        local.push(check(detector, checker, &attack, path, kind.name()));
+                        local.push(check(
+                            detector,
+                            checker,
+                            pose_model,
+                            &attack,
+                            path,
+                            kind.name(),
+                        ));
                     }
                     samples.lock().unwrap().extend(local);
                     let n = done.fetch_add(1, std::sync::atomic::Ordering::Relaxed) + 1;
@@ -311,14 +355,14 @@ fn main() {
         let mut f = std::fs::File::create(path).unwrap();
         writeln!(
             f,
-            "path,class,code,live_probability,eye_left_closed,eye_right_closed,face_px,context"
+            "path,class,code,live_probability,eye_left_closed,eye_right_closed,face_px,context,yaw,pitch,roll"
         )
         .unwrap();
         for s in &samples {
             let opt = |v: Option<f32>| v.map_or(String::new(), |v| format!("{v:.5}"));
             writeln!(
                 f,
-                "{},{},{},{},{},{},{},{}",
+                "{},{},{},{},{},{},{},{},{},{},{}",
                 s.path,
                 s.class,
                 s.code.map_or("LIVE", |c| c.as_str()),
@@ -326,7 +370,10 @@ fn main() {
                 opt(s.eyes_closed.map(|e| e[0])),
                 opt(s.eyes_closed.map(|e| e[1])),
                 opt(s.face_px),
-                opt(s.context)
+                opt(s.context),
+                opt(s.pose.map(|p| p.yaw)),
+                opt(s.pose.map(|p| p.pitch)),
+                opt(s.pose.map(|p| p.roll))
             )
             .unwrap();
         }
@@ -399,6 +446,31 @@ fn report(samples: &[Sample], config: &LivenessConfig) {
         }
         println!();
     }
+    let live_poses: Vec<Pose> = of("live").filter_map(|s| s.pose).collect();
+    if !live_poses.is_empty() {
+        println!(
+            "\nHead pose of the genuine photos that reached the angle check ({}; limits yaw {}, pitch {}, roll {}):",
+            live_poses.len(),
+            config.max_yaw,
+            config.max_pitch,
+            config.max_roll
+        );
+        for (name, axis) in [("yaw", 0), ("pitch", 1), ("roll", 2)] {
+            let mut v: Vec<f32> = live_poses
+                .iter()
+                .map(|p| [p.yaw, p.pitch, p.roll][axis].abs())
+                .collect();
+            v.sort_by(f32::total_cmp);
+            let at = |q: f64| v[((v.len() - 1) as f64 * q).round() as usize];
+            println!(
+                "  |{name}|  median {:5.1}   90th {:5.1}   95th {:5.1}   99th {:5.1} degrees",
+                at(0.5),
+                at(0.9),
+                at(0.95),
+                at(0.99)
+            );
+        }
+    }
     println!("\nLatency per check (median ms over the samples that ran it; 1 thread per sample):");
     let all = |f: fn(&Sample) -> Duration| {
         samples
@@ -410,6 +482,10 @@ fn report(samples: &[Sample], config: &LivenessConfig) {
     println!(
         "  geometric checks   {:8.4}",
         median_ms(all(|s| s.geometry))
+    );
+    println!(
+        "  pose model         {:8.3}",
+        median_ms(all(|s| s.pose_time))
     );
     println!("  eye model (2 eyes) {:8.3}", median_ms(all(|s| s.eyes)));
     println!("  liveness model     {:8.3}", median_ms(all(|s| s.model)));

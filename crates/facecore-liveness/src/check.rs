@@ -9,7 +9,7 @@ use image::RgbImage;
 use crate::{EyeModel, LivenessConfig, LivenessError, LivenessModel};
 
 /// A head pose in degrees, as a pose model estimates it (the caller supplies
-/// it; this crate has no pose model).
+/// it, or a way to estimate it: this crate has no pose model).
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Pose {
     /// Left-right turn.
@@ -124,6 +124,9 @@ impl From<&FaceBox> for FaceObservation {
 pub struct CheckTimings {
     /// Count, size, border, crop and angle checks.
     pub geometry: Duration,
+    /// Estimating the pose, when [`LivenessChecker::check_with`] was given
+    /// a way to.
+    pub pose: Duration,
     /// The eye model (both eyes).
     pub eyes: Duration,
     /// The liveness model.
@@ -210,34 +213,60 @@ impl LivenessChecker {
         faces: &[FaceObservation],
         pose: Option<Pose>,
     ) -> Result<LivenessVerdict, LivenessError> {
+        self.check_with(image, faces, |_| Ok::<_, LivenessError>(pose))
+    }
+
+    /// [`LivenessChecker::check`] with the pose estimated on demand:
+    /// `pose_of` is called with the dominant face only once the count, crop,
+    /// border, size and closeness checks have passed (a pose model costs
+    /// more than all of them), and its `None` leaves the angle unchecked.
+    /// Its error ends the check.
+    pub fn check_with<E: From<LivenessError>>(
+        &self,
+        image: &RgbImage,
+        faces: &[FaceObservation],
+        pose_of: impl FnOnce(&FaceObservation) -> Result<Option<Pose>, E>,
+    ) -> Result<LivenessVerdict, E> {
         if image.width() == 0 || image.height() == 0 {
-            return Err(LivenessError::EmptyImage);
+            return Err(LivenessError::EmptyImage.into());
         }
         let start = Instant::now();
         let mut verdict = LivenessVerdict {
             code: None,
-            face: None,
+            face: (!faces.is_empty()).then_some(0),
             live_probability: None,
             eyes_closed: None,
-            angle_checked: pose.is_some(),
+            angle_checked: false,
             eyes_checked: false,
             timings: CheckTimings::default(),
         };
-        let geometric = self.geometry(image, faces, pose);
+        let placed = self.placement(image, faces);
         verdict.timings.geometry = start.elapsed();
-        let face = match geometric {
+        let face = match placed {
             Err(code) => {
                 verdict.code = Some(code);
-                verdict.face = (!faces.is_empty()).then_some(0);
                 return Ok(verdict);
             }
             Ok(face) => face,
         };
-        verdict.face = Some(0);
+
+        let t = Instant::now();
+        let pose = pose_of(face)?;
+        verdict.timings.pose = t.elapsed();
+        if let Some(p) = pose {
+            verdict.angle_checked = true;
+            if !self.angle_within_limits(p) {
+                verdict.code = Some(LivenessCode::FaceAngleTooLarge);
+                return Ok(verdict);
+            }
+        }
 
         if let Some(points) = &face.landmarks68 {
             let t = Instant::now();
-            let closed = self.eyes.closed_probabilities(image, points)?;
+            let closed = self
+                .eyes
+                .closed_probabilities(image, points)
+                .map_err(E::from)?;
             verdict.timings.eyes = t.elapsed();
             verdict.eyes_closed = closed;
             verdict.eyes_checked = closed.is_some();
@@ -251,7 +280,10 @@ impl LivenessChecker {
         }
 
         let t = Instant::now();
-        let (live, _) = self.liveness.live_probability(image, &face.bbox)?;
+        let (live, _) = self
+            .liveness
+            .live_probability(image, &face.bbox)
+            .map_err(E::from)?;
         verdict.timings.model = t.elapsed();
         verdict.live_probability = Some(live);
         // A NaN probability is not live.
@@ -261,13 +293,12 @@ impl LivenessChecker {
         Ok(verdict)
     }
 
-    /// The cheap checks, in order; the face to go on with, or the code of
-    /// the first failure.
-    fn geometry<'f>(
+    /// The cheap checks of where the face is, in order: the face to go on
+    /// with, or the code of the first failure.
+    fn placement<'f>(
         &self,
         image: &RgbImage,
         faces: &'f [FaceObservation],
-        pose: Option<Pose>,
     ) -> Result<&'f FaceObservation, LivenessCode> {
         let c = &self.config;
         let face = faces.first().ok_or(LivenessCode::FaceNotFound)?;
@@ -296,16 +327,14 @@ impl LivenessChecker {
         if context < c.min_context {
             return Err(LivenessCode::FaceTooClose);
         }
-        if let Some(p) = pose {
-            // A NaN angle is beyond every limit.
-            let beyond = |v: f32, max: f32| v.is_nan() || v.abs() > max;
-            if beyond(p.yaw, c.max_yaw)
-                || beyond(p.pitch, c.max_pitch)
-                || beyond(p.roll, c.max_roll)
-            {
-                return Err(LivenessCode::FaceAngleTooLarge);
-            }
-        }
         Ok(face)
+    }
+
+    /// Whether a head pose is within the configured limits (a NaN angle is
+    /// beyond every limit).
+    fn angle_within_limits(&self, p: Pose) -> bool {
+        let c = &self.config;
+        let within = |v: f32, max: f32| v.abs() <= max;
+        within(p.yaw, c.max_yaw) && within(p.pitch, c.max_pitch) && within(p.roll, c.max_roll)
     }
 }

@@ -55,6 +55,66 @@ impl Default for LivenessConfig {
 }
 
 impl LivenessConfig {
+    /// The names [`LivenessConfig::set`] takes: the fields, as written here.
+    pub const NAMES: [&'static str; 10] = [
+        "min_live_probability",
+        "eyes_closed_probability",
+        "min_face_px",
+        "min_context",
+        "cropped_edge_px",
+        "min_border_margin",
+        "other_face_ratio",
+        "max_yaw",
+        "max_pitch",
+        "max_roll",
+    ];
+
+    /// Sets one threshold by its field name (for settings files and
+    /// command lines: `max_yaw=25`). Ranges are checked by
+    /// [`LivenessConfig::validate`].
+    pub fn set(&mut self, name: &str, value: f32) -> Result<(), LivenessError> {
+        let field = match name {
+            "min_live_probability" => &mut self.min_live_probability,
+            "eyes_closed_probability" => &mut self.eyes_closed_probability,
+            "min_face_px" => &mut self.min_face_px,
+            "min_context" => &mut self.min_context,
+            "cropped_edge_px" => &mut self.cropped_edge_px,
+            "min_border_margin" => &mut self.min_border_margin,
+            "other_face_ratio" => &mut self.other_face_ratio,
+            "max_yaw" => &mut self.max_yaw,
+            "max_pitch" => &mut self.max_pitch,
+            "max_roll" => &mut self.max_roll,
+            other => {
+                return Err(LivenessError::Config(format!(
+                    "no liveness threshold named `{other}`; the names are {}",
+                    Self::NAMES.join(", ")
+                )));
+            }
+        };
+        *field = value;
+        Ok(())
+    }
+
+    /// Reads `name=value` pairs (as [`LivenessConfig::set`] takes them)
+    /// over these thresholds, and validates the result.
+    pub fn with_overrides<S: AsRef<str>>(mut self, pairs: &[S]) -> Result<Self, LivenessError> {
+        for pair in pairs {
+            let pair = pair.as_ref().trim();
+            if pair.is_empty() {
+                continue;
+            }
+            let (name, value) = pair.split_once('=').ok_or_else(|| {
+                LivenessError::Config(format!("`{pair}` is not name=value (e.g. max_yaw=25)"))
+            })?;
+            let value: f32 = value.trim().parse().map_err(|_| {
+                LivenessError::Config(format!("`{pair}`: `{}` is not a number", value.trim()))
+            })?;
+            self.set(name.trim(), value)?;
+        }
+        self.validate()?;
+        Ok(self)
+    }
+
     /// Checks that every threshold is finite and in its range.
     pub fn validate(&self) -> Result<(), LivenessError> {
         let probabilities = [
@@ -86,5 +146,38 @@ impl LivenessConfig {
             }
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+
+    use super::*;
+
+    #[test]
+    fn overrides_are_read_by_name_and_validated() {
+        let c = LivenessConfig::default()
+            .with_overrides(&["max_yaw=25", " min_live_probability = 0.995 ", ""])
+            .unwrap();
+        assert_eq!((c.max_yaw, c.min_live_probability), (25.0, 0.995));
+        assert_eq!(c.max_pitch, LivenessConfig::default().max_pitch);
+        for name in LivenessConfig::NAMES {
+            assert!(LivenessConfig::default().set(name, 0.5).is_ok(), "{name}");
+        }
+        let errors = [
+            ("max_jaw=25", "no liveness threshold named `max_jaw`"),
+            ("max_yaw", "is not name=value"),
+            ("max_yaw=wide", "is not a number"),
+            ("min_live_probability=1.5", "must be in [0, 1]"),
+            ("min_face_px=-1", "must be finite and >= 0"),
+            ("max_roll=NaN", "must be finite and >= 0"),
+        ];
+        for (pair, says) in errors {
+            let e = LivenessConfig::default()
+                .with_overrides(&[pair])
+                .unwrap_err();
+            assert!(e.to_string().contains(says), "{pair}: {e}");
+        }
     }
 }

@@ -188,6 +188,53 @@ fn geometric_codes_fire_before_the_model() {
     assert!(c.check(&RgbImage::new(0, 0), &[], None).is_err());
 }
 
+/// The pose is asked for only once the placement checks passed, and an
+/// error while estimating it ends the check.
+#[test]
+fn the_pose_is_estimated_only_for_a_well_placed_face() {
+    let image = RgbImage::from_pixel(640, 480, image::Rgb([128, 128, 128]));
+    let c = checker();
+    let mut asked = 0;
+    let small = [face(300.0, 200.0, 20.0, 30.0)];
+    let v = c
+        .check_with(&image, &small, |_| {
+            asked += 1;
+            Ok::<_, facecore_liveness::LivenessError>(None)
+        })
+        .unwrap();
+    assert_eq!((v.code, asked), (Some(LivenessCode::FaceTooSmall), 0));
+    assert!(!v.angle_checked && v.timings.pose.is_zero());
+
+    let ok = [face(280.0, 180.0, 80.0, 100.0)];
+    let turned = Pose {
+        yaw: 0.0,
+        pitch: 0.0,
+        roll: -40.0,
+    };
+    let v = c
+        .check_with(&image, &ok, |f| {
+            asked += 1;
+            assert_eq!(f.bbox, ok[0].bbox);
+            Ok::<_, facecore_liveness::LivenessError>(Some(turned))
+        })
+        .unwrap();
+    assert_eq!((v.code, asked), (Some(LivenessCode::FaceAngleTooLarge), 1));
+    assert!(v.angle_checked && v.live_probability.is_none());
+
+    #[derive(Debug, PartialEq)]
+    enum PoseFailed {
+        Model,
+        Check,
+    }
+    impl From<facecore_liveness::LivenessError> for PoseFailed {
+        fn from(_: facecore_liveness::LivenessError) -> Self {
+            Self::Check
+        }
+    }
+    let failed = c.check_with(&image, &ok, |_| Err(PoseFailed::Model));
+    assert_eq!(failed.unwrap_err(), PoseFailed::Model);
+}
+
 fn observe(image: &RgbImage) -> Vec<FaceObservation> {
     let boxes = detector().detect_boxes(image).unwrap();
     let mut faces: Vec<FaceObservation> = boxes.iter().map(FaceObservation::from).collect();
