@@ -244,7 +244,10 @@ impl Engine {
 
     /// Checks that encoded image bytes show one live face (see
     /// [`facecore_liveness::LivenessChecker::check`] for the checks and their
-    /// order). `pose` (degrees, from a pose model) enables the angle check.
+    /// order). `pose` gives the head pose in degrees; with `None` it is
+    /// estimated by the pose model (`fr_pose`) when its file is present, and
+    /// only for a face that passed the placement checks. Without either the
+    /// angle is not checked (`angle_checked` is false in the verdict).
     /// [`Error::ModelsMissing`] when the liveness models were not found when
     /// the engine was loaded.
     pub fn liveness(
@@ -273,7 +276,26 @@ impl Engine {
         if let Some(first) = faces.first_mut() {
             first.landmarks68 = Some(self.detector.landmarks68(image, &first.bbox)?);
         }
-        Ok(self.pool.install(|| checker.check(image, &faces, pose))?)
+        let estimate = pose.is_none() && self.available_attributes().pose;
+        self.pool.install(|| {
+            checker.check_with(image, &faces, |face| match (pose, face.landmarks68) {
+                (Some(given), _) => Ok(Some(given)),
+                (None, Some(points)) if estimate => {
+                    let face = facecore_detect::Face {
+                        bbox: face.bbox,
+                        confidence: face.confidence,
+                        landmarks: facecore_detect::reduce_68_to_5(&|i| points[i]),
+                    };
+                    let p = self.pose_estimator()?.estimate(image, &face)?;
+                    Ok::<_, Error>(Some(facecore_liveness::Pose {
+                        yaw: p.yaw,
+                        pitch: p.pitch,
+                        roll: p.roll,
+                    }))
+                }
+                _ => Ok(None),
+            })
+        })
     }
 
     /// Decodes image bytes (any supported format, EXIF orientation applied)

@@ -21,7 +21,10 @@ fn the_engine_checks_liveness_when_its_models_are_present() {
     assert!(e.has_liveness());
     let v = e.liveness(&fixture("astronaut.png"), None).unwrap();
     assert_eq!(v.code, None, "{v:?}");
-    assert!(v.eyes_checked && !v.angle_checked);
+    // The pose model is in the default package: the angle is checked
+    // with its estimate when the caller gives none.
+    assert!(v.eyes_checked && v.angle_checked, "{v:?}");
+    assert!(!v.timings.pose.is_zero());
     assert!(v.live_probability.unwrap() > 0.99);
     let turned = Pose {
         yaw: 50.0,
@@ -37,6 +40,10 @@ fn the_engine_checks_liveness_when_its_models_are_present() {
     let flat = RgbImage::from_pixel(320, 240, image::Rgb([90, 100, 110]));
     let v = e.liveness_of(&flat, None).unwrap();
     assert_eq!(v.code, Some(LivenessCode::FaceNotFound));
+    assert!(
+        !v.angle_checked && v.timings.pose.is_zero(),
+        "no pose is estimated for a face that failed a placement check"
+    );
     assert!(e.liveness(b"not an image", None).is_err());
 }
 
