@@ -97,7 +97,11 @@ pub fn render(ours: &Value, theirs: &Value) -> String {
         ("embed (crop to unit vector)", "embed", None),
         ("embedding model", "embed_model", Some("embed")),
         ("end_to_end", "end_to_end", None),
-        ("liveness check (geometry, eyes, model)", "liveness", None),
+        (
+            "liveness check (detect, pose, eyes, model)",
+            "liveness",
+            None,
+        ),
         ("liveness model", "liveness_model", None),
     ];
     for (label, key, reference) in rows {

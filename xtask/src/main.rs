@@ -125,7 +125,8 @@ commands:
       embedding cache with `calibrate`. Writes <name>.md and <name>.png into
       --out (default docs/eval).
   eval-liveness --data DIR [--every K] [--split all|tune|test] [--threads N]
-                [--scores FILE] [--min-live P] [--model-only] [--save-examples DIR]
+                [--scores FILE] [--min-live P] [--model-only] [--no-pose]
+                [--save-examples DIR]
       Measure the liveness check on the genuine photos of DIR/labels.csv and
       on seeded synthetic attacks made from them (screen replay, print, photo
       of a photo; facecore_liveness::synthetic says how): APCER per attack
@@ -133,7 +134,9 @@ commands:
       model alone at other thresholds, the share of each code, and the time
       per check. Runs the release example of facecore-liveness. --every K
       takes every K-th photo; --split tune/test takes the identities with
-      an even/odd number (the defaults were chosen on tune).
+      an even/odd number (the defaults were chosen on tune); --no-pose leaves
+      the head-pose check out (by default fr_pose estimates it, as the
+      server does).
   help
       Print this message.
 

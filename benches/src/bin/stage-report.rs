@@ -126,21 +126,13 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
                 .map_err(Into::into),
         )
     }) / 8.0;
-    // The liveness check on the same face (when its models are present):
-    // the whole check (geometry, both eyes, the model) and the model alone.
+    // The liveness check on the same image (when its models are present):
+    // all of it as the Face Search API runs it (detection, 68 landmarks,
+    // placement, the pose model, both eyes, the liveness model), and the
+    // liveness model alone.
     let mut liveness = String::new();
     if let Some(checker) = engine.liveness_checker() {
-        let mut face = facecore::liveness::FaceObservation::from(&boxes[0]);
-        face.landmarks68 = Some(engine.detector().landmarks68(&image, &bbox)?);
-        let faces = [face];
-        let check = median_ms(runs, || {
-            keep(
-                checker
-                    .check(&image, &faces, None)
-                    .map(drop)
-                    .map_err(Into::into),
-            )
-        });
+        let check = median_ms(runs, || keep(engine.liveness_of(&image, None).map(drop)));
         let input: Vec<f32> = (0..3 * 128 * 128).map(|i| (i % 256) as f32).collect();
         let model = median_ms(runs, || {
             keep(
