@@ -125,8 +125,8 @@ commands:
       embedding cache with `calibrate`. Writes <name>.md and <name>.png into
       --out (default docs/eval).
   eval-liveness --data DIR [--every K] [--split all|tune|test] [--threads N]
-                [--scores FILE] [--min-live P] [--model-only] [--no-pose]
-                [--save-examples DIR]
+                [--scores FILE] [--min-live P] [--set NAME=VALUE]
+                [--model-only] [--no-pose] [--save-examples DIR]
       Measure the liveness check on the genuine photos of DIR/labels.csv and
       on seeded synthetic attacks made from them (screen replay, print, photo
       of a photo; facecore_liveness::synthetic says how): APCER per attack
@@ -136,7 +136,7 @@ commands:
       takes every K-th photo; --split tune/test takes the identities with
       an even/odd number (the defaults were chosen on tune); --no-pose leaves
       the head-pose check out (by default fr_pose estimates it, as the
-      server does).
+      server does); --set overrides any threshold (LivenessConfig's names).
   help
       Print this message.
 

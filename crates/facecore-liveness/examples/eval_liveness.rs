@@ -14,6 +14,8 @@
 //! - `--threads N` (default 1), `--scores FILE` (one CSV row per sample:
 //!   code, live and eye probabilities, face size, context reached).
 //! - `--min-live P`: override the model threshold.
+//! - `--set NAME=VALUE`: override any threshold of `LivenessConfig` (repeat
+//!   or comma-separate), e.g. `--set max_yaw=180` to see every angle.
 //! - `--model-only`: every cheap check off, so the model scores every face
 //!   (how the defaults were chosen).
 //! - `--save-examples DIR`: write every attack as PNG, to look at.
@@ -51,6 +53,7 @@ struct Args {
     threads: usize,
     scores: Option<PathBuf>,
     min_live: Option<f32>,
+    overrides: Vec<String>,
     save: Option<PathBuf>,
     model_only: bool,
     pose: bool,
@@ -64,6 +67,7 @@ fn parse_args() -> Result<Args, String> {
         threads: 1,
         scores: None,
         min_live: None,
+        overrides: Vec::new(),
         save: None,
         model_only: false,
         pose: true,
@@ -81,13 +85,14 @@ fn parse_args() -> Result<Args, String> {
             "--save-examples" => a.save = Some(PathBuf::from(value()?)),
             "--model-only" => a.model_only = true,
             "--no-pose" => a.pose = false,
+            "--set" => a.overrides.extend(value()?.split(',').map(str::to_string)),
             "--min-live" => {
                 a.min_live = Some(value()?.parse().map_err(|_| "--min-live takes a number")?)
             }
             other => return Err(format!("unexpected argument `{other}`")),
         }
     }
-    a.data = data.ok_or("usage: eval-liveness --data DIR [--every K] [--split all|tune|test] [--threads N] [--scores FILE] [--min-live P] [--model-only] [--no-pose] [--save-examples DIR]")?;
+    a.data = data.ok_or("usage: eval-liveness --data DIR [--every K] [--split all|tune|test] [--threads N] [--scores FILE] [--min-live P] [--set NAME=VALUE] [--model-only] [--no-pose] [--save-examples DIR]")?;
     if a.every == 0 || a.threads == 0 || !["all", "tune", "test"].contains(&a.split.as_str()) {
         return Err("--every and --threads must be >= 1; --split is all, tune or test".into());
     }
@@ -253,7 +258,12 @@ fn main() {
         DetectorConfig::default(),
     )
     .unwrap();
-    let mut config = LivenessConfig::default();
+    let mut config = LivenessConfig::default()
+        .with_overrides(&args.overrides)
+        .unwrap_or_else(|e| {
+            eprintln!("--set: {e}");
+            std::process::exit(2)
+        });
     if let Some(p) = args.min_live {
         config.min_live_probability = p;
     }
