@@ -87,7 +87,7 @@ pub fn render(ours: &Value, theirs: &Value) -> String {
     // (label, our key, onnxruntime's key): the stages include what is
     // around the model (resizing, box decoding, NMS, crops); the ratios
     // compare the models alone, as onnxruntime's figures are.
-    let rows: [(&str, &str, Option<&str>); 9] = [
+    let rows: [(&str, &str, Option<&str>); 11] = [
         ("decode", "decode", None),
         ("detect (resize, model, boxes, NMS)", "detect", None),
         ("detector model", "detect_model", Some("detect")),
@@ -97,6 +97,12 @@ pub fn render(ours: &Value, theirs: &Value) -> String {
         ("embed (crop to unit vector)", "embed", None),
         ("embedding model", "embed_model", Some("embed")),
         ("end_to_end", "end_to_end", None),
+        (
+            "liveness check (detect, pose, eyes, model)",
+            "liveness",
+            None,
+        ),
+        ("liveness model", "liveness_model", None),
     ];
     for (label, key, reference) in rows {
         let a = num(ours, key);

@@ -16,6 +16,7 @@ const LIBRARY_CRATES: &[&str] = &[
     "facecore-align",
     "facecore-embed",
     "facecore-attributes",
+    "facecore-liveness",
     "facecore-score",
     "facecore-scan",
     "facecore-store",
@@ -35,6 +36,7 @@ const LOWER_CRATES: &[&str] = &[
     "facecore-align",
     "facecore-embed",
     "facecore-attributes",
+    "facecore-liveness",
     "facecore-store",
     "facecore-wire",
 ];

@@ -124,6 +124,19 @@ commands:
       accuracy, and the measured FPR/TPR at scores 70/80/90/95. Shares the
       embedding cache with `calibrate`. Writes <name>.md and <name>.png into
       --out (default docs/eval).
+  eval-liveness --data DIR [--every K] [--split all|tune|test] [--threads N]
+                [--scores FILE] [--min-live P] [--set NAME=VALUE]
+                [--model-only] [--no-pose] [--save-examples DIR]
+      Measure the liveness check on the genuine photos of DIR/labels.csv and
+      on seeded synthetic attacks made from them (screen replay, print, photo
+      of a photo; facecore_liveness::synthetic says how): APCER per attack
+      type and BPCER with 95 % Wilson bounds at the default thresholds, the
+      model alone at other thresholds, the share of each code, and the time
+      per check. Runs the release example of facecore-liveness. --every K
+      takes every K-th photo; --split tune/test takes the identities with
+      an even/odd number (the defaults were chosen on tune); --no-pose leaves
+      the head-pose check out (by default fr_pose estimates it, as the
+      server does); --set overrides any threshold (LivenessConfig's names).
   help
       Print this message.
 
@@ -288,6 +301,36 @@ fn run(args: &[OsString]) -> Result<ExitCode, RunError> {
                 args.extend(["--pairs".into(), pairs.into_os_string()]);
             }
             run_release(&root, "facecore-cli", &args, &dir)
+        }
+        "eval-liveness" => {
+            if !rest.iter().any(|a| a == "--data") {
+                return Err(UsageError(
+                    "usage: eval-liveness --data DIR [--every K] [--split all|tune|test] [--threads N] [--scores FILE]".into(),
+                )
+                .into());
+            }
+            let dir = resolve_models_dir(None, &root);
+            models::fetch_models(&manifest_path, &dir, false)?;
+            let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+            let status = std::process::Command::new(cargo)
+                .current_dir(&root)
+                .args(["run", "--release", "--quiet", "-p", "facecore-liveness"])
+                .args([
+                    "--features",
+                    "synthetic",
+                    "--example",
+                    "eval-liveness",
+                    "--",
+                ])
+                .args(rest)
+                .env("FACECORE_MODELS", &dir)
+                .status()
+                .map_err(|e| anyhow::anyhow!("cannot run cargo: {e}"))?;
+            Ok(if status.success() {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::from(1)
+            })
         }
         "soak" => {
             let minutes: u64 = number_option(rest, "soak", "--minutes", 30, 2..=24 * 60)?;

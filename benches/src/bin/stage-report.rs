@@ -126,6 +126,25 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
                 .map_err(Into::into),
         )
     }) / 8.0;
+    // The liveness check on the same image (when its models are present):
+    // all of it as the Face Search API runs it (detection, 68 landmarks,
+    // placement, the pose model, both eyes, the liveness model), and the
+    // liveness model alone.
+    let mut liveness = String::new();
+    if let Some(checker) = engine.liveness_checker() {
+        let check = median_ms(runs, || keep(engine.liveness_of(&image, None).map(drop)));
+        let input: Vec<f32> = (0..3 * 128 * 128).map(|i| (i % 256) as f32).collect();
+        let model = median_ms(runs, || {
+            keep(
+                checker
+                    .liveness_model()
+                    .run_raw(&input)
+                    .map(drop)
+                    .map_err(Into::into),
+            )
+        });
+        liveness = format!(",\"liveness\":{check:.3},\"liveness_model\":{model:.3}");
+    }
     if let Some(e) = fail {
         return Err(e.into());
     }
@@ -150,7 +169,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let faces_per_s = (threads * per_thread) as f64 / t.elapsed().as_secs_f64();
 
     println!(
-        "{{\"decode\":{decode:.3},\"detect\":{detect:.3},\"landmarks\":{lmk:.3},\"align\":{align:.3},\"embed\":{embed:.3},\"detect_model\":{detect_model:.3},\"landmarks_model\":{lmk_model:.3},\"embed_model\":{embed_model:.3},\"embed_batched_per_face\":{embed_batched:.3},\"end_to_end\":{e2e:.3},\"threads\":{threads},\"faces_per_s\":{faces_per_s:.1},\"runs\":{runs}}}"
+        "{{\"decode\":{decode:.3},\"detect\":{detect:.3},\"landmarks\":{lmk:.3},\"align\":{align:.3},\"embed\":{embed:.3},\"detect_model\":{detect_model:.3},\"landmarks_model\":{lmk_model:.3},\"embed_model\":{embed_model:.3},\"embed_batched_per_face\":{embed_batched:.3},\"end_to_end\":{e2e:.3},\"threads\":{threads},\"faces_per_s\":{faces_per_s:.1},\"runs\":{runs}{liveness}}}"
     );
     Ok(())
 }

@@ -110,6 +110,12 @@ pub struct Settings {
     /// [default: none, no CORS headers].
     #[arg(long, env = "FACECORE_CORS_ALLOW_ORIGINS", value_delimiter = ',')]
     pub cors_allow_origins: Option<Vec<String>>,
+    /// Thresholds of the Face Search API's liveness check, as `name=value`
+    /// (e.g. `max_yaw=25,min_live_probability=0.995`); repeat or
+    /// comma-separate. Names: the fields of `LivenessConfig` [default: the
+    /// measured defaults of the README's "Liveness" section].
+    #[arg(long, env = "FACECORE_LIVENESS_THRESHOLDS", value_delimiter = ',')]
+    pub liveness_thresholds: Option<Vec<String>>,
     /// Log format: human or json (one JSON object per line) [default: human].
     #[arg(long, env = "FACECORE_LOG_FORMAT")]
     pub log_format: Option<String>,
@@ -147,6 +153,7 @@ impl Settings {
             jwt_issuer: self.jwt_issuer.or(lower.jwt_issuer),
             jwt_audience: self.jwt_audience.or(lower.jwt_audience),
             cors_allow_origins: self.cors_allow_origins.or(lower.cors_allow_origins),
+            liveness_thresholds: self.liveness_thresholds.or(lower.liveness_thresholds),
             log_format: self.log_format.or(lower.log_format),
         }
     }
@@ -163,6 +170,8 @@ pub struct ServerConfig {
     pub models_dir: Option<PathBuf>,
     /// Inference pool threads (0: number of cores).
     pub threads: usize,
+    /// Thresholds of the liveness check.
+    pub liveness: facecore::liveness::LivenessConfig,
     /// Application settings.
     pub app: AppConfig,
     /// Socket settings.
@@ -271,6 +280,9 @@ impl ServerConfig {
             data_dir: s.data_dir.clone().unwrap_or_else(|| PathBuf::from("data")),
             models_dir: s.models_dir.clone(),
             threads: s.threads.unwrap_or(0),
+            liveness: facecore::liveness::LivenessConfig::default()
+                .with_overrides(s.liveness_thresholds.as_deref().unwrap_or_default())
+                .map_err(|e| format!("liveness_thresholds: {e}"))?,
             app,
             serve,
             log_json,
@@ -400,6 +412,38 @@ mod tests {
         assert!(err.contains("log_format"), "{err}");
         let err = ServerConfig::from_args(&args(&["--jwt-secret", "short"])).expect_err("short");
         assert!(err.contains("32 bytes"), "{err}");
+    }
+
+    #[test]
+    fn liveness_thresholds_come_from_flags_and_files() {
+        let config = ServerConfig::from_args(&args(&[
+            "--liveness-thresholds",
+            "max_yaw=20,min_live_probability=0.995",
+        ]))
+        .expect("config");
+        assert_eq!(config.liveness.max_yaw, 20.0);
+        assert_eq!(config.liveness.min_live_probability, 0.995);
+        assert_eq!(
+            config.liveness.max_pitch,
+            facecore::liveness::LivenessConfig::default().max_pitch
+        );
+        let dir = tempfile::tempdir().expect("temp");
+        let file = dir.path().join("facecore.toml");
+        std::fs::write(&file, "liveness_thresholds = [\"min_face_px=64\"]\n").expect("write");
+        let config = ServerConfig::from_args(&args(&["--config", file.to_str().expect("utf8")]))
+            .expect("config");
+        assert_eq!(config.liveness.min_face_px, 64.0);
+        for (bad, says) in [
+            ("max_jaw=20", "max_jaw"),
+            ("min_live_probability=2", "[0, 1]"),
+        ] {
+            let err = ServerConfig::from_args(&args(&["--liveness-thresholds", bad]))
+                .expect_err("bad threshold");
+            assert!(
+                err.contains("liveness_thresholds") && err.contains(says),
+                "{err}"
+            );
+        }
     }
 
     #[test]

@@ -83,6 +83,7 @@ fn say(text: std::fmt::Arguments<'_>) {
 pub fn load_engine(config: &ServerConfig) -> anyhow::Result<Arc<facecore::Engine>> {
     let mut engine_config = facecore::EngineConfig {
         threads: Some(config.threads).filter(|&t| t > 0),
+        liveness: config.liveness,
         ..Default::default()
     };
     if let Some(dir) = &config.models_dir {

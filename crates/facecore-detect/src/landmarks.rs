@@ -17,6 +17,10 @@ pub const LANDMARK_SIZE: u32 = 64;
 /// ("left" = the viewer's left).
 pub type Landmarks5 = [[f32; 2]; 5];
 
+/// The landmark model's 68 points (iBUG order, 0-based) in original-image
+/// pixels.
+pub type Landmarks68 = [[f32; 2]; 68];
+
 /// A detected face with its 5 landmarks.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Face {
@@ -66,6 +70,13 @@ pub fn reduce_68_to_5(p: &dyn Fn(usize) -> [f32; 2]) -> Landmarks5 {
 impl Detector {
     /// Runs the landmark model on one face box and returns its 5 points.
     pub fn landmarks(&self, image: &RgbImage, bbox: &BBox) -> Result<Landmarks5, DetectError> {
+        let points = self.landmarks68(image, bbox)?;
+        Ok(reduce_68_to_5(&|i| points[i]))
+    }
+
+    /// Runs the landmark model on one face box and returns all 68 points
+    /// (what the eye crops of a liveness check need).
+    pub fn landmarks68(&self, image: &RgbImage, bbox: &BBox) -> Result<Landmarks68, DetectError> {
         let (x, y, side) =
             landmark_crop(bbox, image.width(), image.height()).ok_or(DetectError::EmptyImage)?;
         let small = resize_region_bilinear(image, (x, y, side, side), LANDMARK_SIZE, LANDMARK_SIZE);
@@ -85,8 +96,11 @@ impl Detector {
             });
         }
         let s = side as f32;
-        let p = |i: usize| [x as f32 + pts[2 * i] * s, y as f32 + pts[2 * i + 1] * s];
-        Ok(reduce_68_to_5(&p))
+        let mut points = [[0.0f32; 2]; 68];
+        for (i, p) in points.iter_mut().enumerate() {
+            *p = [x as f32 + pts[2 * i] * s, y as f32 + pts[2 * i + 1] * s];
+        }
+        Ok(points)
     }
 
     /// Runs the raw landmark model on a prepared `[1, 1, 64, 64]` input

@@ -63,7 +63,7 @@ pub use boxes::{BBox, FaceBox, nms, sort_by_dominance};
 pub use config::DetectorConfig;
 pub use detector::{DETECTOR_HEIGHT, DETECTOR_WIDTH, Detector};
 pub use error::{DetectError, ErrorKind};
-pub use landmarks::{Face, LANDMARK_SIZE, Landmarks5, landmark_crop, reduce_68_to_5};
+pub use landmarks::{Face, LANDMARK_SIZE, Landmarks5, Landmarks68, landmark_crop, reduce_68_to_5};
 pub use model::two_class_probability;
 pub use tensor::{gray_to_nchw, rgb_to_nchw};
 pub use windows::{TILE_FACE_LIMIT, Window};

@@ -20,6 +20,8 @@ pub struct EngineConfig {
     pub threads: Option<usize>,
     /// Face verification of low-confidence detections.
     pub quality: QualityConfig,
+    /// Thresholds of the liveness check ([`Engine::liveness`](crate::Engine::liveness)).
+    pub liveness: facecore_liveness::LivenessConfig,
 }
 
 /// Verification of doubtful detections by the embedding model.

@@ -47,6 +47,8 @@ impl FaceSelection {
 pub struct Engine {
     detector: facecore_detect::Detector,
     embedder: facecore_embed::Embedder,
+    /// The liveness check, when its model files are present.
+    liveness: Option<facecore_liveness::LivenessChecker>,
     limits: ImageLimits,
     quality: QualityConfig,
     score_map: facecore_score::ScoreMap,
@@ -80,6 +82,41 @@ impl std::fmt::Debug for Engine {
             .field("threads", &self.pool.current_num_threads())
             .finish_non_exhaustive()
     }
+}
+
+/// The manifest roles of the liveness check's two models.
+const LIVENESS_ROLES: [&str; 2] = ["liveness", "eye_state"];
+
+/// The file names of the liveness models in the manifest.
+fn liveness_files(manifest: &Manifest) -> Vec<String> {
+    LIVENESS_ROLES
+        .iter()
+        .filter_map(|r| manifest.role(r).ok().map(|m| m.file.clone()))
+        .collect()
+}
+
+/// The liveness checker when the manifest lists both models and both files
+/// are in `dir` (verified like every model); `None` when either is absent,
+/// so an engine without them still serves everything else.
+fn load_liveness(
+    manifest: &Manifest,
+    dir: &std::path::Path,
+    config: facecore_liveness::LivenessConfig,
+) -> Result<Option<facecore_liveness::LivenessChecker>, Error> {
+    let (Ok(live), Ok(eye)) = (
+        manifest.role(LIVENESS_ROLES[0]),
+        manifest.role(LIVENESS_ROLES[1]),
+    ) else {
+        return Ok(None);
+    };
+    if !dir.join(&live.file).exists() || !dir.join(&eye.file).exists() {
+        return Ok(None);
+    }
+    let live = manifest.read_verified(dir, live)?;
+    let eye = manifest.read_verified(dir, eye)?;
+    Ok(Some(facecore_liveness::LivenessChecker::from_bytes(
+        &live, &eye, config,
+    )?))
 }
 
 fn elapsed(t: Instant) -> Duration {
@@ -121,6 +158,7 @@ impl Engine {
         let detector =
             facecore_detect::Detector::from_bytes(&det_bytes, &lmk_bytes, config.detector)?;
         let embedder = facecore_embed::Embedder::from_bytes(&emb_bytes, &emb.tag())?;
+        let liveness = load_liveness(&manifest, &dir, config.liveness)?;
         let (score_map, calibrated) = match &emb.calibration {
             Some(c) => (c.score_map()?, true),
             None => (facecore_score::ScoreMap::spec_reference(), false),
@@ -135,6 +173,7 @@ impl Engine {
         Ok(Self {
             detector,
             embedder,
+            liveness,
             limits: config.image_limits,
             quality: config.quality,
             score_map,
@@ -191,6 +230,72 @@ impl Engine {
     /// The embedder (for per-stage use and benchmarks).
     pub fn embedder(&self) -> &facecore_embed::Embedder {
         &self.embedder
+    }
+
+    /// Whether the liveness models were found, so [`Engine::liveness`] works.
+    pub fn has_liveness(&self) -> bool {
+        self.liveness.is_some()
+    }
+
+    /// The liveness checker, when its models were found.
+    pub fn liveness_checker(&self) -> Option<&facecore_liveness::LivenessChecker> {
+        self.liveness.as_ref()
+    }
+
+    /// Checks that encoded image bytes show one live face (see
+    /// [`facecore_liveness::LivenessChecker::check`] for the checks and their
+    /// order). `pose` gives the head pose in degrees; with `None` it is
+    /// estimated by the pose model (`fr_pose`) when its file is present, and
+    /// only for a face that passed the placement checks. Without either the
+    /// angle is not checked (`angle_checked` is false in the verdict).
+    /// [`Error::ModelsMissing`] when the liveness models were not found when
+    /// the engine was loaded.
+    pub fn liveness(
+        &self,
+        bytes: &[u8],
+        pose: Option<facecore_liveness::Pose>,
+    ) -> Result<facecore_liveness::LivenessVerdict, Error> {
+        let image = self.decode(bytes)?;
+        self.liveness_of(&image, pose)
+    }
+
+    /// [`Engine::liveness`] on a decoded image: detects the faces, runs the
+    /// 68-point landmark model on the dominant one (for its eyes) and checks.
+    pub fn liveness_of(
+        &self,
+        image: &RgbImage,
+        pose: Option<facecore_liveness::Pose>,
+    ) -> Result<facecore_liveness::LivenessVerdict, Error> {
+        let checker = self.liveness.as_ref().ok_or_else(|| Error::ModelsMissing {
+            dir: self.models_dir.clone(),
+            missing: liveness_files(&self.manifest),
+        })?;
+        let boxes = self.detect_boxes(image)?;
+        let mut faces: Vec<facecore_liveness::FaceObservation> =
+            boxes.iter().map(Into::into).collect();
+        if let Some(first) = faces.first_mut() {
+            first.landmarks68 = Some(self.detector.landmarks68(image, &first.bbox)?);
+        }
+        let estimate = pose.is_none() && self.available_attributes().pose;
+        self.pool.install(|| {
+            checker.check_with(image, &faces, |face| match (pose, face.landmarks68) {
+                (Some(given), _) => Ok(Some(given)),
+                (None, Some(points)) if estimate => {
+                    let face = facecore_detect::Face {
+                        bbox: face.bbox,
+                        confidence: face.confidence,
+                        landmarks: facecore_detect::reduce_68_to_5(&|i| points[i]),
+                    };
+                    let p = self.pose_estimator()?.estimate(image, &face)?;
+                    Ok::<_, Error>(Some(facecore_liveness::Pose {
+                        yaw: p.yaw,
+                        pitch: p.pitch,
+                        roll: p.roll,
+                    }))
+                }
+                _ => Ok(None),
+            })
+        })
     }
 
     /// Decodes image bytes (any supported format, EXIF orientation applied)

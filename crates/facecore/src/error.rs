@@ -23,6 +23,10 @@ pub enum Error {
     /// An age, gender or pose model failed.
     #[error(transparent)]
     Attributes(#[from] facecore_attributes::AttributeError),
+    /// The liveness check failed to run (a face judged not live is a
+    /// verdict, not an error).
+    #[error(transparent)]
+    Liveness(#[from] facecore_liveness::LivenessError),
     /// An embedding is not valid input (wrong length, NaN, zero, ...).
     #[error(transparent)]
     Score(#[from] facecore_score::ScoreError),
@@ -202,6 +206,13 @@ impl Error {
             // they cannot make or a model failure is ours, not the caller's.
             Self::Attributes(e) => match e.kind() {
                 facecore_attributes::ErrorKind::Model | facecore_attributes::ErrorKind::Face => {
+                    ErrorKind::Internal
+                }
+                _ => ErrorKind::Internal,
+            },
+            Self::Liveness(e) => match e.kind() {
+                facecore_liveness::ErrorKind::EmptyImage => ErrorKind::ImageUndecodable,
+                facecore_liveness::ErrorKind::Model | facecore_liveness::ErrorKind::Config => {
                     ErrorKind::Internal
                 }
                 _ => ErrorKind::Internal,

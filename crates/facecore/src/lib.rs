@@ -23,9 +23,10 @@
 //!
 //! The stages live in their own crates, re-exported here: [`image`]
 //! (decoding and limits), [`detect`] (faces and landmarks), [`align`]
-//! (112×112 crops), [`embed`] (512-d vectors), [`score`] (cosine) and
+//! (112×112 crops), [`embed`] (512-d vectors), [`score`] (cosine),
 //! [`face_attributes`] (age, gender and head pose, through
-//! [`Engine::attributes`]).
+//! [`Engine::attributes`]) and [`liveness`] (the single-image liveness
+//! check, through [`Engine::liveness`]).
 
 pub mod attributes;
 pub mod calibrate;
@@ -43,6 +44,7 @@ pub use facecore_attributes as face_attributes;
 pub use facecore_detect as detect;
 pub use facecore_embed as embed;
 pub use facecore_image as image;
+pub use facecore_liveness as liveness;
 pub use facecore_score as score;
 
 pub use attributes::{Attribute, AttributeSet, AttributeTimings, FaceAttributes};

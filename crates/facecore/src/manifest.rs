@@ -45,7 +45,7 @@ pub struct ModelEntry {
     /// Model version.
     pub version: String,
     /// What it does: `detector`, `landmarks68`, `embedder`, `age`,
-    /// `gender` or `pose`.
+    /// `gender`, `pose`, `liveness` or `eye_state`.
     pub role: String,
     /// Name of the package of [`Manifest::packages`] the file comes from;
     /// `None` for the main [`Manifest::package`].

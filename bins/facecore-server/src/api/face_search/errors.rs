@@ -23,9 +23,9 @@ crate::error::codes! {
     NOT_FOUND = "ERR_NOT_FOUND", NOT_FOUND,
         "No such collection, person or face (of this account); `metadata.detail` says which.";
     LIVENESS = "ERR_LIVENESS_ERROR", BAD_REQUEST,
-        "The liveness check refused the face; `metadata.code` says why.";
+        "The liveness check refused the face; `metadata.code` says which check (FACE_NOT_LIVE, EYES_CLOSED, FACE_ANGLE_TOO_LARGE, FACE_TOO_SMALL, FACE_TOO_CLOSE, FACE_CLOSE_TO_BORDER, FACE_CROPPED, TOO_MANY_FACES), `metadata.detail` what it measured.";
     LIVENESS_UNAVAILABLE = "ERR_LIVENESS_ERROR", NOT_IMPLEMENTED,
-        "check_liveness is true but this server has no liveness check yet (`metadata.code` LIVENESS_NOT_AVAILABLE); nothing was searched.";
+        "check_liveness is true but this server's models directory lacks the liveness models (`metadata.code` LIVENESS_NOT_AVAILABLE); nothing was searched.";
     TOO_MANY_FACES = "ERR_TOO_MANY_FACES", BAD_REQUEST,
         "An enrolment photo (`metadata.index`) shows more than one face.";
     PERSON_EXISTS = "ERR_PERSON_NAME_ALREADY_EXISTS", CONFLICT,

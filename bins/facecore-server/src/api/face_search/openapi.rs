@@ -33,9 +33,9 @@ pub fn owns(path: &str) -> bool {
     request_body(content = FaceSearchRequest, example = json!({"collection_name": "MyCollection", "face_base_64": "iVBORw0KGgoAAAANSUhEUgAAAAgAAAAICAAAAADhZOFXAAAADklEQVR42mNogAIGyhgAgIQgARDoahcAAAAASUVORK5CYII=", "min_similarity_score": 0.8, "max_results": 1, "check_liveness": false})),
     responses(
         (status = 200, description = "The persons matched, best first (empty when nobody reaches the threshold)", body = Vec<SearchMatch>),
-        (status = 400, description = "ERR_FACE_NOT_DETECTED, ERR_BASE64_IMAGE_CANNOT_BE_DECODED, ERR_VALIDATION (a field, or a max_false_match_rate the calibration cannot promise for this collection), ERR_MALFORMED_JSON, ERR_IMAGE_TOO_LARGE", body = FaceSearchError),
+        (status = 400, description = "ERR_FACE_NOT_DETECTED, ERR_BASE64_IMAGE_CANNOT_BE_DECODED, ERR_LIVENESS_ERROR (check_liveness: the face did not pass; metadata.code says which check, metadata.detail what it measured), ERR_VALIDATION (a field, or a max_false_match_rate the calibration cannot promise for this collection), ERR_MALFORMED_JSON, ERR_IMAGE_TOO_LARGE", body = FaceSearchError),
         (status = 404, description = "ERR_NOT_FOUND: no collection of this name", body = FaceSearchError),
-        (status = 501, description = "ERR_LIVENESS_ERROR with metadata.code LIVENESS_NOT_AVAILABLE: check_liveness asked of a server without a liveness check", body = FaceSearchError),
+        (status = 501, description = "ERR_LIVENESS_ERROR with metadata.code LIVENESS_NOT_AVAILABLE: check_liveness asked of a server whose models directory lacks the liveness models", body = FaceSearchError),
     ),
     security(("face_search_key" = []), ("api_key" = []), ("bearer" = [])))]
 fn face_search() {}

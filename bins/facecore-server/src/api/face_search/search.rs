@@ -59,8 +59,11 @@ fn detect(engine: &Engine, image: &[u8], how: Detect) -> Result<Detected, faceco
     };
     let embeddings = engine.embed_selected(&decoded, selection, &mut timings)?;
     // "If no face is found, liveness is not checked."
-    let liveness = (how.check_liveness && !embeddings.faces.is_empty())
-        .then(|| liveness::check(engine, &decoded, &embeddings));
+    let liveness = if how.check_liveness && !embeddings.faces.is_empty() {
+        Some(liveness::check(engine, &decoded)?)
+    } else {
+        None
+    };
     let mut thumbnails = Vec::new();
     if how.thumbnails {
         for found in &embeddings.faces {
