@@ -144,7 +144,7 @@ fn geometric_codes_fire_before_the_model() {
         (
             vec![ok],
             Some(Pose {
-                yaw: 45.0,
+                yaw: 60.0,
                 pitch: 0.0,
                 roll: 0.0,
             }),
