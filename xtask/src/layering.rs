@@ -393,13 +393,14 @@ pub fn check_rules(graph: &Graph) -> Vec<RuleResult> {
             "facecore-align",
             "facecore-embed",
             "facecore-attributes",
+            "facecore-liveness",
         ],
     ));
 
     results.push(forbid(
         graph,
-        "facecore-attributes (a model crate) depends on no embedder, store or wire crate".into(),
-        &["facecore-attributes"],
+        "facecore-attributes and facecore-liveness (model crates) depend on no embedder, store or wire crate".into(),
+        &["facecore-attributes", "facecore-liveness"],
         &["facecore-embed", "facecore-store", "facecore-wire"],
     ));
 
@@ -481,6 +482,7 @@ mod tests {
             "facecore-score",
             "facecore-scan",
             "facecore-attributes",
+            "facecore-liveness",
             "facecore",
             "facecore-cli",
             "xtask",
@@ -508,6 +510,8 @@ mod tests {
         g.add_dep("facecore-embed", "facecore-tract");
         g.add_dep("facecore-attributes", "tract-onnx");
         g.add_dep("facecore-attributes", "facecore-detect");
+        g.add_dep("facecore-liveness", "tract-onnx");
+        g.add_dep("facecore-liveness", "facecore-detect");
         g.add_dep("tract-onnx", "ndarray");
         g.add_dep("facecore-score", "thiserror");
         g.add_dep("facecore-scan", "facecore-score");
@@ -517,6 +521,7 @@ mod tests {
             "facecore-align",
             "facecore-embed",
             "facecore-attributes",
+            "facecore-liveness",
             "facecore-score",
             "facecore-scan",
         ] {
@@ -527,6 +532,19 @@ mod tests {
         g.add_dep("facecore-cli", "anyhow");
         g.add_dep("xtask", "anyhow");
         g
+    }
+
+    #[test]
+    fn liveness_must_not_reach_the_store() {
+        let mut g = healthy();
+        g.add_package("facecore-store", "facecore-store", true);
+        assert!(failures(&g).is_empty(), "{:?}", failures(&g));
+        g.add_dep("facecore-liveness", "facecore-store");
+        assert!(
+            failures(&g).contains(&"facecore-liveness -> facecore-store".to_string()),
+            "{:?}",
+            failures(&g)
+        );
     }
 
     #[test]
