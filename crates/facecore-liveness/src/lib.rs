@@ -35,7 +35,7 @@
 //! All thresholds are in [`LivenessConfig`]. A [`LivenessChecker`] is
 //! `Send + Sync`: build it once and share it.
 //!
-//! With the `synthetic` feature, [`synthetic`] makes the seeded screen,
+//! With the `synthetic` feature, the `synthetic` module makes the seeded screen,
 //! print and photo-of-photo attacks the evaluation measures against.
 
 mod check;
