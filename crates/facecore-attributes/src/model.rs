@@ -26,22 +26,14 @@ impl Plan {
             which,
             detail: format!("{e:#}"),
         };
-        let mut reader = std::io::Cursor::new(bytes);
         // The dlib graphs annotate their intermediate and output shapes with
         // a symbolic batch `N`, which cannot unify with the batch of 1 we
         // fix: the shapes are inferred from the input instead.
-        let mut model = tract_onnx::onnx()
+        let parser = tract_onnx::onnx()
             .with_ignore_value_info(true)
-            .with_ignore_output_shapes(true)
-            .model_for_read(&mut reader)
-            .and_then(|m| m.with_input_fact(0, f32::fact(shape).into()))
-            .and_then(|m| m.into_typed())
-            .and_then(|m| m.into_decluttered())
-            .map_err(err)?;
-        facecore_tract::replace_all(&mut model).map_err(err)?;
-        let plan = model
-            .into_optimized()
-            .and_then(|m| m.into_runnable())
+            .with_ignore_output_shapes(true);
+        let plan = facecore_tract::load_decluttered(&parser, bytes, &shape)
+            .and_then(facecore_tract::into_plan)
             .map_err(err)?;
         Ok(Self { which, shape, plan })
     }

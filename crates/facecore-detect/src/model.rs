@@ -26,19 +26,10 @@ pub(crate) fn load_plan(
         which,
         detail: format!("{e:#}"),
     };
-    let mut reader = std::io::Cursor::new(bytes);
-    let mut model = tract_onnx::onnx()
-        .model_for_read(&mut reader)
-        .and_then(|m| m.with_input_fact(0, f32::fact(shape).into()))
-        .and_then(|m| m.into_typed())
-        .and_then(|m| m.into_decluttered())
-        .map_err(err)?;
-    facecore_tract::replace_all(&mut model).map_err(err)?;
+    let mut model =
+        facecore_tract::load_decluttered(&tract_onnx::onnx(), bytes, &shape).map_err(err)?;
     let logits = strip_softmax && strip_two_class_softmax(&mut model).map_err(err)?;
-    let plan = model
-        .into_optimized()
-        .and_then(|m| m.into_runnable())
-        .map_err(err)?;
+    let plan = facecore_tract::into_plan(model).map_err(err)?;
     Ok((plan, logits))
 }
 

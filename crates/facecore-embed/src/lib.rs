@@ -112,21 +112,11 @@ impl std::fmt::Debug for Embedder {
 
 fn build_plan(onnx: &[u8], batch: usize) -> Result<Arc<TypedRunnableModel>, EmbedError> {
     let size = INPUT_SIZE as usize;
-    let mut reader = std::io::Cursor::new(onnx);
     let mut parser = tract_onnx::onnx();
     facecore_tract::register_prelu(&mut parser.op_register);
-    let err = |e: TractError| EmbedError::Model(format!("{e:#}"));
-    let mut model = parser
-        .model_for_read(&mut reader)
-        .and_then(|m| m.with_input_fact(0, f32::fact([batch, 3, size, size]).into()))
-        .and_then(|m| m.into_typed())
-        .and_then(|m| m.into_decluttered())
-        .map_err(err)?;
-    facecore_tract::replace_all(&mut model).map_err(err)?;
-    model
-        .into_optimized()
-        .and_then(|m| m.into_runnable())
-        .map_err(err)
+    facecore_tract::load_decluttered(&parser, onnx, &[batch, 3, size, size])
+        .and_then(facecore_tract::into_plan)
+        .map_err(|e: TractError| EmbedError::Model(format!("{e:#}")))
 }
 
 impl Embedder {

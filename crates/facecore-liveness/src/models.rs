@@ -29,16 +29,8 @@ fn load_plan(which: &'static str, bytes: &[u8], shape: [usize; 4]) -> Result<Pla
     };
     let mut parser = tract_onnx::onnx();
     facecore_tract::register_prelu(&mut parser.op_register);
-    let mut model = parser
-        .model_for_read(&mut std::io::Cursor::new(bytes))
-        .and_then(|m| m.with_input_fact(0, f32::fact(shape).into()))
-        .and_then(|m| m.into_typed())
-        .and_then(|m| m.into_decluttered())
-        .map_err(err)?;
-    facecore_tract::replace_all(&mut model).map_err(err)?;
-    model
-        .into_optimized()
-        .and_then(|m| m.into_runnable())
+    facecore_tract::load_decluttered(&parser, bytes, &shape)
+        .and_then(facecore_tract::into_plan)
         .map_err(err)
 }
 

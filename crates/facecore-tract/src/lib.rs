@@ -39,6 +39,36 @@ pub use pwconv::{Pointwise, replace_pointwise};
 
 use tract_onnx::prelude::*;
 
+/// Reads an ONNX model with `parser`, fixes its input 0 to `f32` of
+/// `shape`, types and declutters it, and swaps in this crate's kernels
+/// ([`replace_all`]): what every model crate does before it optimises. The
+/// caller configures the parser ([`register_prelu`], ignored value infos)
+/// and may patch the result further before [`into_plan`].
+///
+/// # Errors
+/// When tract cannot read, type or patch the model.
+pub fn load_decluttered(
+    parser: &tract_onnx::Onnx,
+    bytes: &[u8],
+    shape: &[usize],
+) -> TractResult<TypedModel> {
+    let mut model = parser
+        .model_for_read(&mut std::io::Cursor::new(bytes))?
+        .with_input_fact(0, f32::fact(shape).into())?
+        .into_typed()?
+        .into_decluttered()?;
+    replace_all(&mut model)?;
+    Ok(model)
+}
+
+/// Optimises a model from [`load_decluttered`] into a runnable plan.
+///
+/// # Errors
+/// When tract cannot optimise it.
+pub fn into_plan(model: TypedModel) -> TractResult<Arc<TypedRunnableModel>> {
+    model.into_optimized()?.into_runnable()
+}
+
 /// Applies every replacement of this crate to a decluttered `model`, in
 /// the order they must run (the depthwise and full 3×3 convolutions before
 /// the 1×1 ones, which only tract's declutter has turned into `EinSum`s);
