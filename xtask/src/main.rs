@@ -278,7 +278,7 @@ fn run(args: &[OsString]) -> Result<ExitCode, RunError> {
             if let Some(c) = confidence {
                 args.extend(["--confidence".into(), c]);
             }
-            run_release(&root, "facecore-cli", &args, &dir)
+            run_release(&root, &["-p", "facecore-cli"], &args, &dir)
         }
         "eval" => {
             let opts = parse_eval_args(rest)?;
@@ -300,37 +300,30 @@ fn run(args: &[OsString]) -> Result<ExitCode, RunError> {
             if let Some(pairs) = opts.pairs {
                 args.extend(["--pairs".into(), pairs.into_os_string()]);
             }
-            run_release(&root, "facecore-cli", &args, &dir)
+            run_release(&root, &["-p", "facecore-cli"], &args, &dir)
         }
         "eval-liveness" => {
             if !rest.iter().any(|a| a == "--data") {
                 return Err(UsageError(
-                    "usage: eval-liveness --data DIR [--every K] [--split all|tune|test] [--threads N] [--scores FILE]".into(),
+                    "usage: eval-liveness --data DIR [--every K] [--split all|tune|test] [--threads N] [--scores FILE] (see `cargo xtask help`)".into(),
                 )
                 .into());
             }
             let dir = resolve_models_dir(None, &root);
             models::fetch_models(&manifest_path, &dir, false)?;
-            let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
-            let status = std::process::Command::new(cargo)
-                .current_dir(&root)
-                .args(["run", "--release", "--quiet", "-p", "facecore-liveness"])
-                .args([
+            run_release(
+                &root,
+                &[
+                    "-p",
+                    "facecore-liveness",
                     "--features",
                     "synthetic",
                     "--example",
                     "eval-liveness",
-                    "--",
-                ])
-                .args(rest)
-                .env("FACECORE_MODELS", &dir)
-                .status()
-                .map_err(|e| anyhow::anyhow!("cannot run cargo: {e}"))?;
-            Ok(if status.success() {
-                ExitCode::SUCCESS
-            } else {
-                ExitCode::from(1)
-            })
+                ],
+                rest,
+                &dir,
+            )
         }
         "soak" => {
             let minutes: u64 = number_option(rest, "soak", "--minutes", 30, 2..=24 * 60)?;
@@ -364,7 +357,7 @@ fn run(args: &[OsString]) -> Result<ExitCode, RunError> {
             println!(
                 "building and starting the release server (a cold build of tract takes minutes)..."
             );
-            run_release(&root, "facecore-server", rest, &dir)
+            run_release(&root, &["-p", "facecore-server"], rest, &dir)
         }
         "bench-server" => {
             let dir = resolve_models_dir(None, &root);
@@ -532,18 +525,21 @@ fn parse_eval_args(args: &[OsString]) -> Result<EvalArgs, UsageError> {
     })
 }
 
-/// Runs `cargo run --release -p PACKAGE -- ARGS` with the models directory
-/// set; the exit code is 1 when it fails.
+/// Runs `cargo run --release TARGET -- ARGS` (TARGET: `-p PACKAGE` and any
+/// feature or example selection) with the models directory set; the exit
+/// code is 1 when it fails.
 fn run_release(
     root: &Path,
-    package: &str,
+    target: &[&str],
     args: &[OsString],
     models_dir: &Path,
 ) -> Result<ExitCode, RunError> {
     let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
     let status = std::process::Command::new(cargo)
         .current_dir(root)
-        .args(["run", "--release", "--quiet", "-p", package, "--"])
+        .args(["run", "--release", "--quiet"])
+        .args(target)
+        .arg("--")
         .args(args)
         .env("FACECORE_MODELS", models_dir)
         .status()
