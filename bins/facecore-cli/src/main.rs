@@ -329,6 +329,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
                     })
                     .collect(),
                 unprocessed_face_count: e.unprocessed,
+                model: e.faces.first().map(|f| f.embedding.model.to_string()),
             };
             match cli.format {
                 OutputFormat::Json => {

@@ -8,10 +8,10 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
-use facecore::Engine;
 use facecore::collections::Collections;
 use facecore::keys::Keys;
 use facecore::store::Store;
+use facecore::{Engine, ModelSets};
 use facecore_wire::ImageSource;
 use hyper::header::{self, HeaderValue};
 use hyper::{Method, Request};
@@ -139,10 +139,22 @@ pub fn create_app(
     store: Arc<Store>,
     config: AppConfig,
 ) -> Result<Arc<App>, crate::fetch::FetchError> {
+    create_app_with_models(Arc::new(ModelSets::single(engine)), store, config)
+}
+
+/// [`create_app`] with several model sets: the default set's engine serves
+/// the stateless calls and new collections, each collection is served by
+/// the engine of the model it records.
+pub fn create_app_with_models(
+    models: Arc<ModelSets>,
+    store: Arc<Store>,
+    config: AppConfig,
+) -> Result<Arc<App>, crate::fetch::FetchError> {
     let fetcher = Fetcher::new(config.fetch.clone())?;
+    let engine = Arc::clone(models.default_engine());
     let openapi_json = Bytes::from(crate::openapi::document_json(&engine));
     let collections = Arc::new(
-        Collections::new(Arc::clone(&store), Arc::clone(&engine)).with_load_observer(log_load),
+        Collections::with_model_sets(Arc::clone(&store), models).with_load_observer(log_load),
     );
     Ok(Arc::new(App {
         engine,
@@ -312,6 +324,16 @@ impl App {
             Endpoint::Healthz => Ok(text_response(facecore::store::time::format_utc(
                 facecore::store::time::now_unix(),
             ))),
+            Endpoint::Models => {
+                let sets = self
+                    .model_sets()
+                    .describe()
+                    .map_err(|e| ApiError::from_error(&e))?;
+                Ok(crate::http::response::json_response(
+                    hyper::StatusCode::OK,
+                    &serde_json::json!({ "sets": sets }),
+                ))
+            }
             Endpoint::Demo(file) => Ok(file.response()),
             Endpoint::OpenApi => Ok(bytes_response(
                 self.openapi_json.clone(),
@@ -456,10 +478,29 @@ impl App {
         T: Timed + Send + 'static,
         F: FnOnce(&Engine) -> Result<T, facecore::Error> + Send + 'static,
     {
-        let engine = Arc::clone(&self.engine);
+        self.infer_on(Arc::clone(&self.engine), map, work).await
+    }
+
+    /// [`App::infer_mapped`] with the engine of a given model set (a
+    /// collection's, [`facecore::collections::OpenCollection::engine`]).
+    pub(crate) async fn infer_on<T, F>(
+        &self,
+        engine: Arc<Engine>,
+        map: fn(&facecore::Error) -> ApiError,
+        work: F,
+    ) -> Result<T, ApiError>
+    where
+        T: Timed + Send + 'static,
+        F: FnOnce(&Engine) -> Result<T, facecore::Error> + Send + 'static,
+    {
         self.admission
             .run_mapped(&self.metrics, map, move || work(&engine))
             .await
+    }
+
+    /// The loaded model sets.
+    pub fn model_sets(&self) -> &Arc<ModelSets> {
+        self.collections.model_sets()
     }
 
     /// Runs a store or collection operation off the async runtime (not on

@@ -52,6 +52,11 @@ pub struct Settings {
     /// Directory of the model files [default: the repository's models/].
     #[arg(long, env = "FACECORE_MODELS")]
     pub models_dir: Option<PathBuf>,
+    /// The model set new collections and the stateless calls use
+    /// (`GET /v1/models` lists what is loaded); every other installed set is
+    /// loaded beside it for the collections made with it [default: default].
+    #[arg(long, env = "FACECORE_MODEL_SET")]
+    pub model_set: Option<String>,
     /// Largest request body in bytes [default: 20971520].
     #[arg(long, env = "FACECORE_MAX_BODY_BYTES")]
     pub max_body_bytes: Option<usize>,
@@ -135,6 +140,7 @@ impl Settings {
             bind: self.bind.or(lower.bind),
             data_dir: self.data_dir.or(lower.data_dir),
             models_dir: self.models_dir.or(lower.models_dir),
+            model_set: self.model_set.or(lower.model_set),
             max_body_bytes: self.max_body_bytes.or(lower.max_body_bytes),
             threads: self.threads.or(lower.threads),
             inference_workers: self.inference_workers.or(lower.inference_workers),
@@ -168,6 +174,8 @@ pub struct ServerConfig {
     pub data_dir: PathBuf,
     /// Models directory (`None`: the library default).
     pub models_dir: Option<PathBuf>,
+    /// The default model set (`None`: `default`).
+    pub model_set: Option<String>,
     /// Inference pool threads (0: number of cores).
     pub threads: usize,
     /// Thresholds of the liveness check.
@@ -279,6 +287,7 @@ impl ServerConfig {
             bind,
             data_dir: s.data_dir.clone().unwrap_or_else(|| PathBuf::from("data")),
             models_dir: s.models_dir.clone(),
+            model_set: s.model_set.clone(),
             threads: s.threads.unwrap_or(0),
             liveness: facecore::liveness::LivenessConfig::default()
                 .with_overrides(s.liveness_thresholds.as_deref().unwrap_or_default())

@@ -55,6 +55,10 @@ codes! {
         "image.url could not be downloaded (network error, timeout, non-2xx status, too large, too many redirects).";
     INVALID_EMBEDDING = "ERR_INVALID_EMBEDDING", BAD_REQUEST,
         "An embedding is missing, has the wrong length, or holds non-finite values or only zeros.";
+    MODEL_MISMATCH = "ERR_MODEL_MISMATCH", BAD_REQUEST,
+        "Embeddings of different models (the request's `model` is not the one the call uses): they cannot be compared.";
+    MODEL_NOT_LOADED = "ERR_MODEL_NOT_LOADED", CONFLICT,
+        "The collection was made with a model set this server has not loaded (`GET /v1/models` lists them).";
     API_KEY_NOT_PRESENT = "ERR_API_KEY_NOT_PRESENT", UNAUTHORIZED,
         "No Authorization header (use `ApiKey <key>` or `Bearer <token>`).";
     API_KEY_NOT_VALID = "ERR_API_KEY_NOT_VALID", UNAUTHORIZED,
@@ -180,6 +184,8 @@ pub fn code_for(kind: ErrorKind) -> Code {
         ErrorKind::ServiceNotFound => NOT_FOUND,
         ErrorKind::InvalidKey => API_KEY_NOT_VALID,
         ErrorKind::AccountForbidden => ACCOUNT_FORBIDDEN,
+        ErrorKind::ModelMismatch => MODEL_MISMATCH,
+        ErrorKind::ModelNotLoaded => MODEL_NOT_LOADED,
         ErrorKind::Internal => INTERNAL,
         // `ErrorKind` is non-exhaustive: a kind the facade adds is a server
         // error until it has a row here (a test lists every known kind).
@@ -274,6 +280,8 @@ mod tests {
             (K::ServiceNotFound, NOT_FOUND),
             (K::InvalidKey, API_KEY_NOT_VALID),
             (K::AccountForbidden, ACCOUNT_FORBIDDEN),
+            (K::ModelMismatch, MODEL_MISMATCH),
+            (K::ModelNotLoaded, MODEL_NOT_LOADED),
             (K::Internal, INTERNAL),
         ];
         for (kind, code) in table {

@@ -29,7 +29,7 @@ use std::sync::Arc;
 
 use anyhow::Context as _;
 
-pub use app::{App, AppConfig, create_app};
+pub use app::{App, AppConfig, create_app, create_app_with_models};
 pub use config::{Args, ServerConfig};
 
 pub use facecore::store::DATA_FILE;
@@ -79,17 +79,41 @@ fn say(text: std::fmt::Arguments<'_>) {
     let _ = out.flush();
 }
 
-/// Loads the engine as configured.
-pub fn load_engine(config: &ServerConfig) -> anyhow::Result<Arc<facecore::Engine>> {
+/// Loads the configured model set as the default and every other
+/// installed set beside it.
+pub fn load_models(config: &ServerConfig) -> anyhow::Result<Arc<facecore::ModelSets>> {
     let mut engine_config = facecore::EngineConfig {
         threads: Some(config.threads).filter(|&t| t > 0),
         liveness: config.liveness,
+        model_set: config.model_set.clone(),
         ..Default::default()
     };
     if let Some(dir) = &config.models_dir {
         engine_config.models_dir = Some(dir.clone());
     }
-    Ok(Arc::new(facecore::Engine::load(engine_config)?))
+    Ok(Arc::new(facecore::ModelSets::load(engine_config)?))
+}
+
+/// Logs each loaded model set with its licence; a set whose weights are
+/// not for commercial use says so loudly, on every start.
+fn log_model_sets(models: &facecore::ModelSets) {
+    for (i, engine) in models.engines().iter().enumerate() {
+        let set = engine.model_set();
+        let role = if i == 0 { "default" } else { "also loaded" };
+        say(format_args!(
+            "facecore-server: model set '{}' ({role}): embedder {}, licence: {}",
+            set.name,
+            engine.model_id(),
+            set.license
+        ));
+        if !set.commercial_use {
+            say(format_args!(
+                "facecore-server: WARNING: model set '{}' is for NON-COMMERCIAL use only. {}",
+                set.name,
+                set.terms.as_deref().unwrap_or_default()
+            ));
+        }
+    }
 }
 
 /// Runs the server until SIGINT/SIGTERM: loads the models, opens the store,
@@ -97,11 +121,13 @@ pub fn load_engine(config: &ServerConfig) -> anyhow::Result<Arc<facecore::Engine
 pub async fn run(config: ServerConfig) -> anyhow::Result<()> {
     let started = std::time::Instant::now();
     let (store, first_key) = open_store(&config)?;
-    let engine = tokio::task::spawn_blocking({
+    let models = tokio::task::spawn_blocking({
         let config = config.clone();
-        move || load_engine(&config)
+        move || load_models(&config)
     })
     .await??;
+    log_model_sets(&models);
+    let engine = Arc::clone(models.default_engine());
     if let Some(key) = first_key {
         say(format_args!(
             "facecore-server: this data directory had no API keys, so one was made for account '{FIRST_ACCOUNT}'.\n\
@@ -118,7 +144,7 @@ pub async fn run(config: ServerConfig) -> anyhow::Result<()> {
         )
     })?;
     tokio::spawn(admin_socket::run(admin, Arc::clone(&store)));
-    let app = create_app(Arc::clone(&engine), store, config.app.clone())?;
+    let app = create_app_with_models(models, store, config.app.clone())?;
     let listener = tokio::net::TcpListener::bind(config.bind)
         .await
         .with_context(|| format!("cannot listen on {}", config.bind))?;

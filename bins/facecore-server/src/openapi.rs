@@ -24,6 +24,32 @@ use crate::error::{CODES, ErrorBody};
 #[allow(dead_code)]
 fn healthz() {}
 
+/// The model sets of the manifest, no authentication: for each, whether it
+/// is loaded and the default (the set new collections use), its models
+/// with their pinned sha256 and licences, the embedding model id that
+/// collections record, and the calibration behind the scores. A set whose
+/// weights are not for commercial use says so (`commercial_use: false`,
+/// `terms`); one that is not installed names the command that installs it.
+#[utoipa::path(
+    get,
+    path = "/v1/models",
+    tag = "Health",
+    responses(
+        (status = 200, description = "`{\"sets\": [...]}`, the loaded sets first, the default at the head", body = Object,
+            example = json!({"sets": [{"name": "default", "default": true, "loaded": true,
+                "description": "UltraFace-style detector, 68-point landmarks and a 512-d embedder",
+                "license": "MIT", "commercial_use": true, "embedding_model": "fr_feature@0.0.1",
+                "embedding_dim": 512,
+                "calibration": {"fpr_1e3": 0.3556, "fpr_1e4": 0.4363, "fpr_1e5": 0.4949, "fpr_1e6": null,
+                    "measured_on": "faces-dev"},
+                "models": [{"id": "fr_feature", "version": "0.0.1", "role": "embedder",
+                    "file": "fr_feature.onnx", "sha256": "87aacdfe…", "license": "MIT",
+                    "package": "npm:faceplugin-face-recognition-js@0.0.1"}]}]})),
+    )
+)]
+#[allow(dead_code)]
+fn models() {}
+
 /// The error responses every authenticated operation can give, added to each
 /// of them here rather than repeated in every path attribute.
 const AUTHENTICATED_ERRORS: &[(&str, &str)] = &[
@@ -122,7 +148,7 @@ impl Modify for Security {
         title = "facecore Face Verification and Face Recognition API",
         description = "Self-hosted face detection, embeddings and calibrated comparison.",
     ),
-    paths(healthz),
+    paths(healthz, models),
     components(schemas(ErrorBody)),
     tags(
         (name = "Face Verification", description = "Detect faces, extract embeddings, compare them"),

@@ -21,6 +21,8 @@ pub enum Endpoint {
     Api(ApiCall),
     /// `GET /v1/healthz`
     Healthz,
+    /// `GET /v1/models`
+    Models,
     /// `GET /openapi.json`
     OpenApi,
     /// `GET /metrics`
@@ -71,6 +73,7 @@ impl Route {
 /// The service's own routes, beside the dialects'.
 const SERVICE_ROUTES: &[Route] = &[
     Route::service(Method::GET, "/v1/healthz", Endpoint::Healthz, true),
+    Route::service(Method::GET, "/v1/models", Endpoint::Models, true),
     Route::service(Method::GET, "/openapi.json", Endpoint::OpenApi, false),
     Route::service(Method::GET, "/metrics", Endpoint::Metrics, false),
     Route::service(Method::GET, "/", Endpoint::Demo(DemoFile::Page), false),

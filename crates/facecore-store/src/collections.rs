@@ -50,6 +50,12 @@ pub struct Collection {
     /// Random id of this incarnation: a collection deleted and created again
     /// under the same id is a different collection.
     pub incarnation: String,
+    /// The embedding model (`id@version`) its faces are embedded with,
+    /// recorded at creation. `None` in files written before collections
+    /// recorded it and for collections created without one (a CompreFace
+    /// service's): then its faces say ([`Store::first_face_model`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub embedding_model: Option<String>,
 }
 
 pub(crate) fn collection_key(account: &str, collection: &str) -> String {
@@ -147,6 +153,18 @@ impl Store {
         id: &str,
         description: Option<&str>,
     ) -> Result<Collection, StoreError> {
+        self.create_collection_for_model(account, id, description, None)
+    }
+
+    /// [`Store::create_collection`] recording the embedding model its faces
+    /// will have (see [`Collection::embedding_model`]).
+    pub fn create_collection_for_model(
+        &self,
+        account: &str,
+        id: &str,
+        description: Option<&str>,
+        embedding_model: Option<&str>,
+    ) -> Result<Collection, StoreError> {
         validate_collection_id(id)?;
         validate_description(description)?;
         let now = time::now_unix();
@@ -158,6 +176,7 @@ impl Store {
             face_count: 0,
             person_count: 0,
             incarnation: random_base32(16)?,
+            embedding_model: embedding_model.map(str::to_string),
         };
         let tx = self.db.begin_write().map_err(storage)?;
         {
@@ -169,6 +188,27 @@ impl Store {
         }
         self.commit(tx)?;
         Ok(collection)
+    }
+
+    /// The embedding model of the collection's first stored face (in face
+    /// id order), `None` when it has no face: what a collection that did
+    /// not record its model holds.
+    pub fn first_face_model(&self, account: &str, id: &str) -> Result<Option<String>, StoreError> {
+        let tx = self.db.begin_read().map_err(storage)?;
+        let faces = tx.open_table(FACES).map_err(storage)?;
+        let prefix = face_prefix(account, id);
+        let end = prefix_end(&prefix);
+        let mut range = faces
+            .range(prefix.as_str()..end.as_str())
+            .map_err(storage)?;
+        match range.next() {
+            Some(entry) => {
+                let (_, value) = entry.map_err(storage)?;
+                let face: StoredFace = decode_face(value.value())?;
+                Ok(Some(face.model))
+            }
+            None => Ok(None),
+        }
     }
 
     /// One collection of the account, if it exists.

@@ -409,6 +409,10 @@ pub struct NamedCollection {
     pub created_at: String,
     /// UTC time of the last change of its description.
     pub updated_at: String,
+    /// The embedding model (`id@version`) of its faces, fixed when it was
+    /// created (an addition to the document's fields; `GET /v1/models`
+    /// lists the loaded models).
+    pub embedding_model: String,
 }
 
 /// Answer of `GET /collections`.

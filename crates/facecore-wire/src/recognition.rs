@@ -129,6 +129,10 @@ pub struct CollectionView {
     pub updated_at: String,
     /// Faces stored (an addition to the spec's fields).
     pub face_count: u64,
+    /// The embedding model (`id@version`) of its faces, fixed when it was
+    /// created (an addition to the spec's fields; `GET /v1/models` lists
+    /// the loaded models).
+    pub embedding_model: String,
 }
 
 /// Answer of `GET /v1/collection/get`.

@@ -63,6 +63,16 @@ pub struct CompareRequest {
         schema(required = true, nullable = false, min_items = 512, max_items = 512)
     )]
     pub embedding2: Option<Vec<f64>>,
+    /// The model (`id@version`, as get-face-embeddings answers it) that
+    /// made both embeddings (an addition to the spec's fields). Without it
+    /// they are taken to be the server's default model's, the only check
+    /// being their length: two 512-d models cannot be told apart by their
+    /// vectors. With it, a model the server has not loaded is
+    /// `ERR_MODEL_MISMATCH`, and a loaded one is compared on its own
+    /// calibration.
+    #[cfg_attr(feature = "openapi", schema(example = "fr_feature@0.0.1"))]
+    #[serde(default)]
+    pub model: Option<String>,
 }
 
 impl CompareRequest {
@@ -84,6 +94,7 @@ impl CompareRequest {
             Some((embedding1, embedding2)) => Ok(Self {
                 embedding1,
                 embedding2,
+                model: None,
             }),
             None => parse_json(body),
         }
@@ -173,6 +184,11 @@ pub struct FaceEmbeddingsResponse {
     pub faces: Vec<FaceWithEmbedding>,
     /// Faces found but not embedded because of `maxFaceCount`.
     pub unprocessed_face_count: usize,
+    /// The model (`id@version`) that made the embeddings, absent when no
+    /// face was found (an addition to the spec's fields). Embeddings of
+    /// different models are not comparable: pass it as compare's `model`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub model: Option<String>,
 }
 
 /// Body of a compare-face-embeddings answer.

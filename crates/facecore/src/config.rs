@@ -22,6 +22,11 @@ pub struct EngineConfig {
     pub quality: QualityConfig,
     /// Thresholds of the liveness check ([`Engine::liveness`](crate::Engine::liveness)).
     pub liveness: facecore_liveness::LivenessConfig,
+    /// The model set to load (detector, landmarks, embedder); default
+    /// [`DEFAULT_SET`](crate::manifest::DEFAULT_SET). A set whose weights are
+    /// not for commercial use loads only once its terms were accepted in
+    /// the models directory.
+    pub model_set: Option<String>,
 }
 
 /// Verification of doubtful detections by the embedding model.

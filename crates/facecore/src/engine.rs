@@ -55,6 +55,8 @@ pub struct Engine {
     calibrated: bool,
     pool: rayon::ThreadPool,
     manifest: Manifest,
+    /// The model set loaded.
+    set: crate::manifest::ModelSet,
     models_dir: PathBuf,
     /// The age, gender and pose models, loaded on first use.
     attributes: crate::attributes::AttributeModels,
@@ -149,14 +151,38 @@ impl Engine {
                 "quality: min_embedding_norm must be >= 0 and verify_confidence_below in [0, 1], got {q:?}"
             )));
         }
-        let det = manifest.role("detector")?;
-        let lmk = manifest.role("landmarks68")?;
-        let emb = manifest.role("embedder")?;
+        let set = manifest
+            .set(
+                config
+                    .model_set
+                    .as_deref()
+                    .unwrap_or(crate::manifest::DEFAULT_SET),
+            )?
+            .clone();
+        if !Manifest::licence_accepted(&dir, &set) {
+            return Err(Error::LicenceNotAccepted {
+                set: set.name.clone(),
+                terms: set.terms.clone().unwrap_or_default(),
+                dir,
+            });
+        }
+        let det = set.model(&manifest, "detector")?;
+        let lmk = set.model(&manifest, "landmarks68")?;
+        let emb = set.model(&manifest, "embedder")?;
         let det_bytes = manifest.read_verified(&dir, det)?;
         let lmk_bytes = manifest.read_verified(&dir, lmk)?;
         let emb_bytes = manifest.read_verified(&dir, emb)?;
-        let detector =
-            facecore_detect::Detector::from_bytes(&det_bytes, &lmk_bytes, config.detector)?;
+        let detector = match det.kind.as_deref() {
+            None | Some("ultraface") => {
+                facecore_detect::Detector::from_bytes(&det_bytes, &lmk_bytes, config.detector)?
+            }
+            Some(other) => {
+                return Err(Error::Manifest(format!(
+                    "detector `{}` is of kind `{other}`, which this build does not know",
+                    det.id
+                )));
+            }
+        };
         let embedder = facecore_embed::Embedder::from_bytes(&emb_bytes, &emb.tag())?;
         let liveness = load_liveness(&manifest, &dir, config.liveness)?;
         let (score_map, calibrated) = match &emb.calibration {
@@ -180,6 +206,7 @@ impl Engine {
             calibrated,
             pool,
             manifest,
+            set,
             models_dir: dir,
             attributes: crate::attributes::AttributeModels::new(),
             #[cfg(test)]
@@ -195,6 +222,11 @@ impl Engine {
     /// Length of the embeddings (512 for the default model).
     pub fn embedding_dim(&self) -> usize {
         self.embedder.dim()
+    }
+
+    /// The model set loaded (its name, licence, and model ids).
+    pub fn model_set(&self) -> &crate::manifest::ModelSet {
+        &self.set
     }
 
     /// The manifest in use.
@@ -269,6 +301,7 @@ impl Engine {
         let checker = self.liveness.as_ref().ok_or_else(|| Error::ModelsMissing {
             dir: self.models_dir.clone(),
             missing: liveness_files(&self.manifest),
+            fetch: crate::FETCH_COMMAND.to_string(),
         })?;
         let boxes = self.detect_boxes(image)?;
         let mut faces: Vec<facecore_liveness::FaceObservation> =

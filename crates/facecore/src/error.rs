@@ -61,14 +61,47 @@ pub enum Error {
     },
     /// Model files are missing from the models directory.
     #[error(
-        "model files missing in {}: {}; run `{}` (or set FACECORE_MODELS to a directory that has them)",
-        dir.display(), missing.join(", "), manifest::FETCH_COMMAND
+        "model files missing in {}: {}; run `{fetch}` (or set FACECORE_MODELS to a directory that has them)",
+        dir.display(), missing.join(", ")
     )]
     ModelsMissing {
         /// The models directory searched.
         dir: PathBuf,
         /// File names not found.
         missing: Vec<String>,
+        /// The command that fetches them.
+        fetch: String,
+    },
+    /// A model set whose weights are not for commercial use was asked for,
+    /// and its terms were not accepted in the models directory.
+    #[error(
+        "the model set `{set}` is licensed for non-commercial use only and its terms were not \
+         accepted in {}: {terms} Read them, and if they fit your use run \
+         `cargo xtask fetch-models --set {set} --accept-model-licence`",
+        dir.display()
+    )]
+    LicenceNotAccepted {
+        /// The set.
+        set: String,
+        /// Its terms.
+        terms: String,
+        /// The models directory.
+        dir: PathBuf,
+    },
+    /// A collection's vectors come from a model this engine has not loaded,
+    /// so it can be neither searched nor added to: a vector of another
+    /// model would give a meaningless score.
+    #[error(
+        "collection `{collection}` holds embeddings of `{model}`, which this server has not \
+         loaded (it has: {loaded}); start it with that model set's files in the models directory"
+    )]
+    ModelNotLoaded {
+        /// The collection.
+        collection: String,
+        /// Its embedding model (`id@version`).
+        model: String,
+        /// The models loaded, comma-separated.
+        loaded: String,
     },
     /// A model file does not have the pinned sha256.
     #[error(
@@ -169,6 +202,11 @@ pub enum ErrorKind {
     InvalidKey,
     /// The credential is valid but its account is disabled, deleted or gone.
     AccountForbidden,
+    /// Two embeddings (or an embedding and a collection) of different
+    /// models: no score between them means anything.
+    ModelMismatch,
+    /// The resource was made with a model this server has not loaded.
+    ModelNotLoaded,
     /// Not the caller's fault: models, storage, configuration, a bug.
     Internal,
 }
@@ -178,7 +216,8 @@ impl Error {
     pub fn kind(&self) -> ErrorKind {
         match self {
             Self::Image(e) => image_kind(e),
-            Self::Score(_) | Self::ModelMismatch { .. } => ErrorKind::InvalidEmbedding,
+            Self::Score(_) => ErrorKind::InvalidEmbedding,
+            Self::ModelMismatch { .. } => ErrorKind::ModelMismatch,
             Self::NoFace => ErrorKind::NoFace,
             Self::Invalid { .. } => ErrorKind::InvalidInput,
             Self::ServiceKey { .. } => ErrorKind::WrongKeyType,
@@ -217,7 +256,9 @@ impl Error {
                 }
                 _ => ErrorKind::Internal,
             },
+            Self::ModelNotLoaded { .. } => ErrorKind::ModelNotLoaded,
             Self::ModelsMissing { .. }
+            | Self::LicenceNotAccepted { .. }
             | Self::ModelHash { .. }
             | Self::Manifest(_)
             | Self::Io { .. }

@@ -37,6 +37,7 @@ mod error;
 pub mod false_match;
 pub mod keys;
 pub mod manifest;
+mod model_sets;
 mod types;
 
 pub use facecore_align as align;
@@ -54,7 +55,8 @@ pub use error::{Error, ErrorKind};
 pub use facecore_detect::{BBox, DetectorConfig, Face, Landmarks5};
 pub use facecore_embed::Embedding;
 pub use facecore_image::{Format, ImageError, Limits as ImageLimits, RgbImage};
-pub use manifest::{FETCH_COMMAND, Manifest, default_models_dir};
+pub use manifest::{FETCH_COMMAND, Manifest, ModelSet, default_models_dir};
+pub use model_sets::ModelSets;
 pub use types::{Comparison, Detection, Embeddings, FaceEmbedding, StageTimings};
 
 /// The durable store, as far as its users outside the library need it:

@@ -447,7 +447,7 @@ fn persons_are_enrolled_whole_and_searched_as_persons() {
     let photos = [astronaut.clone(), astronaut.clone()];
     let prepared: Vec<_> = photos
         .iter()
-        .map(|p| collections.prepare(p, &how).unwrap())
+        .map(|p| collections.prepare(target.engine(), p, &how).unwrap())
         .collect();
     assert_eq!(prepared[0].faces().count(), 1);
     // Nothing is stored by preparing.
@@ -478,7 +478,9 @@ fn persons_are_enrolled_whole_and_searched_as_persons() {
         .unwrap_err();
     assert_eq!(err.kind(), ErrorKind::PersonExists);
     assert_eq!(collections.get("acme", "staff").unwrap().face_count, 2);
-    let cam = collections.prepare(&fixture("camera.png"), &how).unwrap();
+    let cam = collections
+        .prepare(target.engine(), &fixture("camera.png"), &how)
+        .unwrap();
     let (cam, _) = collections
         .enrol_person(&target, NewPerson::default(), vec![cam])
         .unwrap();

@@ -15,7 +15,7 @@ use std::time::Instant;
 use facecore_store::{ImageBlob, NewFace, NewPerson, Person, PersonRef, StoredFace};
 
 use super::{Collections, FaceDetail, OpenCollection, poisoned};
-use crate::{Error, Face, FaceSelection, StageTimings};
+use crate::{Engine, Error, Face, FaceSelection, StageTimings};
 
 /// How many of an image's faces to store.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -113,10 +113,19 @@ impl Collections {
     /// An image with no face above `how.min_confidence` is
     /// [`Error::NoFace`]; with [`FacesToStore::ExactlyOne`], one with
     /// several is [`Error::TooManyFaces`].
-    pub fn prepare(&self, image: &[u8], how: &Enrol) -> Result<PreparedImage, Error> {
+    ///
+    /// `engine` embeds the faces: the collection's own
+    /// ([`OpenCollection::engine`]); faces of another model are refused when
+    /// they are stored.
+    pub fn prepare(
+        &self,
+        engine: &Engine,
+        image: &[u8],
+        how: &Enrol,
+    ) -> Result<PreparedImage, Error> {
         let mut timings = StageTimings::default();
         let t = Instant::now();
-        let decoded = self.engine.decode(image)?;
+        let decoded = engine.decode(image)?;
         timings.decode = t.elapsed();
         let max_faces = match how.faces {
             FacesToStore::ExactlyOne | FacesToStore::Dominant => 1,
@@ -126,9 +135,7 @@ impl Collections {
             max_faces,
             min_confidence: how.min_confidence,
         };
-        let embeddings = self
-            .engine
-            .embed_selected(&decoded, selection, &mut timings)?;
+        let embeddings = engine.embed_selected(&decoded, selection, &mut timings)?;
         if embeddings.faces.is_empty() {
             return Err(Error::NoFace);
         }
@@ -141,7 +148,6 @@ impl Collections {
         let blob = how.keep_image.then(|| ImageBlob::new(image.to_vec()));
         let mut faces = Vec::with_capacity(embeddings.faces.len());
         for found in embeddings.faces {
-            self.check_model(&found.embedding)?;
             let detail = FaceDetail::of_face(&found.face, width, height);
             let [x, y, w, h] = detail.bounding_box;
             let thumbnail = if how.thumbnails {
@@ -184,6 +190,7 @@ impl Collections {
     ) -> Result<Vec<EnrolledFace>, Error> {
         let (detected, new_faces) = split(images, person);
         let mut loaded = target.shared.write().map_err(poisoned)?;
+        check_models(&loaded.engine, &new_faces)?;
         let stored =
             self.insert_many_locked(&mut loaded, &target.account, &target.id, new_faces)?;
         Ok(zip(detected, stored))
@@ -202,6 +209,7 @@ impl Collections {
     ) -> Result<(Person, Vec<EnrolledFace>), Error> {
         let (detected, new_faces) = split(images, None);
         let mut loaded = target.shared.write().map_err(poisoned)?;
+        check_models(&loaded.engine, &new_faces)?;
         let (person, stored) = self.store.create_person_with_faces(
             &target.account,
             &target.id,
@@ -226,7 +234,7 @@ impl Collections {
         image: &[u8],
         how: &Enrol,
     ) -> Result<Enrolled, Error> {
-        let prepared = self.prepare(image, how)?;
+        let prepared = self.prepare(&target.engine, image, how)?;
         let (width, height, timings) = (prepared.width, prepared.height, prepared.timings);
         let faces = self.enrol_prepared(target, how.person.clone(), vec![prepared])?;
         Ok(Enrolled {
@@ -256,4 +264,15 @@ fn zip(detected: Vec<Face>, stored: Vec<StoredFace>) -> Vec<EnrolledFace> {
         .zip(stored)
         .map(|(face, stored)| EnrolledFace { face, stored })
         .collect()
+}
+
+/// Refuses faces embedded by another model than the collection's.
+fn check_models(engine: &Engine, faces: &[NewFace]) -> Result<(), Error> {
+    match faces.iter().find(|f| f.model != engine.model_id()) {
+        Some(f) => Err(Error::ModelMismatch {
+            left: f.model.clone(),
+            right: engine.model_id().to_string(),
+        }),
+        None => Ok(()),
+    }
 }

@@ -33,7 +33,7 @@ mod search;
 pub use enrol::{Enrol, Enrolled, EnrolledFace, FacesToStore, PreparedImage};
 pub use search::{PersonMatch, PersonSearch, PersonSearchResult};
 
-use crate::{Embedding, Embeddings, Engine, Error, Face, StageTimings};
+use crate::{Embedding, Embeddings, Engine, Error, Face, ModelSets, StageTimings};
 
 /// A match found by a search.
 #[derive(Debug, Clone, PartialEq)]
@@ -143,6 +143,16 @@ pub struct OpenCollection {
     account: String,
     id: String,
     shared: Shared,
+    /// The engine of the collection's embedding model.
+    engine: Arc<Engine>,
+}
+
+impl OpenCollection {
+    /// The engine whose model made this collection's vectors: the one to
+    /// embed its images with.
+    pub fn engine(&self) -> &Arc<Engine> {
+        &self.engine
+    }
 }
 
 impl std::fmt::Debug for OpenCollection {
@@ -157,6 +167,8 @@ impl std::fmt::Debug for OpenCollection {
 struct LoadedCollection {
     incarnation: String,
     index: CollectionIndex,
+    /// The engine of its embedding model.
+    engine: Arc<Engine>,
 }
 
 type Shared = Arc<RwLock<LoadedCollection>>;
@@ -169,7 +181,7 @@ pub type LoadObserver = Box<dyn Fn(&str, &str, &LoadReport) + Send + Sync>;
 /// Collections of faces of all accounts, on one [`Store`].
 pub struct Collections {
     store: Arc<Store>,
-    engine: Arc<Engine>,
+    models: Arc<ModelSets>,
     /// Loaded indexes with the incarnation each was loaded from.
     loaded: Mutex<HashMap<(String, String), (String, Shared)>>,
     on_load: Option<LoadObserver>,
@@ -193,9 +205,16 @@ impl Collections {
     /// Collections stored in `store`, searched with `engine`'s model and
     /// score map.
     pub fn new(store: Arc<Store>, engine: Arc<Engine>) -> Self {
+        Self::with_model_sets(store, Arc::new(ModelSets::single(engine)))
+    }
+
+    /// Collections on `store` with several model sets: new collections use
+    /// the default set's model, every collection is searched and written
+    /// with the engine of the model it records.
+    pub fn with_model_sets(store: Arc<Store>, models: Arc<ModelSets>) -> Self {
         Self {
             store,
-            engine,
+            models,
             loaded: Mutex::new(HashMap::new()),
             on_load: None,
         }
@@ -225,7 +244,10 @@ impl Collections {
         id: &str,
         description: Option<&str>,
     ) -> Result<Collection, Error> {
-        Ok(self.store.create_collection(account, id, description)?)
+        let model = self.models.default_engine().model_id();
+        Ok(self
+            .store
+            .create_collection_for_model(account, id, description, Some(model))?)
     }
 
     /// Updates a collection's description: `Some(text)` sets it, `Some("")`
@@ -236,7 +258,10 @@ impl Collections {
         id: &str,
         description: Option<&str>,
     ) -> Result<Collection, Error> {
-        Ok(self.store.update_collection(account, id, description)?)
+        self.resolved(
+            account,
+            self.store.update_collection(account, id, description)?,
+        )
     }
 
     /// One collection of the account; [`StoreError::CollectionNotFound`]
@@ -246,11 +271,25 @@ impl Collections {
         self.store
             .collection(account, id)?
             .ok_or_else(|| Self::not_found(id))
+            .and_then(|c| self.resolved(account, c))
+    }
+
+    /// `collection` with its [`Collection::embedding_model`] filled in
+    /// ([`Collections::model_of`]), as the APIs show it.
+    fn resolved(&self, account: &str, mut collection: Collection) -> Result<Collection, Error> {
+        if collection.embedding_model.is_none() {
+            collection.embedding_model = Some(self.model_of(account, &collection)?);
+        }
+        Ok(collection)
     }
 
     /// The account's collections, ordered by id.
     pub fn list(&self, account: &str) -> Result<Vec<Collection>, Error> {
-        Ok(self.store.list_collections(account)?)
+        self.store
+            .list_collections(account)?
+            .into_iter()
+            .map(|c| self.resolved(account, c))
+            .collect()
     }
 
     /// The collection's search index, loading it on first use. `None` when
@@ -275,11 +314,15 @@ impl Collections {
                 }
             }
         }
+        let Some(recorded) = self.store.collection(account, id)? else {
+            return Ok(None);
+        };
+        let engine = Arc::clone(self.engine_for(account, &recorded)?);
         let Some((collection, index, report)) = self.store.load_index(
             account,
             id,
-            self.engine.model_id(),
-            self.engine.embedding_dim(),
+            engine.model_id(),
+            engine.embedding_dim(),
             Arc::new(CollectionRows::new(Arc::clone(&self.store), account, id)),
         )?
         else {
@@ -291,6 +334,7 @@ impl Collections {
         let shared = Arc::new(RwLock::new(LoadedCollection {
             incarnation: collection.incarnation.clone(),
             index,
+            engine,
         }));
         loaded.insert(key, (collection.incarnation, Arc::clone(&shared)));
         Ok(Some(shared))
@@ -300,30 +344,66 @@ impl Collections {
         Error::Store(StoreError::CollectionNotFound(id.to_string()))
     }
 
-    fn check_model(&self, embedding: &Embedding) -> Result<(), Error> {
-        if &*embedding.model != self.engine.model_id() {
+    /// The model sets in use.
+    pub fn model_sets(&self) -> &Arc<ModelSets> {
+        &self.models
+    }
+
+    /// The embedding model of a collection: the one it recorded at
+    /// creation, else the one of its first face, else (an empty collection
+    /// that recorded none) the default set's.
+    pub fn model_of(&self, account: &str, collection: &Collection) -> Result<String, Error> {
+        if let Some(model) = &collection.embedding_model {
+            return Ok(model.clone());
+        }
+        Ok(
+            match self
+                .store
+                .first_face_model(account, &collection.collection_id)?
+            {
+                Some(model) => model,
+                None => self.models.default_engine().model_id().to_string(),
+            },
+        )
+    }
+
+    /// The engine of a collection's model, or [`Error::ModelNotLoaded`].
+    fn engine_for(&self, account: &str, collection: &Collection) -> Result<&Arc<Engine>, Error> {
+        let model = self.model_of(account, collection)?;
+        self.models
+            .for_model(&model)
+            .ok_or_else(|| Error::ModelNotLoaded {
+                collection: collection.collection_id.clone(),
+                model,
+                loaded: self.models.loaded_models(),
+            })
+    }
+
+    fn check_model(engine: &Engine, embedding: &Embedding) -> Result<(), Error> {
+        if &*embedding.model != engine.model_id() {
             return Err(Error::ModelMismatch {
                 left: embedding.model.to_string(),
-                right: self.engine.model_id().to_string(),
+                right: engine.model_id().to_string(),
             });
         }
         Ok(())
     }
 
     fn best(
-        &self,
-        index: &CollectionIndex,
+        loaded: &LoadedCollection,
         embedding: &Embedding,
         min_similarity: i32,
     ) -> Result<Option<FaceMatch>, Error> {
-        let threshold = self.engine.score_map().threshold(min_similarity);
-        Ok(index
+        let engine = &loaded.engine;
+        let threshold = engine.score_map().threshold(min_similarity);
+        Ok(loaded
+            .index
             .best(&embedding.vector)?
             .filter(|(_, cosine)| *cosine >= threshold)
             .map(|(face_id, cosine)| FaceMatch {
                 face_id: face_id.to_string(),
                 cosine,
-                similarity: self.engine.similarity(cosine),
+                similarity: engine.similarity(cosine),
             }))
     }
 
@@ -339,10 +419,12 @@ impl Collections {
     pub fn open(&self, account: &str, id: &str) -> Result<OpenCollection, Error> {
         validate_collection_id(id)?;
         let shared = self.existing(account, id)?;
+        let engine = Arc::clone(&shared.read().map_err(poisoned)?.engine);
         Ok(OpenCollection {
             account: account.to_string(),
             id: id.to_string(),
             shared,
+            engine,
         })
     }
 
@@ -370,7 +452,7 @@ impl Collections {
         let Some(found) = embeddings.faces.into_iter().next() else {
             return Ok(outcome);
         };
-        self.check_model(&found.embedding)?;
+        Self::check_model(&target.engine, &found.embedding)?;
         let (account, id) = (target.account.as_str(), target.id.as_str());
         let detail = FaceDetail::of_face(&found.face, width, height);
         match op {
@@ -383,7 +465,7 @@ impl Collections {
             }
             FaceOp::Search { min_similarity } => {
                 let loaded = target.shared.read().map_err(poisoned)?;
-                outcome.matched = self.best(&loaded.index, &found.embedding, min_similarity)?;
+                outcome.matched = Self::best(&loaded, &found.embedding, min_similarity)?;
                 outcome.face_id = outcome.matched.as_ref().map(|m| m.face_id.clone());
                 if outcome.matched.is_some() {
                     outcome.source = ResultSource::Search;
@@ -419,7 +501,7 @@ impl Collections {
         op: FaceOp,
     ) -> Result<FaceOutcome, Error> {
         let target = self.open(account, id)?;
-        let embeddings = self.engine.embed(image, 1)?;
+        let embeddings = target.engine.embed(image, 1)?;
         self.apply(&target, op, embeddings)
     }
 
@@ -431,10 +513,10 @@ impl Collections {
         embedding: &Embedding,
         min_similarity: i32,
     ) -> Result<Option<FaceMatch>, Error> {
-        self.check_model(embedding)?;
         let shared = self.existing(account, id)?;
         let loaded = shared.read().map_err(poisoned)?;
-        self.best(&loaded.index, embedding, min_similarity)
+        Self::check_model(&loaded.engine, embedding)?;
+        Self::best(&loaded, embedding, min_similarity)
     }
 
     fn insert_locked(
@@ -499,7 +581,7 @@ impl Collections {
                 account,
                 id,
                 &loaded.incarnation,
-                self.engine.model_id(),
+                loaded.engine.model_id(),
                 ivf.model(),
             );
         }
@@ -517,9 +599,9 @@ impl Collections {
         embedding: &Embedding,
         detail: FaceDetail,
     ) -> Result<StoredFace, Error> {
-        self.check_model(embedding)?;
         let shared = self.existing(account, id)?;
         let mut loaded = shared.write().map_err(poisoned)?;
+        Self::check_model(&loaded.engine, embedding)?;
         self.insert_locked(&mut loaded, account, id, embedding, detail)
     }
 
@@ -533,9 +615,9 @@ impl Collections {
         min_similarity: i32,
         detail: FaceDetail,
     ) -> Result<SearchOrIndex, Error> {
-        self.check_model(embedding)?;
         let shared = self.existing(account, id)?;
         let mut loaded = shared.write().map_err(poisoned)?;
+        Self::check_model(&loaded.engine, embedding)?;
         self.search_or_index_locked(&mut loaded, account, id, embedding, min_similarity, detail)
     }
 
@@ -548,7 +630,7 @@ impl Collections {
         min_similarity: i32,
         detail: FaceDetail,
     ) -> Result<SearchOrIndex, Error> {
-        if let Some(found) = self.best(&loaded.index, embedding, min_similarity)? {
+        if let Some(found) = Self::best(loaded, embedding, min_similarity)? {
             return Ok(SearchOrIndex {
                 face_id: found.face_id.clone(),
                 source: ResultSource::Search,

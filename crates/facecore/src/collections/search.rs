@@ -60,8 +60,9 @@ impl Collections {
         k: usize,
         min_similarity: Option<i32>,
     ) -> Result<Vec<PersonMatch>, Error> {
-        self.check_model(embedding)?;
-        let threshold = min_similarity.map(|s| self.engine.score_map().threshold(s));
+        let engine = &target.engine;
+        Self::check_model(engine, embedding)?;
+        let threshold = min_similarity.map(|s| engine.score_map().threshold(s));
         // The read lock is held until the persons are read: a delete holds
         // the write lock through its commit, so every face found is still
         // stored with the person it had.
@@ -74,7 +75,7 @@ impl Collections {
             .map(|(face_id, cosine)| FaceMatch {
                 face_id: face_id.to_string(),
                 cosine,
-                similarity: self.engine.similarity(cosine),
+                similarity: engine.similarity(cosine),
             })
             .collect();
         let ids: Vec<&str> = faces.iter().map(|f| f.face_id.as_str()).collect();
@@ -100,12 +101,13 @@ impl Collections {
         embedding: &Embedding,
         search: &PersonSearch,
     ) -> Result<PersonSearchResult, Error> {
-        self.check_model(embedding)?;
+        let engine = &target.engine;
+        Self::check_model(engine, embedding)?;
         let loaded = target.shared.read().map_err(poisoned)?;
         let comparisons = loaded.index.len() as u64;
         let mut min_score = search.min_score;
         if let Some(rate) = search.max_false_match_rate {
-            if !self.engine.is_calibrated() {
+            if !engine.is_calibrated() {
                 return Err(Error::Invalid {
                     field: "max_false_match_rate",
                     message: "this model has no calibration, so no score promises a rate".into(),
@@ -114,7 +116,7 @@ impl Collections {
             min_score =
                 min_score.max(false_match::min_score_for_rate(rate, comparisons)?.min_score);
         }
-        let threshold = self.engine.score_map().threshold_f(min_score);
+        let threshold = engine.score_map().threshold_f(min_score);
         let mut matches: Vec<PersonMatch> = Vec::new();
         if search.max_results == 0 || comparisons == 0 {
             return Ok(PersonSearchResult {
@@ -136,7 +138,7 @@ impl Collections {
                 .map(|(face_id, cosine)| FaceMatch {
                     face_id: face_id.to_string(),
                     cosine: *cosine,
-                    similarity: self.engine.similarity(*cosine),
+                    similarity: engine.similarity(*cosine),
                 })
                 .collect();
             let below = faces.len() < found.len();

@@ -64,7 +64,8 @@ pub fn code_for(kind: ErrorKind) -> Code {
         // CompreFace answers every image its core cannot read with 28.
         ErrorKind::ImageUndecodable | ErrorKind::NoFace => NO_FACE,
         ErrorKind::TooManyFaces => TOO_MANY_FACES,
-        ErrorKind::InvalidEmbedding => UNDEFINED,
+        // CompreFace has no codes for these: 400 with code 0 and our message.
+        ErrorKind::InvalidEmbedding | ErrorKind::ModelMismatch => UNDEFINED,
         ErrorKind::PersonNotFound => SUBJECT_NOT_FOUND,
         ErrorKind::PersonExists => SUBJECT_EXISTS,
         ErrorKind::FaceNotFound => IMAGE_NOT_FOUND,
@@ -76,7 +77,9 @@ pub fn code_for(kind: ErrorKind) -> Code {
         // A recognition service whose collection is gone (deleted through
         // another API) is a service that no longer works.
         ErrorKind::CollectionNotFound | ErrorKind::CollectionExists => SERVICE_NOT_FOUND,
-        ErrorKind::Internal => INTERNAL,
+        // Not the client's doing: the server was started without the model
+        // set the service's faces were made with (the message names it).
+        ErrorKind::ModelNotLoaded | ErrorKind::Internal => INTERNAL,
         _ => INTERNAL,
     }
 }

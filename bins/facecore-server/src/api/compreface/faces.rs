@@ -14,7 +14,7 @@ use std::time::Instant;
 
 use facecore::collections::PersonMatch;
 use facecore::{
-    Attribute, AttributeSet, Embedding, Face, FaceAttributes, FaceSelection, StageTimings,
+    Attribute, AttributeSet, Embedding, Engine, Face, FaceAttributes, FaceSelection, StageTimings,
 };
 use hyper::StatusCode;
 use serde_json::{Map, Value, json};
@@ -114,8 +114,8 @@ impl Options {
 }
 
 /// A cosine as CompreFace's `similarity`.
-pub fn similarity(app: &App, cosine: f32) -> f64 {
-    let score = f64::from(app.engine.score_map().score_f(cosine)) / 100.0;
+pub fn similarity(engine: &Engine, cosine: f32) -> f64 {
+    let score = f64::from(engine.score_map().score_f(cosine)) / 100.0;
     (score.clamp(0.0, 1.0) * 1e5).round() / 1e5
 }
 
@@ -313,11 +313,12 @@ fn decode_timed(
 /// The faces of an image with their embeddings; no face is 400/28.
 async fn embed(
     app: &App,
+    engine: &Arc<Engine>,
     image: Vec<u8>,
     options: Options,
 ) -> Result<Analysed<facecore::Embeddings>, ApiError> {
     let embeddings = app
-        .infer_mapped(errors::from_error, move |engine| {
+        .infer_on(Arc::clone(engine), errors::from_error, move |engine| {
             let (decoded, mut timings) = decode_timed(engine, &image)?;
             let found = engine.embed_selected(&decoded, options.selection(), &mut timings)?;
             let faces = found.faces.iter().map(|f| &f.face);
@@ -338,10 +339,11 @@ async fn embed(
 /// probability 1; `det_prob_threshold` and `limit` do not apply).
 async fn embed_as_face(
     app: &App,
+    engine: &Arc<Engine>,
     image: Vec<u8>,
     options: Options,
 ) -> Result<Analysed<facecore::Embeddings>, ApiError> {
-    app.infer_mapped(errors::from_error, move |engine| {
+    app.infer_on(Arc::clone(engine), errors::from_error, move |engine| {
         let (decoded, mut timings) = decode_timed(engine, &image)?;
         let found = engine.embed_as_face(&decoded, &mut timings)?;
         let faces = found.faces.iter().map(|f| &f.face);
@@ -351,14 +353,14 @@ async fn embed_as_face(
     .await
 }
 
-fn subjects(app: &App, matches: Vec<PersonMatch>) -> Vec<Value> {
+fn subjects(engine: &Engine, matches: Vec<PersonMatch>) -> Vec<Value> {
     matches
         .into_iter()
         // Faces without a subject (stored through another API in a shared
         // collection) are not subjects.
         .filter_map(|m| {
             let name = m.person?.name?;
-            Some(json!({"subject": name, "similarity": similarity(app, m.face.cosine)}))
+            Some(json!({"subject": name, "similarity": similarity(engine, m.face.cosine)}))
         })
         .collect()
 }
@@ -377,10 +379,11 @@ pub async fn recognize(
     let detect_faces = input::boolean(request, "detect_faces", true)?;
     let image = input::images(request, &["file"])?.remove(0);
     let target = super::open(app, request, collection).await?;
+    let engine = Arc::clone(target.engine());
     let embeddings = if detect_faces {
-        embed(app, image, options).await?
+        embed(app, &engine, image, options).await?
     } else {
-        embed_as_face(app, image, options).await?
+        embed_as_face(app, &engine, image, options).await?
     };
     let collections = Arc::clone(&app.collections);
     let faces = embeddings.faces.clone();
@@ -406,7 +409,7 @@ pub async fn recognize(
                 &options,
                 Frame::from(&*embeddings),
             );
-            face.insert("subjects".into(), Value::Array(subjects(app, found)));
+            face.insert("subjects".into(), Value::Array(subjects(&engine, found)));
             Value::Object(face)
         })
         .collect();
@@ -427,7 +430,7 @@ pub async fn detect(app: &App, request: &CallRequest) -> Result<HttpResponse, Ap
     let options = Options::parse(app, request)?;
     let image = input::images(request, &["file"])?.remove(0);
     if options.calculator {
-        let embeddings = embed(app, image, options).await?;
+        let embeddings = embed(app, &app.engine, image, options).await?;
         let result = embeddings
             .faces
             .iter()
@@ -487,16 +490,16 @@ pub async fn verify(app: &App, request: &CallRequest) -> Result<HttpResponse, Ap
     let mut images = input::images(request, &["source_image", "target_image"])?;
     let target_image = images.pop().unwrap_or_default();
     let source_image = images.pop().unwrap_or_default();
-    let source = embed(app, source_image, options).await?;
+    let source = embed(app, &app.engine, source_image, options).await?;
     if source.faces.len() + source.unprocessed > 1 && options.limit != 1 {
         return Err(ApiError::new(
             errors::TOO_MANY_FACES,
             "More than one face in the source image",
         ));
     }
-    let target = embed(app, target_image, options).await?;
+    let target = embed(app, &app.engine, target_image, options).await?;
     let reference = &source.faces[0];
-    let matches = compared(app, &reference.embedding, &target, &options)?
+    let matches = compared(&app.engine, &reference.embedding, &target, &options)?
         .into_iter()
         .map(Value::Object)
         .collect();
@@ -531,7 +534,9 @@ pub async fn verify_with_example(
     let options = Options::parse(app, request)?;
     let id = request.params.first().cloned().unwrap_or_default();
     let image = input::images(request, &["file"])?.remove(0);
-    let embeddings = embed(app, image, options).await?;
+    let target = super::open(app, request, collection.clone()).await?;
+    let engine = Arc::clone(target.engine());
+    let embeddings = embed(app, &engine, image, options).await?;
     let (account, collections) = (request.account.clone(), Arc::clone(&app.collections));
     let (stored, subject) = app
         .storage_mapped(errors::from_error, move || {
@@ -544,11 +549,10 @@ pub async fn verify_with_example(
         })
         .await
         .map_err(incorrect_image_id)?;
-    let reference = app
-        .engine
+    let reference = engine
         .embedding_from_vector(stored.embedding)
         .map_err(|e| errors::from_error(&e))?;
-    let result = compared(app, &reference, &embeddings, &options)?
+    let result = compared(&engine, &reference, &embeddings, &options)?
         .into_iter()
         .map(|mut face| {
             face.insert("subject".into(), json!(subject));
@@ -566,10 +570,9 @@ fn incorrect_image_id(e: ApiError) -> ApiError {
     }
 }
 
-/// The cosine of two embeddings of this server's model.
-fn cosine(app: &App, a: &Embedding, b: &Embedding) -> Result<f32, ApiError> {
-    Ok(app
-        .engine
+/// The cosine of two embeddings of `engine`'s model.
+fn cosine(engine: &Engine, a: &Embedding, b: &Embedding) -> Result<f32, ApiError> {
+    Ok(engine
         .compare(a, b)
         .map_err(|e| errors::from_error(&e))?
         .cosine)
@@ -578,7 +581,7 @@ fn cosine(app: &App, a: &Embedding, b: &Embedding) -> Result<f32, ApiError> {
 /// Each face of `image` as a face object with its `similarity` to
 /// `reference`, in detection order (as CompreFace's matches are).
 fn compared(
-    app: &App,
+    engine: &Engine,
     reference: &Embedding,
     image: &Analysed<facecore::Embeddings>,
     options: &Options,
@@ -592,7 +595,7 @@ fn compared(
             let mut face = face_object(&f.face, Some(&f.embedding), image.of(i), options, frame);
             face.insert(
                 "similarity".into(),
-                json!(similarity(app, cosine(app, reference, &f.embedding)?)),
+                json!(similarity(engine, cosine(engine, reference, &f.embedding)?)),
             );
             Ok(face)
         })
@@ -601,7 +604,11 @@ fn compared(
 
 /// The embeddings of a JSON field: arrays of numbers of this model's
 /// length, finite, not all zero; missing or empty is 400/5.
-fn vectors(app: &App, value: Option<&Value>, field: &str) -> Result<Vec<Embedding>, ApiError> {
+fn vectors(
+    engine: &Engine,
+    value: Option<&Value>,
+    field: &str,
+) -> Result<Vec<Embedding>, ApiError> {
     let empty = || {
         ApiError::new(
             errors::EMPTY_FIELD,
@@ -623,11 +630,11 @@ fn vectors(app: &App, value: Option<&Value>, field: &str) -> Result<Vec<Embeddin
     }
     list.iter()
         .enumerate()
-        .map(|(i, v)| vector(app, Some(v), &format!("{field}[{i}]")))
+        .map(|(i, v)| vector(engine, Some(v), &format!("{field}[{i}]")))
         .collect()
 }
 
-fn vector(app: &App, value: Option<&Value>, field: &str) -> Result<Embedding, ApiError> {
+fn vector(engine: &Engine, value: Option<&Value>, field: &str) -> Result<Embedding, ApiError> {
     let numbers: Option<Vec<f64>> = value
         .and_then(Value::as_array)
         .map(|a| a.iter().map(Value::as_f64).collect::<Option<Vec<f64>>>())
@@ -638,9 +645,9 @@ fn vector(app: &App, value: Option<&Value>, field: &str) -> Result<Embedding, Ap
             format!("Field {field} cannot be empty (an array of numbers)"),
         )
     })?;
-    let vector = facecore_wire::embedding(field, Some(&numbers), app.engine.embedding_dim())
+    let vector = facecore_wire::embedding(field, Some(&numbers), engine.embedding_dim())
         .map_err(|e| ApiError::new(errors::UNDEFINED, e.to_string()))?;
-    app.engine
+    engine
         .embedding_from_vector(vector)
         .map_err(|e| ApiError::new(errors::UNDEFINED, e.to_string()))
 }
@@ -660,11 +667,12 @@ pub async fn recognize_embeddings(
         .unwrap_or(usize::MAX)
         .min(10_000);
     let body = body_json(request)?;
-    let queries = vectors(app, body.get("embeddings"), "embeddings")?;
-    let (account, collections) = (request.account.clone(), Arc::clone(&app.collections));
+    let target = super::open(app, request, collection).await?;
+    let engine = Arc::clone(target.engine());
+    let queries = vectors(&engine, body.get("embeddings"), "embeddings")?;
+    let collections = Arc::clone(&app.collections);
     let found = app
         .storage_mapped(errors::from_error, move || {
-            let target = collections.open(&account, &collection)?;
             queries
                 .into_iter()
                 .map(|q| Ok((collections.search_top(&target, &q, k, None)?, q)))
@@ -673,25 +681,25 @@ pub async fn recognize_embeddings(
         .await?;
     let result: Vec<Value> = found
         .into_iter()
-        .map(|(matches, q)| json!({"embedding": q.vector, "similarities": subjects(app, matches)}))
+        .map(|(matches, q)| json!({"embedding": q.vector, "similarities": subjects(&engine, matches)}))
         .collect();
     Ok(json_response(StatusCode::OK, &json!({ "result": result })))
 }
 
 /// Each embedding's similarity with `reference`, best first.
 fn ranked(
-    app: &App,
+    engine: &Engine,
     reference: &Embedding,
     others: Vec<Embedding>,
 ) -> Result<Vec<Value>, ApiError> {
     let mut scored = Vec::with_capacity(others.len());
     for other in others {
-        scored.push((cosine(app, reference, &other)?, other));
+        scored.push((cosine(engine, reference, &other)?, other));
     }
     scored.sort_by(|a, b| b.0.total_cmp(&a.0));
     Ok(scored
         .into_iter()
-        .map(|(cosine, e)| json!({"embedding": e.vector, "similarity": similarity(app, cosine)}))
+        .map(|(cosine, e)| json!({"embedding": e.vector, "similarity": similarity(engine, cosine)}))
         .collect())
 }
 
@@ -703,7 +711,9 @@ pub async fn verify_embeddings_with_example(
 ) -> Result<HttpResponse, ApiError> {
     let id = request.params.first().cloned().unwrap_or_default();
     let body = body_json(request)?;
-    let queries = vectors(app, body.get("embeddings"), "embeddings")?;
+    let target = super::open(app, request, collection.clone()).await?;
+    let engine = Arc::clone(target.engine());
+    let queries = vectors(&engine, body.get("embeddings"), "embeddings")?;
     let (account, collections) = (request.account.clone(), Arc::clone(&app.collections));
     let stored = app
         .storage_mapped(errors::from_error, move || {
@@ -711,11 +721,10 @@ pub async fn verify_embeddings_with_example(
         })
         .await
         .map_err(incorrect_image_id)?;
-    let reference = app
-        .engine
+    let reference = engine
         .embedding_from_vector(stored.embedding)
         .map_err(|e| errors::from_error(&e))?;
-    let result = ranked(app, &reference, queries)?;
+    let result = ranked(&engine, &reference, queries)?;
     Ok(json_response(StatusCode::OK, &json!({ "result": result })))
 }
 
@@ -731,8 +740,8 @@ pub async fn verify_embeddings(app: &App, request: &CallRequest) -> Result<HttpR
             "Field source cannot be empty",
         ));
     }
-    let source = vector(app, body.get("source"), "source")?;
-    let targets = vectors(app, body.get("targets"), "targets")?;
-    let result = ranked(app, &source, targets)?;
+    let source = vector(&app.engine, body.get("source"), "source")?;
+    let targets = vectors(&app.engine, body.get("targets"), "targets")?;
+    let result = ranked(&app.engine, &source, targets)?;
     Ok(json_response(StatusCode::OK, &json!({ "result": result })))
 }

@@ -91,6 +91,8 @@ pub fn code_for(kind: ErrorKind) -> Code {
         ErrorKind::PersonExists => PERSON_EXISTS,
         ErrorKind::InvalidKey | ErrorKind::WrongKeyType => error::API_KEY_NOT_VALID,
         ErrorKind::AccountForbidden | ErrorKind::AccountNotFound => error::ACCOUNT_FORBIDDEN,
+        ErrorKind::ModelMismatch => error::MODEL_MISMATCH,
+        ErrorKind::ModelNotLoaded => error::MODEL_NOT_LOADED,
         ErrorKind::Internal => error::INTERNAL,
         _ => error::INTERNAL,
     }

@@ -6,7 +6,7 @@
 //! not the original photo.
 
 use facecore::collections::{
-    Enrol, FacesToStore, NewPerson, PersonChange, PersonRef, PreparedImage,
+    Enrol, FacesToStore, NewPerson, OpenCollection, PersonChange, PersonRef, PreparedImage,
 };
 use facecore_wire::parse_json;
 use hyper::StatusCode;
@@ -48,13 +48,18 @@ fn decoded(texts: Vec<String>) -> Result<Vec<Vec<u8>>, ApiError> {
 /// Each photo's one face, detected and embedded on an inference worker in
 /// turn; the first photo with no face, several or no image at all is
 /// refused with its index, and nothing is stored.
-async fn prepare(app: &App, images: Vec<Vec<u8>>) -> Result<Vec<PreparedImage>, ApiError> {
+async fn prepare(
+    app: &App,
+    target: &OpenCollection,
+    images: Vec<Vec<u8>>,
+) -> Result<Vec<PreparedImage>, ApiError> {
     let mut prepared = Vec::with_capacity(images.len());
     for (i, image) in images.into_iter().enumerate() {
         let collections = std::sync::Arc::clone(&app.collections);
+        let engine = std::sync::Arc::clone(target.engine());
         let one = app
-            .infer_mapped(errors::from_error, move |_| {
-                collections.prepare(&image, &enrolment())
+            .infer_on(engine, errors::from_error, move |engine| {
+                collections.prepare(engine, &image, &enrolment())
             })
             .await
             .map_err(|mut e| {
@@ -81,7 +86,7 @@ pub async fn create(app: &App, request: &CallRequest) -> Result<HttpResponse, Ap
     let (account, checked, check) = (request.account.clone(), collection.clone(), person.clone());
     storage(app, move |c| c.check_new_person(&account, &checked, &check)).await?;
     let target = open(app, request, collection).await?;
-    let prepared = prepare(app, images).await?;
+    let prepared = prepare(app, &target, images).await?;
     let (person, faces) = storage(app, move |c| c.enrol_person(&target, person, prepared)).await?;
     Ok(json_response(
         StatusCode::CREATED,
@@ -106,7 +111,7 @@ pub async fn add_faces(app: &App, request: &CallRequest) -> Result<HttpResponse,
     );
     storage(app, move |c| c.person(&account, &checked, &id)).await?;
     let target = open(app, request, collection).await?;
-    let prepared = prepare(app, images).await?;
+    let prepared = prepare(app, &target, images).await?;
     let owner = PersonRef::Id(person_id.clone());
     let faces = storage(app, move |c| {
         c.enrol_prepared(&target, Some(owner), prepared)

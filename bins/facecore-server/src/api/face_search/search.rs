@@ -87,12 +87,14 @@ fn detect(engine: &Engine, image: &[u8], how: Detect) -> Result<Detected, faceco
 
 async fn detected(
     app: &App,
+    target: &OpenCollection,
     image: Vec<u8>,
     how: Detect,
     field: &str,
 ) -> Result<Detected, ApiError> {
+    let engine = Arc::clone(target.engine());
     let found = app
-        .infer_mapped(errors::from_error, move |engine| {
+        .infer_on(engine, errors::from_error, move |engine| {
             detect(engine, &image, how)
         })
         .await?;
@@ -157,7 +159,7 @@ pub async fn one_face(app: &App, request: &CallRequest) -> Result<HttpResponse, 
     };
     let image = decode_image("face_base_64", &text)?;
     let target = open(app, request, collection.clone()).await?;
-    let mut found = detected(app, image, how, "face_base_64").await?;
+    let mut found = detected(app, &target, image, how, "face_base_64").await?;
     if let Some(Err(refusal)) = found.liveness.take() {
         let code = if refusal.unavailable {
             errors::LIVENESS_UNAVAILABLE
@@ -167,7 +169,7 @@ pub async fn one_face(app: &App, request: &CallRequest) -> Result<HttpResponse, 
         return Err(ApiError::new(code, refusal.detail).with_metadata("code", refusal.code));
     }
     let embedding = found.embeddings.faces.remove(0).embedding;
-    let (account, engine) = (request.account.clone(), Arc::clone(&app.engine));
+    let (account, engine) = (request.account.clone(), Arc::clone(target.engine()));
     let matches = storage(app, move |c| {
         let found = c.search_persons(&target, &embedding, &search)?;
         let mut out = Vec::with_capacity(found.matches.len());
@@ -219,7 +221,7 @@ pub async fn every_face(app: &App, request: &CallRequest) -> Result<HttpResponse
     };
     let image = decode_image("multi_face_img_base_64", &text)?;
     let target = open(app, request, collection.clone()).await?;
-    let found = detected(app, image, how, "multi_face_img_base_64").await?;
+    let found = detected(app, &target, image, how, "multi_face_img_base_64").await?;
     let embeddings: Vec<_> = found
         .embeddings
         .faces
@@ -227,7 +229,7 @@ pub async fn every_face(app: &App, request: &CallRequest) -> Result<HttpResponse
         .map(|f| f.embedding)
         .collect();
     let thumbnails = found.thumbnails;
-    let (account, engine) = (request.account.clone(), Arc::clone(&app.engine));
+    let (account, engine) = (request.account.clone(), Arc::clone(target.engine()));
     let answer = storage(app, move |c| {
         let best = best_of_each(c, &target, embeddings, search)?;
         let mut results = Vec::new();

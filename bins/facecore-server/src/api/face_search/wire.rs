@@ -24,6 +24,7 @@ pub fn collection_view(c: Collection) -> NamedCollection {
         face_count: c.face_count,
         created_at: format_utc(c.created_at),
         updated_at: format_utc(c.updated_at),
+        embedding_model: c.embedding_model.unwrap_or_default(),
     }
 }
 

@@ -175,7 +175,12 @@ async fn face_call(
     let collections = app.collections.clone();
     let target = app.storage(move || collections.open(&account, &id)).await?;
     let bytes = app.image_bytes(request.image).await?;
-    let embeddings = app.infer(move |engine| engine.embed(&bytes, 1)).await?;
+    let engine = std::sync::Arc::clone(target.engine());
+    let embeddings = app
+        .infer_on(engine, ApiError::from_error, move |engine| {
+            engine.embed(&bytes, 1)
+        })
+        .await?;
     let collections = app.collections.clone();
     let outcome = app
         .storage(move || collections.apply(&target, op, embeddings))

@@ -21,6 +21,7 @@ pub fn collection_view(c: &Collection) -> CollectionView {
         created_at: format_utc(c.created_at),
         updated_at: format_utc(c.updated_at),
         face_count: c.face_count,
+        embedding_model: c.embedding_model.clone().unwrap_or_default(),
     }
 }
 

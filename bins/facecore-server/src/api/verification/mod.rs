@@ -97,11 +97,25 @@ where
 
 fn compare_face_embeddings(app: &App, body: &[u8]) -> Result<HttpResponse, ApiError> {
     let request = CompareRequest::parse(body)?;
-    let dim = app.engine.embedding_dim();
+    // The vectors carry no model of their own: the request names it, or
+    // they are the default model's (see `CompareRequest::model`).
+    let engine = match &request.model {
+        None => &app.engine,
+        Some(model) => app.model_sets().for_model(model).ok_or_else(|| {
+            ApiError::new(
+                crate::error::MODEL_MISMATCH,
+                format!(
+                    "model: `{model}` is not a model this server has loaded ({}); embeddings \
+                     of another model cannot be compared here",
+                    app.model_sets().loaded_models()
+                ),
+            )
+        })?,
+    };
+    let dim = engine.embedding_dim();
     let a = facecore_wire::embedding("embedding1", request.embedding1.as_ref(), dim)?;
     let b = facecore_wire::embedding("embedding2", request.embedding2.as_ref(), dim)?;
-    let comparison = app
-        .engine
+    let comparison = engine
         .compare_vectors(&a, &b)
         .map_err(|e| ApiError::from_error(&e))?;
     Ok(json_response(

@@ -45,5 +45,6 @@ pub fn face_embeddings_response(e: &Embeddings, with_landmarks: bool) -> FaceEmb
             })
             .collect(),
         unprocessed_face_count: e.unprocessed,
+        model: e.faces.first().map(|f| f.embedding.model.to_string()),
     }
 }
