@@ -270,22 +270,25 @@ fn run(args: &[OsString]) -> Result<ExitCode, RunError> {
             Ok(ExitCode::SUCCESS)
         }
         "calibrate" => {
-            let usage = || UsageError("usage: calibrate --data DIR [--confidence C]".into());
-            let (mut data, mut confidence) = (None, None);
+            let usage =
+                || UsageError("usage: calibrate --data DIR [--confidence C] [--set NAME]".into());
+            let (mut data, mut confidence, mut set) = (None, None, None);
             let mut args = rest.iter();
             while let Some(flag) = args.next() {
                 let value = args.next().ok_or_else(usage)?;
                 match flag.to_str() {
                     Some("--data") => data = Some(PathBuf::from(value)),
                     Some("--confidence") => confidence = Some(value.clone()),
+                    Some("--set") => set = Some(value.to_string_lossy().into_owned()),
                     _ => return Err(usage().into()),
                 }
             }
             let data = data.ok_or_else(usage)?;
             let dir = resolve_models_dir(None, &root);
-            models::fetch_models(&manifest_path, &dir, false)?;
-            let cache = calibration_cache(&root, &data);
-            let mut args: Vec<OsString> = vec!["calibrate".into(), "--data".into()];
+            models::fetch_selected(&manifest_path, &dir, false, &set_selection(set.as_deref()))?;
+            let cache = calibration_cache(&root, &data, set.as_deref());
+            let mut args: Vec<OsString> = set_args(set.as_deref());
+            args.extend(["calibrate".into(), "--data".into()]);
             args.extend([
                 data.into_os_string(),
                 "--cache".into(),
@@ -300,9 +303,11 @@ fn run(args: &[OsString]) -> Result<ExitCode, RunError> {
         "eval" => {
             let opts = parse_eval_args(rest)?;
             let dir = resolve_models_dir(None, &root);
-            models::fetch_models(&manifest_path, &dir, false)?;
-            let cache = calibration_cache(&root, &opts.data);
-            let mut args: Vec<OsString> = vec!["eval".into(), "--data".into()];
+            let set = opts.set.as_deref();
+            models::fetch_selected(&manifest_path, &dir, false, &set_selection(set))?;
+            let cache = calibration_cache(&root, &opts.data, set);
+            let mut args: Vec<OsString> = set_args(set);
+            args.extend(["eval".into(), "--data".into()]);
             args.extend([
                 opts.data.into_os_string(),
                 "--cache".into(),
@@ -410,7 +415,7 @@ fn run(args: &[OsString]) -> Result<ExitCode, RunError> {
             let dir = resolve_models_dir(None, &root);
             models::fetch_models(&manifest_path, &dir, false)?;
             let data = bench::eval_data(&root).join("faces-dev");
-            let cache = calibration_cache(&root, &data);
+            let cache = calibration_cache(&root, &data, None);
             let mut extra: Vec<OsString> = Vec::new();
             let mut it = rest.iter();
             while let Some(arg) = it.next() {
@@ -446,13 +451,35 @@ fn run(args: &[OsString]) -> Result<ExitCode, RunError> {
 
 /// The embedding cache of a data directory, shared by `calibrate` and `eval`:
 /// `target/calibration/<dir name>.jsonl`.
-fn calibration_cache(root: &Path, data: &Path) -> PathBuf {
+fn calibration_cache(root: &Path, data: &Path, set: Option<&str>) -> PathBuf {
     let name = data
         .file_name()
         .map(|n| n.to_string_lossy().to_string())
         .unwrap_or_else(|| "data".into());
+    // One cache per model set: a cache holds one model's embeddings.
+    let name = match set {
+        None | Some(models::DEFAULT_SET) => name,
+        Some(set) => format!("{name}-{set}"),
+    };
     root.join("target/calibration")
         .join(format!("{name}.jsonl"))
+}
+
+/// What to fetch for a command run on model set `set` (`None`: the default).
+/// A non-commercial set must have been accepted with `fetch-models`.
+fn set_selection(set: Option<&str>) -> models::Selection {
+    models::Selection {
+        sets: set.map(str::to_string).into_iter().collect(),
+        accept_licence: false,
+    }
+}
+
+/// The CLI's `--model-set NAME` for `set`, none for the default.
+fn set_args(set: Option<&str>) -> Vec<OsString> {
+    match set {
+        None => Vec::new(),
+        Some(set) => vec!["--model-set".into(), set.into()],
+    }
 }
 
 /// `fuzz [--seconds N] [TARGET...]`: seconds per target (default 600) and
@@ -512,18 +539,21 @@ struct EvalArgs {
     pairs: Option<PathBuf>,
     /// `--out DIR`.
     out: Option<PathBuf>,
+    /// `--set NAME`: the model set to evaluate.
+    set: Option<String>,
 }
 
-/// Parses `eval --data DIR [--pairs FILE] [--out DIR]`.
+/// Parses `eval --data DIR [--pairs FILE] [--out DIR] [--set NAME]`.
 fn parse_eval_args(args: &[OsString]) -> Result<EvalArgs, UsageError> {
-    const USAGE: &str = "usage: eval --data DIR [--pairs FILE] [--out DIR]";
-    let (mut data, mut pairs, mut out) = (None, None, None);
+    const USAGE: &str = "usage: eval --data DIR [--pairs FILE] [--out DIR] [--set NAME]";
+    let (mut data, mut pairs, mut out, mut set) = (None, None, None, None);
     let mut iter = args.iter();
     while let Some(flag) = iter.next() {
         let slot = match flag.to_string_lossy().as_ref() {
             "--data" => &mut data,
             "--pairs" => &mut pairs,
             "--out" => &mut out,
+            "--set" => &mut set,
             other => {
                 return Err(UsageError(format!(
                     "unexpected argument `{other}`; {USAGE}"
@@ -539,6 +569,7 @@ fn parse_eval_args(args: &[OsString]) -> Result<EvalArgs, UsageError> {
         data: data.ok_or_else(|| UsageError(USAGE.into()))?,
         pairs,
         out,
+        set: set.map(|s: PathBuf| s.to_string_lossy().into_owned()),
     })
 }
 
@@ -767,9 +798,19 @@ mod tests {
         assert!(parse_eval_args(&os(&["--pairs", "/p"])).is_err());
         assert!(parse_eval_args(&os(&["--data", "/d", "--bogus"])).is_err());
         assert_eq!(
-            calibration_cache(Path::new("/r"), Path::new("/x/faces-dev")),
+            calibration_cache(Path::new("/r"), Path::new("/x/faces-dev"), None),
             PathBuf::from("/r/target/calibration/faces-dev.jsonl")
         );
+        assert_eq!(
+            calibration_cache(
+                Path::new("/r"),
+                Path::new("/x/faces-dev"),
+                Some("buffalo_s")
+            ),
+            PathBuf::from("/r/target/calibration/faces-dev-buffalo_s.jsonl")
+        );
+        let a = parse_eval_args(&os(&["--data", "/d", "--set", "buffalo_s"])).expect("set");
+        assert_eq!(a.set.as_deref(), Some("buffalo_s"));
     }
 
     #[test]

@@ -376,6 +376,15 @@ fn check_licences(manifest: &Manifest, selection: &Selection, dir: &Path) -> Res
             continue;
         }
         let terms = set.terms.as_deref().unwrap_or_default();
+        let marker = licence_marker(dir, name);
+        if !selection.accept_licence && marker.is_file() {
+            println!(
+                "model set `{name}`: for non-commercial use only; its terms were accepted \
+                 earlier ({})",
+                marker.display()
+            );
+            continue;
+        }
         println!("model set `{name}`: {}\n\n  {terms}\n", set.license);
         if !selection.accept_licence {
             bail!(
@@ -386,7 +395,6 @@ fn check_licences(manifest: &Manifest, selection: &Selection, dir: &Path) -> Res
         }
         fs::create_dir_all(dir)
             .with_context(|| format!("cannot create the models directory {}", dir.display()))?;
-        let marker = licence_marker(dir, name);
         let now = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .map(|d| d.as_secs())

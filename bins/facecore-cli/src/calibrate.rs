@@ -425,7 +425,14 @@ pub fn print(report: &CalibrationReport, described: &str) {
 
 /// Writes the thresholds into the embedder entry of a manifest file,
 /// keeping everything else as it is.
-pub fn write_manifest(path: &Path, report: &CalibrationReport, described: &str) -> Result<()> {
+/// `model` is the calibrated embedder's tag (`id@version`); its entry, not
+/// merely the first embedder, receives the thresholds.
+pub fn write_manifest(
+    path: &Path,
+    model: &str,
+    report: &CalibrationReport,
+    described: &str,
+) -> Result<()> {
     let text =
         std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
     let mut manifest: serde_json::Value = serde_json::from_str(&text)
@@ -450,10 +457,14 @@ pub fn write_manifest(path: &Path, report: &CalibrationReport, described: &str) 
         .get_mut("models")
         .and_then(|m| m.as_array_mut())
         .context("the manifest has no `models` list")?;
+    let id = model.split('@').next().unwrap_or(model);
     let embedder = models
         .iter_mut()
-        .find(|m| m.get("role").and_then(|r| r.as_str()) == Some("embedder"))
-        .context("the manifest has no model with role `embedder`")?;
+        .find(|m| {
+            m.get("role").and_then(|r| r.as_str()) == Some("embedder")
+                && m.get("id").and_then(|r| r.as_str()) == Some(id)
+        })
+        .with_context(|| format!("the manifest has no embedder `{id}`"))?;
     embedder["calibration"] = serde_json::to_value(&calibration)?;
     let tmp = path.with_extension("json.tmp");
     std::fs::write(&tmp, serde_json::to_string_pretty(&manifest)? + "\n")

@@ -36,6 +36,9 @@ struct Cli {
     /// Directory with the model files (default: $FACECORE_MODELS or the repository's models/).
     #[arg(long, global = true, value_name = "DIR")]
     models: Option<PathBuf>,
+    /// The model set to use (`facecore models` lists them; default: default).
+    #[arg(long, global = true, value_name = "NAME", env = "FACECORE_MODEL_SET")]
+    model_set: Option<String>,
     /// Worker threads (default: all cores).
     #[arg(long, global = true, value_name = "N")]
     threads: Option<usize>,
@@ -76,6 +79,9 @@ enum Command {
         #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u16).range(1..=10))]
         max_faces: u16,
     },
+    /// List the model sets: which are installed, their models, licences
+    /// and calibration (loads every installed set).
+    Models,
     /// Compare the dominant faces of two images.
     Compare {
         /// First image.
@@ -212,8 +218,52 @@ fn engine(cli: &Cli) -> Result<Engine> {
     Ok(Engine::load(EngineConfig {
         models_dir: cli.models.clone(),
         threads: cli.threads,
+        model_set: cli.model_set.clone(),
         ..EngineConfig::default()
     })?)
+}
+
+/// `facecore models`: every set of the manifest, the installed ones loaded.
+fn models(cli: &Cli) -> Result<ExitCode> {
+    let sets = facecore::ModelSets::load(EngineConfig {
+        models_dir: cli.models.clone(),
+        threads: cli.threads,
+        model_set: cli.model_set.clone(),
+        ..EngineConfig::default()
+    })?
+    .describe()?;
+    match cli.format {
+        OutputFormat::Json => {
+            for set in &sets {
+                println!("{}", serde_json::to_string(set)?);
+            }
+        }
+        OutputFormat::Table => {
+            println!(
+                "{:<10} {:<8} {:<8} {:<22} {:<10} licence",
+                "set", "default", "loaded", "embedder", "fpr 1e-4"
+            );
+            for set in &sets {
+                let fpr = set
+                    .calibration
+                    .as_ref()
+                    .map_or_else(|| "none".to_string(), |c| format!("{:.4}", c.fpr_1e4));
+                println!(
+                    "{:<10} {:<8} {:<8} {:<22} {:<10} {}",
+                    set.name,
+                    if set.default { "yes" } else { "" },
+                    if set.loaded { "yes" } else { "no" },
+                    set.embedding_model,
+                    fpr,
+                    set.license
+                );
+                if let Some(install) = &set.install {
+                    println!("{:<10} install: {install}", "");
+                }
+            }
+        }
+    }
+    Ok(ExitCode::SUCCESS)
 }
 
 /// Replaces this process with `facecore-server` from the same directory.
@@ -275,6 +325,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
         } => {
             return collections::collections(action, account, data_dir).map(|()| ExitCode::SUCCESS);
         }
+        Command::Models => return models(&cli),
         _ => {}
     }
     let engine = engine(&cli)?;
@@ -391,7 +442,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
                 calibrate::run(&engine, data, cache.as_ref(), engine.threads(), *confidence)?;
             calibrate::print(&report, &described);
             if let Some(path) = write_manifest {
-                calibrate::write_manifest(path, &report, &described)?;
+                calibrate::write_manifest(path, engine.model_id(), &report, &described)?;
             }
             Ok(ExitCode::SUCCESS)
         }
@@ -399,7 +450,8 @@ fn run(cli: Cli) -> Result<ExitCode> {
         | Command::Accounts { .. }
         | Command::Services { .. }
         | Command::Collections { .. }
-        | Command::Serve { .. } => {
+        | Command::Serve { .. }
+        | Command::Models => {
             unreachable!("administration is handled before the engine is loaded")
         }
         Command::Index { target, paths } => {

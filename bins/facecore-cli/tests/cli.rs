@@ -599,3 +599,55 @@ fn serve_runs_the_server_binary_beside_it_or_says_how_to_build_it() {
         );
     }
 }
+
+/// `facecore models` lists every set of the manifest as JSON lines; a
+/// non-commercial set that is not installed names its install command, and
+/// asking for it without its terms accepted is refused with that command.
+#[test]
+fn models_lists_the_sets_and_a_non_commercial_set_needs_acceptance() {
+    let empty = tempfile::tempdir().expect("temp");
+    let models = std::env::var_os("FACECORE_MODELS")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../../models")));
+    // A models directory with the default set's files but no acceptance.
+    for entry in std::fs::read_dir(&models).expect("models dir") {
+        let path = entry.expect("entry").path();
+        if path.extension().is_some_and(|e| e == "onnx") {
+            std::os::unix::fs::symlink(&path, empty.path().join(path.file_name().expect("name")))
+                .expect("link");
+        }
+    }
+    let out = facecore(&[os("--models"), empty.path().as_os_str(), os("models")]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let lines: Vec<serde_json::Value> = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("json line"))
+        .collect();
+    assert_eq!(lines[0]["name"], "default");
+    assert_eq!(lines[0]["loaded"], true);
+    let buffalo = lines
+        .iter()
+        .find(|s| s["name"] == "buffalo_s")
+        .expect("buffalo_s");
+    assert_eq!(buffalo["loaded"], false, "not accepted here: {buffalo}");
+    assert_eq!(buffalo["commercial_use"], false);
+
+    let out = facecore(&[
+        os("--models"),
+        empty.path().as_os_str(),
+        os("--model-set"),
+        os("buffalo_s"),
+        os("detect"),
+        fixture("astronaut.png").as_os_str(),
+    ]);
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("non-commercial") && err.contains("--accept-model-licence"),
+        "{err}"
+    );
+}
