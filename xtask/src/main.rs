@@ -46,7 +46,9 @@ commands:
       dependencies of proc-macro crates are compile-time only and not followed.
       Exits 1 on any violation, printing the offending dependency paths.
   test [ARGS...]
-      The whole test suite: fetch-models, then `cargo test --workspace ARGS...`.
+      The whole test suite: fetch-models (with the opt-in set buffalo_s, whose
+      non-commercial terms it accepts for testing), then `cargo test --workspace
+      ARGS...`.
       Sets FACECORE_EVAL_DATA to ../shared/data when it is unset and that
       directory exists (the tests on labelled data skip themselves without it),
       FACECORE_SCHEMATHESIS to schemathesis from PyPI, installed once into
@@ -442,7 +444,19 @@ fn run(args: &[OsString]) -> Result<ExitCode, RunError> {
         }
         "test" => {
             let dir = resolve_models_dir(None, &root);
-            models::fetch_models(&manifest_path, &dir, false)?;
+            // The suite checks the opt-in set too (its models against
+            // onnxruntime's figures, the two sets side by side in the real
+            // server): testing is the research use its terms allow, so the
+            // suite accepts them, and says so.
+            println!(
+                "test: the suite fetches and tests the non-commercial model set buffalo_s; \
+                 its terms are accepted for this testing only"
+            );
+            let selection = models::Selection {
+                sets: vec!["buffalo_s".into()],
+                accept_licence: true,
+            };
+            models::fetch_selected(&manifest_path, &dir, false, &selection)?;
             run_tests(&root, rest)
         }
         other => Err(UsageError(format!("unknown command `{other}`")).into()),

@@ -209,3 +209,251 @@ async fn collections_record_their_model_and_refuse_an_unloaded_one() {
         ]
     );
 }
+
+/// A models directory of links to the repository's model files (all sets),
+/// with the non-commercial set's terms accepted or not.
+fn models_dir(accepted: bool) -> tempfile::TempDir {
+    let source = std::env::var_os("FACECORE_MODELS")
+        .map(std::path::PathBuf::from)
+        .unwrap_or_else(|| {
+            std::path::PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../../models"))
+        });
+    let dir = tempfile::tempdir().expect("temp");
+    for name in ["scrfd_500m_bnkps.onnx", "w600k_mbf.onnx"] {
+        assert!(
+            source.join(name).is_file(),
+            "{name} is missing from {}: run `cargo xtask fetch-models --set buffalo_s \
+             --accept-model-licence` (the test suite's `cargo xtask test` does)",
+            source.display()
+        );
+    }
+    for entry in std::fs::read_dir(&source).expect("models dir") {
+        let path = entry.expect("entry").path();
+        if path.extension().is_some_and(|e| e == "onnx") {
+            std::os::unix::fs::symlink(&path, dir.path().join(path.file_name().expect("name")))
+                .expect("link");
+        }
+    }
+    if accepted {
+        std::fs::write(dir.path().join("LICENCE-ACCEPTED-buffalo_s"), "accepted").expect("write");
+    }
+    dir
+}
+
+async fn send(
+    client: &reqwest::Client,
+    base: &str,
+    key: &str,
+    path: &str,
+    body: &Value,
+) -> (u16, Value) {
+    let response = client
+        .post(format!("{base}{path}"))
+        .header("Authorization", format!("ApiKey {key}"))
+        .json(body)
+        .send()
+        .await
+        .expect("send");
+    let status = response.status().as_u16();
+    (status, response.json().await.expect("json"))
+}
+
+/// The two sets side by side in the real binary: a collection made under
+/// the default set keeps its model when the server restarts with
+/// `--model-set buffalo_s`; new collections take the new default; each is
+/// searched with its own model. The non-commercial set says so at start,
+/// and does not load without its terms accepted; a collection of a set that
+/// is not loaded is refused, and its faces are kept.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_sets_side_by_side_through_the_real_server() {
+    use common::process::{sigterm, start_with};
+    let dir = tempfile::tempdir().expect("temp");
+    let data = dir.path().join("data");
+    let client = reqwest::Client::new();
+    let astronaut = json!({"bytes": b64(&fixture("astronaut.png"))});
+    let models = models_dir(false);
+    let models_arg = models.path().to_str().expect("utf-8").to_string();
+
+    // 1. Only the default set (buffalo_s is not accepted here).
+    let mut server = start_with(&data, &["--models-dir", &models_arg], &[]);
+    let key = server.first_key.clone().expect("first start prints a key");
+    let base = server.base.clone();
+    let (status, _) = send(
+        &client,
+        &base,
+        &key,
+        "/v1/collection/create",
+        &json!({"collectionId": "old"}),
+    )
+    .await;
+    assert_eq!(status, 200);
+    let (status, indexed) = send(
+        &client,
+        &base,
+        &key,
+        "/v1/face/index",
+        &json!({"collectionId": "old", "image": astronaut}),
+    )
+    .await;
+    assert_eq!(status, 200, "{indexed}");
+    sigterm(&server.child);
+    server.child.wait().expect("wait");
+
+    // 2. Without the acceptance, buffalo_s cannot be the default.
+    let out = std::process::Command::new(common::process::server_exe())
+        .args(["--bind", "127.0.0.1:0", "--data-dir"])
+        .arg(&data)
+        .args(["--models-dir", &models_arg, "--model-set", "buffalo_s"])
+        .env_remove("FACECORE_CONFIG")
+        .output()
+        .expect("run");
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("non-commercial") && err.contains("--accept-model-licence"),
+        "{err}"
+    );
+
+    // 3. Accepted, and the default: both sets load; it says so at start.
+    let models = models_dir(true);
+    let models_arg = models.path().to_str().expect("utf-8").to_string();
+    let mut server = start_with(
+        &data,
+        &["--models-dir", &models_arg, "--model-set", "buffalo_s"],
+        &[],
+    );
+    let said = server.startup.join("\n");
+    assert!(
+        said.contains("NON-COMMERCIAL") && said.contains("'default' (also loaded)"),
+        "{said}"
+    );
+    let base = server.base.clone();
+    let listed: Value = client
+        .get(format!("{base}/v1/models"))
+        .send()
+        .await
+        .expect("send")
+        .json()
+        .await
+        .expect("json");
+    let sets = listed["sets"].as_array().expect("sets");
+    assert_eq!(
+        (&sets[0]["name"], &sets[0]["default"], &sets[0]["loaded"]),
+        (&json!("buffalo_s"), &json!(true), &json!(true))
+    );
+    assert_eq!(sets[1]["loaded"], true);
+    let (status, _) = send(
+        &client,
+        &base,
+        &key,
+        "/v1/collection/create",
+        &json!({"collectionId": "new"}),
+    )
+    .await;
+    assert_eq!(status, 200);
+    for (collection, model) in [("old", "fr_feature@0.0.1"), ("new", "w600k_mbf@buffalo_s")] {
+        let got: Value = client
+            .get(format!(
+                "{base}/v1/collection/get?collectionId={collection}"
+            ))
+            .header("Authorization", format!("ApiKey {key}"))
+            .send()
+            .await
+            .expect("send")
+            .json()
+            .await
+            .expect("json");
+        assert_eq!(
+            got["recognitionCollection"]["embeddingModel"], model,
+            "{got}"
+        );
+    }
+    let (status, _) = send(
+        &client,
+        &base,
+        &key,
+        "/v1/face/index",
+        &json!({"collectionId": "new", "image": astronaut}),
+    )
+    .await;
+    assert_eq!(status, 200);
+    // The same photo is found in both, each by its own model.
+    for collection in ["old", "new"] {
+        let (status, found) = send(
+            &client,
+            &base,
+            &key,
+            "/v1/face/search",
+            &json!({"collectionId": collection, "image": astronaut, "faceMatchThreshold": 80}),
+        )
+        .await;
+        assert_eq!(status, 200, "{found}");
+        assert!(
+            found["similarity"].as_i64().unwrap_or(0) >= 95,
+            "{collection}: {found}"
+        );
+    }
+    // The stateless calls use the new default, and say which model.
+    let (status, embedded) = send(
+        &client,
+        &base,
+        &key,
+        "/v1/face-verification/get-face-embeddings",
+        &json!({"image": astronaut}),
+    )
+    .await;
+    assert_eq!(status, 200);
+    assert_eq!(embedded["model"], "w600k_mbf@buffalo_s");
+    let e = embedded["faces"][0]["embedding"].clone();
+    for model in ["w600k_mbf@buffalo_s", "fr_feature@0.0.1"] {
+        let (status, compared) = send(
+            &client,
+            &base,
+            &key,
+            "/v1/face-verification/compare-face-embeddings",
+            &json!({"embedding1": e, "embedding2": e, "model": model}),
+        )
+        .await;
+        assert_eq!(
+            (status, &compared["similarity"]),
+            (200, &json!(100)),
+            "{model}"
+        );
+    }
+    sigterm(&server.child);
+    server.child.wait().expect("wait");
+
+    // 4. Back to the default set alone: "new" is refused, nothing is lost.
+    let models = models_dir(false);
+    let models_arg = models.path().to_str().expect("utf-8").to_string();
+    let server = start_with(&data, &["--models-dir", &models_arg], &[]);
+    let base = server.base.clone();
+    let refused = send(
+        &client,
+        &base,
+        &key,
+        "/v1/face/search",
+        &json!({"collectionId": "new", "image": astronaut}),
+    )
+    .await;
+    assert_error(&refused, 409, "ERR_MODEL_NOT_LOADED");
+    let got: Value = client
+        .get(format!("{base}/v1/collection/get?collectionId=new"))
+        .header("Authorization", format!("ApiKey {key}"))
+        .send()
+        .await
+        .expect("send")
+        .json()
+        .await
+        .expect("json");
+    assert_eq!(got["recognitionCollection"]["faceCount"], 1, "{got}");
+    let (status, found) = send(
+        &client,
+        &base,
+        &key,
+        "/v1/face/search",
+        &json!({"collectionId": "old", "image": astronaut}),
+    )
+    .await;
+    assert_eq!(status, 200, "{found}");
+}

@@ -16,6 +16,8 @@ pub struct Running {
     pub lines: mpsc::Receiver<String>,
     /// The key printed on a first start.
     pub first_key: Option<String>,
+    /// What it printed before it said it was listening.
+    pub startup: Vec<String>,
 }
 
 impl Drop for Running {
@@ -81,10 +83,12 @@ pub fn spawn(mut command: Command) -> Running {
         }
     });
     let mut first_key = None;
+    let mut startup = Vec::new();
     loop {
         let line = lines
             .recv_timeout(Duration::from_secs(120))
             .expect("server did not say it was listening");
+        startup.push(line.clone());
         let trimmed = line.trim();
         if trimmed.starts_with("fc_") {
             first_key = Some(trimmed.to_string());
@@ -96,6 +100,7 @@ pub fn spawn(mut command: Command) -> Running {
                 base,
                 lines,
                 first_key,
+                startup,
             };
         }
     }
