@@ -49,6 +49,10 @@ pub struct FaceBox {
     pub bbox: BBox,
     /// Face probability in [0, 1].
     pub confidence: f32,
+    /// The five points (eyes, nose tip, mouth corners), from a detector
+    /// that gives them with the box (SCRFD); `None` from one that does not,
+    /// whose faces get them from the landmark model.
+    pub keypoints: Option<crate::Landmarks5>,
 }
 
 impl FaceBox {
@@ -99,6 +103,7 @@ mod tests {
 
     fn fb(x: f32, y: f32, w: f32, h: f32, c: f32) -> FaceBox {
         FaceBox {
+            keypoints: None,
             bbox: BBox {
                 x,
                 y,

@@ -8,8 +8,9 @@ use image::RgbImage;
 use rayon::prelude::*;
 use tract_onnx::prelude::*;
 
-use crate::boxes::nms;
+use crate::boxes::{nms, sort_by_dominance};
 use crate::model::{Plan, inference, load_plan, raw_tensor, two_class_probability};
+use crate::scrfd::{SCRFD_NMS_IOU, SCRFD_SCORE_THRESHOLD, Scrfd};
 use crate::tensor::rgb_to_nchw;
 use crate::windows::{merge_windows, plan_windows};
 use crate::{BBox, DetectError, DetectorConfig, Face, FaceBox, LANDMARK_SIZE, Window};
@@ -19,11 +20,22 @@ pub const DETECTOR_WIDTH: u32 = 320;
 /// Height of the detector input, in pixels.
 pub const DETECTOR_HEIGHT: u32 = 240;
 
+/// The detection model of a [`Detector`].
+enum Backend {
+    /// The Ultra-Light detector: boxes only, run on windows of the image.
+    UltraFace {
+        /// Its plan.
+        plan: Plan,
+        /// Whether the plan returns logits (its softmax was cut off).
+        logits: bool,
+    },
+    /// SCRFD: boxes with five keypoints, on the letterboxed image.
+    Scrfd(Scrfd),
+}
+
 /// The face detector and landmark model, optimised once. `Send + Sync`.
 pub struct Detector {
-    detect: Plan,
-    /// Whether the detector plan returns logits (its softmax was cut off).
-    detect_logits: bool,
+    detect: Backend,
     /// The landmark model's plan (run in the `landmarks` module).
     pub(crate) landmark: Plan,
     config: DetectorConfig,
@@ -31,9 +43,14 @@ pub struct Detector {
 
 impl std::fmt::Debug for Detector {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let (kind, logits) = match &self.detect {
+            Backend::UltraFace { logits, .. } => ("ultraface", *logits),
+            Backend::Scrfd(_) => ("scrfd", false),
+        };
         f.debug_struct("Detector")
+            .field("kind", &kind)
             .field("config", &self.config)
-            .field("detect_logits", &self.detect_logits)
+            .field("detect_logits", &logits)
             .finish_non_exhaustive()
     }
 }
@@ -59,8 +76,35 @@ impl Detector {
             false,
         )?;
         Ok(Self {
-            detect,
-            detect_logits,
+            detect: Backend::UltraFace {
+                plan: detect,
+                logits: detect_logits,
+            },
+            landmark,
+            config,
+        })
+    }
+
+    /// Builds a detector from the bytes of an SCRFD model (boxes with five
+    /// keypoints, `kind: scrfd` in the manifest) and the 68-point landmark
+    /// model, which then serves only [`Detector::landmarks68`] and boxes
+    /// given without keypoints. SCRFD's own score threshold and NMS apply
+    /// ([`SCRFD_SCORE_THRESHOLD`], [`SCRFD_NMS_IOU`]); of `config`, only
+    /// `min_face_px` does.
+    pub fn scrfd_from_bytes(
+        scrfd_onnx: &[u8],
+        landmark_onnx: &[u8],
+        config: DetectorConfig,
+    ) -> Result<Self, DetectError> {
+        config.validate()?;
+        let (landmark, _) = load_plan(
+            "landmark",
+            landmark_onnx,
+            [1, 1, LANDMARK_SIZE as usize, LANDMARK_SIZE as usize],
+            false,
+        )?;
+        Ok(Self {
+            detect: Backend::Scrfd(Scrfd::from_bytes(scrfd_onnx)?),
             landmark,
             config,
         })
@@ -121,6 +165,16 @@ impl Detector {
         if image.width() == 0 || image.height() == 0 {
             return Err(DetectError::EmptyImage);
         }
+        if let Backend::Scrfd(scrfd) = &self.detect {
+            let mut faces = scrfd.detect(
+                image,
+                SCRFD_SCORE_THRESHOLD,
+                SCRFD_NMS_IOU,
+                self.config.min_face_px,
+            )?;
+            sort_by_dominance(&mut faces);
+            return Ok(faces);
+        }
         let windows = self.windows(image.width(), image.height());
         let results = windows
             .par_iter()
@@ -152,7 +206,7 @@ impl Detector {
         let small = resize_region_bilinear(image, region, DETECTOR_WIDTH, DETECTOR_HEIGHT);
         let input = rgb_to_nchw(&small, 127.0, 1.0 / 128.0);
         let out = self
-            .detect
+            .ultraface()?
             .run(tvec!(input.into()))
             .map_err(|e| inference("detector", e))?;
         let scores = out[0]
@@ -210,6 +264,7 @@ impl Detector {
                     height: y2 - y1,
                 },
                 confidence: score.clamp(0.0, 1.0),
+                keypoints: None,
             });
         }
         Ok(nms(found, self.config.nms_iou))
@@ -218,7 +273,7 @@ impl Detector {
     /// The face probability of prior `i` from the detector's first output
     /// (probabilities, or logits when the softmax was cut off).
     fn face_probability(&self, scores: &[f32], i: usize) -> f32 {
-        if self.detect_logits {
+        if self.logits() {
             two_class_probability(scores[2 * i], scores[2 * i + 1])
         } else {
             scores[2 * i + 1]
@@ -235,7 +290,7 @@ impl Detector {
             [1, 3, DETECTOR_HEIGHT as usize, DETECTOR_WIDTH as usize],
         )?;
         let out = self
-            .detect
+            .ultraface()?
             .run(tvec!(input.into()))
             .map_err(|e| inference("detector", e))?;
         let get = |i: usize| -> Result<Vec<f32>, DetectError> {
@@ -247,7 +302,7 @@ impl Detector {
                 .collect())
         };
         let mut scores = get(0)?;
-        if self.detect_logits {
+        if self.logits() {
             for pair in scores.chunks_exact_mut(2) {
                 let (l0, l1) = (pair[0], pair[1]);
                 pair[0] = two_class_probability(l1, l0);
@@ -255,5 +310,37 @@ impl Detector {
             }
         }
         Ok((scores, get(1)?))
+    }
+
+    /// Runs the SCRFD model on a prepared `[1, 3, 640, 640]` input
+    /// (flattened, row-major) and returns its nine outputs flattened, in
+    /// the model's order (scores, boxes, keypoints; strides 8, 16, 32). For
+    /// numerical checks against a reference; an error for an Ultra-Light
+    /// detector.
+    pub fn run_scrfd_raw(&self, input: &[f32]) -> Result<Vec<Vec<f32>>, DetectError> {
+        match &self.detect {
+            Backend::Scrfd(scrfd) => scrfd.run_raw(input),
+            Backend::UltraFace { .. } => Err(DetectError::Config(
+                "this detector is not an SCRFD model".into(),
+            )),
+        }
+    }
+
+    /// Whether boxes come with their five keypoints (SCRFD).
+    pub fn gives_keypoints(&self) -> bool {
+        matches!(self.detect, Backend::Scrfd(_))
+    }
+
+    fn ultraface(&self) -> Result<&Plan, DetectError> {
+        match &self.detect {
+            Backend::UltraFace { plan, .. } => Ok(plan),
+            Backend::Scrfd(_) => Err(DetectError::Config(
+                "this detector is an SCRFD model, which runs on the whole image".into(),
+            )),
+        }
+    }
+
+    fn logits(&self) -> bool {
+        matches!(self.detect, Backend::UltraFace { logits: true, .. })
     }
 }

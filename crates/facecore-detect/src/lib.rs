@@ -56,6 +56,7 @@ mod detector;
 mod error;
 mod landmarks;
 mod model;
+mod scrfd;
 mod tensor;
 mod windows;
 
@@ -65,5 +66,6 @@ pub use detector::{DETECTOR_HEIGHT, DETECTOR_WIDTH, Detector};
 pub use error::{DetectError, ErrorKind};
 pub use landmarks::{Face, LANDMARK_SIZE, Landmarks5, Landmarks68, landmark_crop, reduce_68_to_5};
 pub use model::two_class_probability;
+pub use scrfd::{SCRFD_INPUT, SCRFD_NMS_IOU, SCRFD_SCORE_THRESHOLD};
 pub use tensor::{gray_to_nchw, rgb_to_nchw};
 pub use windows::{TILE_FACE_LIMIT, Window};

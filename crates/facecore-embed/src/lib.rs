@@ -93,9 +93,33 @@ pub struct Embedding {
 /// measured slower than single runs in tract; see the crate docs).
 pub const MAX_BATCH: usize = 1;
 
+/// How crop pixels become model inputs: `(v − mean) / scale` per channel.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Normalization {
+    /// Subtracted from each 0..255 value.
+    pub mean: f32,
+    /// The difference is divided by this.
+    pub scale: f32,
+}
+
+impl Normalization {
+    /// The default model's recipe, `(v − 127) / 128`.
+    pub const DEFAULT: Self = Self {
+        mean: 127.0,
+        scale: 128.0,
+    };
+
+    /// ArcFace's recipe (InsightFace's embedders), `(v − 127.5) / 127.5`.
+    pub const ARCFACE: Self = Self {
+        mean: 127.5,
+        scale: 127.5,
+    };
+}
+
 /// The embedding model, optimised once per batch size. `Send + Sync`.
 pub struct Embedder {
     model_id: Arc<str>,
+    norm: Normalization,
     onnx: Vec<u8>,
     dim: usize,
     plans: Mutex<HashMap<usize, Arc<TypedRunnableModel>>>,
@@ -120,8 +144,23 @@ fn build_plan(onnx: &[u8], batch: usize) -> Result<Arc<TypedRunnableModel>, Embe
 }
 
 impl Embedder {
-    /// Builds an embedder from ONNX bytes; `model_id` tags every vector.
+    /// Builds an embedder from ONNX bytes with the default model's input
+    /// recipe ([`Normalization::DEFAULT`]); `model_id` tags every vector.
     pub fn from_bytes(onnx: &[u8], model_id: &str) -> Result<Self, EmbedError> {
+        Self::with_normalization(onnx, model_id, Normalization::DEFAULT)
+    }
+
+    /// Builds an embedder whose crops are normalised by `norm`.
+    pub fn with_normalization(
+        onnx: &[u8],
+        model_id: &str,
+        norm: Normalization,
+    ) -> Result<Self, EmbedError> {
+        if !(norm.mean.is_finite() && norm.scale.is_finite() && norm.scale > 0.0) {
+            return Err(EmbedError::Model(format!(
+                "invalid input normalisation {norm:?}: mean and scale must be finite, scale > 0"
+            )));
+        }
         let plan = build_plan(onnx, 1)?;
         // Probe the output size once with a zero crop.
         let probe = Tensor::zero::<f32>(&[1, 3, INPUT_SIZE as usize, INPUT_SIZE as usize])
@@ -137,6 +176,7 @@ impl Embedder {
         plans.insert(1, plan);
         Ok(Self {
             model_id: Arc::from(model_id),
+            norm,
             onnx: onnx.to_vec(),
             dim,
             plans: Mutex::new(plans),
@@ -176,7 +216,7 @@ impl Embedder {
     pub fn embed_batch(&self, crops: &[RgbImage]) -> Result<Vec<Embedding>, EmbedError> {
         let mut out = Vec::with_capacity(crops.len());
         for chunk in crops.chunks(MAX_BATCH) {
-            let raw = self.run_tensor(pack(chunk)?, chunk.len())?;
+            let raw = self.run_tensor(pack_with(chunk, self.norm)?, chunk.len())?;
             for v in raw.chunks_exact(self.dim) {
                 out.push(Embedding {
                     model: self.model_id.clone(),
@@ -221,6 +261,11 @@ impl Embedder {
 
 /// Packs aligned crops into a `[n, 3, 112, 112]` tensor, `(v − 127) / 128`.
 pub fn pack(crops: &[RgbImage]) -> Result<Tensor, EmbedError> {
+    pack_with(crops, Normalization::DEFAULT)
+}
+
+/// [`pack`] with the input recipe `norm`.
+pub fn pack_with(crops: &[RgbImage], norm: Normalization) -> Result<Tensor, EmbedError> {
     let side = INPUT_SIZE as usize;
     let plane = side * side;
     let mut data = vec![0f32; crops.len() * 3 * plane];
@@ -234,7 +279,7 @@ pub fn pack(crops: &[RgbImage]) -> Result<Tensor, EmbedError> {
         let base = n * 3 * plane;
         for (i, px) in crop.pixels().enumerate() {
             for c in 0..3 {
-                data[base + c * plane + i] = (px[c] as f32 - 127.0) / 128.0;
+                data[base + c * plane + i] = (px[c] as f32 - norm.mean) / norm.scale;
             }
         }
     }

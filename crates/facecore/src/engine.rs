@@ -176,6 +176,11 @@ impl Engine {
             None | Some("ultraface") => {
                 facecore_detect::Detector::from_bytes(&det_bytes, &lmk_bytes, config.detector)?
             }
+            Some("scrfd") => facecore_detect::Detector::scrfd_from_bytes(
+                &det_bytes,
+                &lmk_bytes,
+                config.detector,
+            )?,
             Some(other) => {
                 return Err(Error::Manifest(format!(
                     "detector `{}` is of kind `{other}`, which this build does not know",
@@ -183,7 +188,16 @@ impl Engine {
                 )));
             }
         };
-        let embedder = facecore_embed::Embedder::from_bytes(&emb_bytes, &emb.tag())?;
+        let recipe = emb.input.clone().unwrap_or_default();
+        let defaults = facecore_embed::Normalization::DEFAULT;
+        let embedder = facecore_embed::Embedder::with_normalization(
+            &emb_bytes,
+            &emb.tag(),
+            facecore_embed::Normalization {
+                mean: recipe.mean.unwrap_or(defaults.mean),
+                scale: recipe.scale.unwrap_or(defaults.scale),
+            },
+        )?;
         let liveness = load_liveness(&manifest, &dir, config.liveness)?;
         let (score_map, calibrated) = match &emb.calibration {
             Some(c) => (c.score_map()?, true),
@@ -389,13 +403,18 @@ impl Engine {
         let _ = (self, stage, bbox);
     }
 
-    /// The detector's landmarks of one box, as a face.
+    /// The five points of one box, as a face: the detector's own keypoints
+    /// when it gives them (SCRFD), else the landmark model's.
     fn landmarked(&self, image: &RgbImage, b: &facecore_detect::FaceBox) -> Result<Face, Error> {
         self.note("landmarks", &b.bbox);
+        let landmarks = match b.keypoints {
+            Some(points) => points,
+            None => self.detector.landmarks(image, &b.bbox)?,
+        };
         Ok(Face {
             bbox: b.bbox,
             confidence: b.confidence,
-            landmarks: self.detector.landmarks(image, &b.bbox)?,
+            landmarks,
         })
     }
 
@@ -628,6 +647,7 @@ impl Engine {
                 height: image.height() as f32,
             },
             confidence: 1.0,
+            keypoints: None,
         };
         let t = Instant::now();
         let face = self.landmarked(image, &whole)?;
