@@ -374,6 +374,11 @@ pub fn run(
         .file_name()
         .map(|n| n.to_string_lossy().to_string())
         .unwrap_or_else(|| "data".into());
+    // Each model set's report beside the default set's.
+    let file_name = match engine.model_set().name.as_str() {
+        facecore::manifest::DEFAULT_SET => name.clone(),
+        set => format!("{name}-{set}"),
+    };
     let faces = with_faces(&labels, &vectors);
     let no_face = &faces.no_face;
     let (genuine, impostor) = pair_scores(&faces.vectors, &faces.identities);
@@ -509,7 +514,7 @@ pub fn run(
     }
     if let Some(dir) = out {
         std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
-        let png = dir.join(format!("{name}.png"));
+        let png = dir.join(format!("{file_name}.png"));
         let thresholds: Vec<(i32, f32)> = [70, 80, 90]
             .into_iter()
             .map(|score| (score, engine.score_map().threshold(score)))
@@ -517,12 +522,12 @@ pub fn run(
         plot(&genuine, &impostor, &thresholds, auc, &png)?;
         let _ = writeln!(
             md,
-            "\n![score distributions and ROC]({name}.png)\n\nLeft: the cosines of genuine (green) \
+            "\n![score distributions and ROC]({file_name}.png)\n\nLeft: the cosines of genuine (green) \
              and impostor (red) pairs, each kind's share per bin of 0.02, with the cosines behind \
              scores 70, 80 and 90 dashed. Right: ROC, the share of genuine pairs accepted \
              against the share of impostor pairs accepted, on a log axis from 1e-6 to 1."
         );
-        let file = dir.join(format!("{name}.md"));
+        let file = dir.join(format!("{file_name}.md"));
         std::fs::write(&file, &md).with_context(|| format!("cannot write {}", file.display()))?;
         eprintln!("wrote {} and {}", file.display(), png.display());
     }

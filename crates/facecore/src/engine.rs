@@ -197,7 +197,8 @@ impl Engine {
                 mean: recipe.mean.unwrap_or(defaults.mean),
                 scale: recipe.scale.unwrap_or(defaults.scale),
             },
-        )?;
+        )?
+        .with_flip(recipe.flip.unwrap_or(false));
         let liveness = load_liveness(&manifest, &dir, config.liveness)?;
         let (score_map, calibrated) = match &emb.calibration {
             Some(c) => (c.score_map()?, true),

@@ -85,6 +85,10 @@ pub struct InputRecipe {
     /// The difference is divided by this (embedders; default 128).
     #[serde(default)]
     pub scale: Option<f32>,
+    /// Embed each crop with its mirror image too, summing the outputs
+    /// (embedders; default false).
+    #[serde(default)]
+    pub flip: Option<bool>,
 }
 
 /// A model set: the detector, 68-point landmark model and embedder that

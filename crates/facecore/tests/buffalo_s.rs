@@ -163,3 +163,52 @@ fn the_buffalo_pipeline_embeds_and_compares() {
         Err(facecore::Error::ModelMismatch { .. })
     ));
 }
+
+/// The set's embedder runs the flip test: a crop's vector is the unit sum
+/// of the model's outputs for the crop and its mirror image.
+#[test]
+fn the_embedding_sums_the_crop_and_its_mirror() {
+    let e = buffalo();
+    assert!(e.embedder().flips());
+    let image = e.decode(&fixture("astronaut.png")).unwrap();
+    let faces = e
+        .detect_image(&image, 1, &mut Default::default())
+        .unwrap()
+        .0;
+    let crop = e.align(&image, &faces).unwrap().remove(0);
+    let arcface = facecore::embed::Normalization::ARCFACE;
+    let raw = |c: &facecore::RgbImage| {
+        let t = facecore::embed::pack_with(std::slice::from_ref(c), arcface).unwrap();
+        let v: Vec<f32> = t
+            .to_plain_array_view::<f32>()
+            .unwrap()
+            .iter()
+            .copied()
+            .collect();
+        e.embedder().run_raw(&v, 1).unwrap()
+    };
+    let a = raw(&crop);
+    let b = raw(&image::imageops::flip_horizontal(&crop));
+    let sum: Vec<f32> = a.iter().zip(&b).map(|(x, y)| x + y).collect();
+    let n = sum.iter().map(|x| x * x).sum::<f32>().sqrt();
+    let got = e
+        .embed_crops(std::slice::from_ref(&crop))
+        .unwrap()
+        .remove(0);
+    for (g, s) in got.vector.iter().zip(&sum) {
+        close(*g, s / n, 1e-5, "flip-test vector");
+    }
+}
+
+/// A face that fills the photo is larger on SCRFD's canvas than its
+/// largest anchors; the second, shrunk pass finds it.
+#[test]
+fn a_face_filling_the_photo_is_found_by_the_second_pass() {
+    let e = buffalo();
+    let image = e.decode(&fixture("astronaut.png")).unwrap();
+    let tight = image::imageops::crop_imm(&image, 185, 70, 82, 100).to_image();
+    let big = image::imageops::resize(&tight, 560, 680, image::imageops::FilterType::Triangle);
+    let boxes = e.detect_boxes(&big).unwrap();
+    assert_eq!(boxes.len(), 1, "{boxes:?}");
+    assert!(boxes[0].bbox.width > 350.0, "{boxes:?}");
+}
