@@ -212,3 +212,17 @@ fn a_face_filling_the_photo_is_found_by_the_second_pass() {
     assert_eq!(boxes.len(), 1, "{boxes:?}");
     assert!(boxes[0].bbox.width > 350.0, "{boxes:?}");
 }
+
+/// Degenerate shapes never fail or panic: tiny, one pixel high or wide,
+/// far from square.
+#[test]
+fn odd_shapes_are_searched_without_failing() {
+    let e = buffalo();
+    for (w, h) in [(1, 1), (2, 3), (1, 900), (900, 1), (4000, 7), (31, 640)] {
+        let image = facecore::RgbImage::from_pixel(w, h, image::Rgb([120, 110, 100]));
+        let boxes = e
+            .detect_boxes(&image)
+            .unwrap_or_else(|err| panic!("{w}x{h}: {err}"));
+        assert!(boxes.is_empty(), "{w}x{h}: {boxes:?}");
+    }
+}
