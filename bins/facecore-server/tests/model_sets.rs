@@ -258,6 +258,18 @@ async fn send(
     (status, response.json().await.expect("json"))
 }
 
+async fn get(client: &reqwest::Client, base: &str, key: &str, path: &str) -> Value {
+    client
+        .get(format!("{base}{path}"))
+        .header("Authorization", format!("ApiKey {key}"))
+        .send()
+        .await
+        .expect("send")
+        .json()
+        .await
+        .expect("json")
+}
+
 /// The two sets side by side in the real binary: a collection made under
 /// the default set keeps its model when the server restarts with
 /// `--model-set buffalo_s`; new collections take the new default; each is
@@ -437,15 +449,7 @@ async fn two_sets_side_by_side_through_the_real_server() {
     )
     .await;
     assert_error(&refused, 409, "ERR_MODEL_NOT_LOADED");
-    let got: Value = client
-        .get(format!("{base}/v1/collection/get?collectionId=new"))
-        .header("Authorization", format!("ApiKey {key}"))
-        .send()
-        .await
-        .expect("send")
-        .json()
-        .await
-        .expect("json");
+    let got: Value = get(&client, &base, &key, "/v1/collection/get?collectionId=new").await;
     assert_eq!(got["recognitionCollection"]["faceCount"], 1, "{got}");
     let (status, found) = send(
         &client,

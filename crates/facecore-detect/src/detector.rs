@@ -69,6 +69,22 @@ impl Detector {
             [1, 3, DETECTOR_HEIGHT as usize, DETECTOR_WIDTH as usize],
             true,
         )?;
+        Self::with_landmarks(
+            Backend::UltraFace {
+                plan: detect,
+                logits: detect_logits,
+            },
+            landmark_onnx,
+            config,
+        )
+    }
+
+    /// A detector of `detect` with the 68-point landmark model's plan.
+    fn with_landmarks(
+        detect: Backend,
+        landmark_onnx: &[u8],
+        config: DetectorConfig,
+    ) -> Result<Self, DetectError> {
         let (landmark, _) = load_plan(
             "landmark",
             landmark_onnx,
@@ -76,10 +92,7 @@ impl Detector {
             false,
         )?;
         Ok(Self {
-            detect: Backend::UltraFace {
-                plan: detect,
-                logits: detect_logits,
-            },
+            detect,
             landmark,
             config,
         })
@@ -97,17 +110,11 @@ impl Detector {
         config: DetectorConfig,
     ) -> Result<Self, DetectError> {
         config.validate()?;
-        let (landmark, _) = load_plan(
-            "landmark",
+        Self::with_landmarks(
+            Backend::Scrfd(Scrfd::from_bytes(scrfd_onnx)?),
             landmark_onnx,
-            [1, 1, LANDMARK_SIZE as usize, LANDMARK_SIZE as usize],
-            false,
-        )?;
-        Ok(Self {
-            detect: Backend::Scrfd(Scrfd::from_bytes(scrfd_onnx)?),
-            landmark,
             config,
-        })
+        )
     }
 
     /// Builds a detector from two ONNX files.
