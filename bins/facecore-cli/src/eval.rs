@@ -1,8 +1,9 @@
 //! `facecore eval`: how well the model and its calibration do on labelled
 //! data: detection failures, ROC AUC, TAR at FAR 1e-3..1e-6, 10-fold
 //! verification accuracy on a pairs file, and the FPR/TPR actually measured
-//! at scores 70/80/90/95 of the current calibration. Writes markdown and a
-//! PNG plot (score distributions and ROC curve).
+//! at scores 70/80/90/95 of the current calibration, and open-set
+//! identification ([`crate::openset`]). Writes markdown and a PNG plot
+//! (score distributions and ROC curve).
 
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
@@ -512,6 +513,15 @@ pub fn run(
             std * 100.0
         );
     }
+    crate::openset::report(
+        &mut md,
+        &crate::openset::Data {
+            vectors: &faces.vectors,
+            identities: &faces.identities,
+            identity_count: faces.identity_count,
+            impostor: &impostor,
+        },
+    );
     if let Some(dir) = out {
         std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
         let png = dir.join(format!("{file_name}.png"));

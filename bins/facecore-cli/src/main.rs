@@ -6,6 +6,7 @@ mod admin;
 mod calibrate;
 mod collections;
 mod eval;
+mod openset;
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;

@@ -19,6 +19,13 @@ pub struct DetectorConfig {
     pub tile_overlap: f32,
     /// Boxes narrower or lower than this many original pixels are dropped. Default 8.
     pub min_face_px: f32,
+    /// Minimum face probability of the letterboxed rescue passes
+    /// ([`Detector::rescue_boxes`](crate::Detector::rescue_boxes)), which
+    /// run only when the ordinary passes found no verified face; 0 turns
+    /// them off. Default 0.3: lower than `score_threshold` because these
+    /// passes only run on photos without a face so far, and the `facecore`
+    /// engine verifies every detection under 0.99 by its embedding.
+    pub rescue_threshold: f32,
 }
 
 impl Default for DetectorConfig {
@@ -29,6 +36,7 @@ impl Default for DetectorConfig {
             tile_scale: 3.0,
             tile_overlap: 0.25,
             min_face_px: 8.0,
+            rescue_threshold: 0.3,
         }
     }
 }
@@ -64,6 +72,14 @@ impl DetectorConfig {
                 self.min_face_px
             ));
         }
+        if !(self.rescue_threshold == 0.0
+            || (self.rescue_threshold > 0.0 && self.rescue_threshold < 1.0))
+        {
+            return bad(format!(
+                "rescue_threshold must be 0 (off) or in (0, 1), got {}",
+                self.rescue_threshold
+            ));
+        }
         Ok(())
     }
 }
@@ -85,5 +101,17 @@ mod tests {
             ..Default::default()
         };
         assert!(bad.validate().is_err());
+        for rescue in [-0.1, 1.0, f32::NAN] {
+            let bad = DetectorConfig {
+                rescue_threshold: rescue,
+                ..Default::default()
+            };
+            assert!(bad.validate().is_err(), "{rescue}");
+        }
+        let off = DetectorConfig {
+            rescue_threshold: 0.0,
+            ..Default::default()
+        };
+        assert!(off.validate().is_ok());
     }
 }

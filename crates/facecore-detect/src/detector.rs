@@ -33,6 +33,11 @@ enum Backend {
     Scrfd(Scrfd),
 }
 
+/// The zooms of the letterboxed rescue passes ([`Detector::rescue_boxes`]):
+/// 1 makes the image as large as the input allows, 1.6 leaves a grey margin
+/// around it.
+pub const RESCUE_ZOOMS: [f32; 2] = [1.0, 1.6];
+
 /// The face detector and landmark model, optimised once. `Send + Sync`.
 pub struct Detector {
     detect: Backend,
@@ -195,23 +200,15 @@ impl Detector {
         ))
     }
 
-    /// Runs the detector on one window and returns its candidates (after NMS
-    /// within the window), in original pixels; [`merge_windows`] merges the
-    /// candidates of all windows.
-    fn detect_window(
+    /// Runs the detector on a prepared 320×240 input and returns the priors
+    /// whose face probability reaches `threshold`: `(probability, [x1, y1,
+    /// x2, y2])` with the box in fractions of the input.
+    fn candidates(
         &self,
-        image: &RgbImage,
-        window: &Window,
-    ) -> Result<Vec<FaceBox>, DetectError> {
-        if image.width() == 0 || image.height() == 0 || window.width == 0 || window.height == 0 {
-            return Err(DetectError::EmptyImage);
-        }
-        // Point-sampled bilinear, as the model's reference recipe: on
-        // faces-dev it gives a higher ROC AUC than area averaging, and
-        // textures score lower (0.52 against 0.77).
-        let region = (window.x, window.y, window.width, window.height);
-        let small = resize_region_bilinear(image, region, DETECTOR_WIDTH, DETECTOR_HEIGHT);
-        let input = rgb_to_nchw(&small, 127.0, 1.0 / 128.0);
+        small: &RgbImage,
+        threshold: f32,
+    ) -> Result<Vec<(f32, [f32; 4])>, DetectError> {
+        let input = rgb_to_nchw(small, 127.0, 1.0 / 128.0);
         let out = self
             .ultraface()?
             .run(tvec!(input.into()))
@@ -235,16 +232,39 @@ impl Detector {
                 ),
             });
         }
+        let mut found = Vec::new();
+        for i in 0..n {
+            let score = self.face_probability(scores, i);
+            if score.is_nan() || score < threshold {
+                continue;
+            }
+            let b = &boxes[4 * i..4 * i + 4];
+            found.push((score.clamp(0.0, 1.0), [b[0], b[1], b[2], b[3]]));
+        }
+        Ok(found)
+    }
+
+    /// Runs the detector on one window and returns its candidates (after NMS
+    /// within the window), in original pixels; [`merge_windows`] merges the
+    /// candidates of all windows.
+    fn detect_window(
+        &self,
+        image: &RgbImage,
+        window: &Window,
+    ) -> Result<Vec<FaceBox>, DetectError> {
+        if image.width() == 0 || image.height() == 0 || window.width == 0 || window.height == 0 {
+            return Err(DetectError::EmptyImage);
+        }
+        // Point-sampled bilinear, as the model's reference recipe: on
+        // faces-dev it gives a higher ROC AUC than area averaging, and
+        // textures score lower (0.52 against 0.77).
+        let region = (window.x, window.y, window.width, window.height);
+        let small = resize_region_bilinear(image, region, DETECTOR_WIDTH, DETECTOR_HEIGHT);
         let (wx, wy) = (window.x as f32, window.y as f32);
         let (ww, wh) = (window.width as f32, window.height as f32);
         let (img_w, img_h) = (image.width() as f32, image.height() as f32);
         let mut found = Vec::new();
-        for i in 0..n {
-            let score = self.face_probability(scores, i);
-            if score.is_nan() || score < self.config.score_threshold {
-                continue;
-            }
-            let b = &boxes[4 * i..4 * i + 4];
+        for (score, b) in self.candidates(&small, self.config.score_threshold)? {
             let x1 = (wx + b[0] * ww).clamp(0.0, img_w);
             let y1 = (wy + b[1] * wh).clamp(0.0, img_h);
             let x2 = (wx + b[2] * ww).clamp(0.0, img_w);
@@ -260,20 +280,89 @@ impl Detector {
                     continue;
                 }
             }
-            if x2 - x1 < self.config.min_face_px || y2 - y1 < self.config.min_face_px {
-                continue;
+            if let Some(face) = self.face_box(score, [x1, y1, x2, y2]) {
+                found.push(face);
             }
-            found.push(FaceBox {
-                bbox: BBox {
-                    x: x1,
-                    y: y1,
-                    width: x2 - x1,
-                    height: y2 - y1,
-                },
-                confidence: score.clamp(0.0, 1.0),
-                keypoints: None,
-            });
         }
+        Ok(nms(found, self.config.nms_iou))
+    }
+
+    /// A face box from corners in original pixels, or `None` when it is
+    /// smaller than [`DetectorConfig::min_face_px`].
+    fn face_box(&self, confidence: f32, [x1, y1, x2, y2]: [f32; 4]) -> Option<FaceBox> {
+        if x2 - x1 < self.config.min_face_px || y2 - y1 < self.config.min_face_px {
+            return None;
+        }
+        Some(FaceBox {
+            bbox: BBox {
+                x: x1,
+                y: y1,
+                width: x2 - x1,
+                height: y2 - y1,
+            },
+            confidence,
+            keypoints: None,
+        })
+    }
+
+    /// The rescue passes, for an image in which the ordinary passes found no
+    /// face that passed verification (the `facecore` engine runs them only
+    /// then): the whole image **letterboxed** (its aspect ratio kept, the
+    /// rest of the 320×240 input mid-grey) at each of
+    /// [`RESCUE_ZOOMS`] (1 fills the input's width or height; 1.6 shrinks
+    /// the image further, so a face filling most of a close-up fits the
+    /// detector's largest prior boxes), at the lower
+    /// [`DetectorConfig::rescue_threshold`]. The boxes of all passes go
+    /// through one NMS and come most dominant first. Empty when the rescue
+    /// is off (`rescue_threshold` 0).
+    ///
+    /// The ordinary whole-image pass stretches the image to 4:3, as the
+    /// model was trained; a portrait or square photo then squashes the face
+    /// (a 404×604 portrait becomes 2× wider than tall) and the detector can
+    /// miss it or box it badly. These passes see it undistorted. Their
+    /// detections are mostly below the verification confidence, so the
+    /// engine checks them by their embedding like any doubtful detection.
+    pub fn rescue_boxes(&self, image: &RgbImage) -> Result<Vec<FaceBox>, DetectError> {
+        if image.width() == 0 || image.height() == 0 {
+            return Err(DetectError::EmptyImage);
+        }
+        // SCRFD runs its own second pass (see `Detector::detect_boxes`).
+        if self.config.rescue_threshold <= 0.0 || self.gives_keypoints() {
+            return Ok(Vec::new());
+        }
+        let found = RESCUE_ZOOMS
+            .par_iter()
+            .map(|&zoom| self.detect_letterboxed(image, zoom))
+            .collect::<Result<Vec<_>, DetectError>>()?;
+        let mut kept = nms(found.into_iter().flatten().collect(), self.config.nms_iou);
+        sort_by_dominance(&mut kept);
+        Ok(kept)
+    }
+
+    /// One letterboxed pass at `zoom` (see [`Detector::rescue_boxes`]).
+    fn detect_letterboxed(&self, image: &RgbImage, zoom: f32) -> Result<Vec<FaceBox>, DetectError> {
+        let (w, h) = (image.width() as f32, image.height() as f32);
+        // Original pixels per detector pixel.
+        let scale = f32::max(w / DETECTOR_WIDTH as f32, h / DETECTOR_HEIGHT as f32) * zoom;
+        let cw = ((w / scale).round() as u32).clamp(1, DETECTOR_WIDTH);
+        let ch = ((h / scale).round() as u32).clamp(1, DETECTOR_HEIGHT);
+        let (ox, oy) = ((DETECTOR_WIDTH - cw) / 2, (DETECTOR_HEIGHT - ch) / 2);
+        let content = resize_region_bilinear(image, (0, 0, image.width(), image.height()), cw, ch);
+        // Mid-grey is 0 after the detector's normalisation.
+        let mut input = RgbImage::from_pixel(DETECTOR_WIDTH, DETECTOR_HEIGHT, image::Rgb([127; 3]));
+        image::imageops::replace(&mut input, &content, i64::from(ox), i64::from(oy));
+        // Detector pixels → original pixels (the content's own scale, so
+        // that rounding its size does not shift the boxes).
+        let (sx, sy) = (w / cw as f32, h / ch as f32);
+        let to_x = |f: f32| ((f * DETECTOR_WIDTH as f32 - ox as f32) * sx).clamp(0.0, w);
+        let to_y = |f: f32| ((f * DETECTOR_HEIGHT as f32 - oy as f32) * sy).clamp(0.0, h);
+        let found = self
+            .candidates(&input, self.config.rescue_threshold)?
+            .into_iter()
+            .filter_map(|(score, b)| {
+                self.face_box(score, [to_x(b[0]), to_y(b[1]), to_x(b[2]), to_y(b[3])])
+            })
+            .collect();
         Ok(nms(found, self.config.nms_iou))
     }
 

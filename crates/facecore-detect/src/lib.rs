@@ -33,6 +33,17 @@
 //! [`Detector::detect_boxes`] runs the windows in parallel on the current
 //! rayon pool (the `facecore` engine calls it on its own worker pool).
 //!
+//! # Rescue passes
+//!
+//! When the passes above find no face that the engine's verification keeps,
+//! the engine asks for [`Detector::rescue_boxes`]: the whole image
+//! letterboxed (aspect ratio kept, grey margins) at two zooms
+//! ([`RESCUE_ZOOMS`]), at the lower [`DetectorConfig::rescue_threshold`].
+//! They find faces that the stretched 320×240 input squashes (portrait and
+//! square photos) and faces just under the ordinary threshold; on faces-dev
+//! they took the photos with no face from 9 to 5, and the no-face test
+//! images stayed without faces. Only photos without a face pay for them.
+//!
 //! # Order
 //!
 //! Faces are returned **most dominant first**: sorted by `area × confidence`
@@ -62,7 +73,7 @@ mod windows;
 
 pub use boxes::{BBox, FaceBox, nms, sort_by_dominance};
 pub use config::DetectorConfig;
-pub use detector::{DETECTOR_HEIGHT, DETECTOR_WIDTH, Detector};
+pub use detector::{DETECTOR_HEIGHT, DETECTOR_WIDTH, Detector, RESCUE_ZOOMS};
 pub use error::{DetectError, ErrorKind};
 pub use landmarks::{Face, LANDMARK_SIZE, Landmarks5, Landmarks68, landmark_crop, reduce_68_to_5};
 pub use model::two_class_probability;

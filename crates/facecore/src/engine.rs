@@ -367,7 +367,9 @@ impl Engine {
     /// [`QualityConfig::min_embedding_norm`] means "not a face" (on the no-face
     /// test images a cat's face scored 0.97 with the detector but its
     /// embedding norm was 1.4, where faces give 2–4), and the detection is
-    /// dropped.
+    /// dropped. When no face is left, the detector's rescue passes
+    /// ([`facecore_detect::Detector::rescue_boxes`]) run and their faces are
+    /// verified the same way.
     pub fn detect_image(
         &self,
         image: &RgbImage,
@@ -514,11 +516,44 @@ impl Engine {
         embed: bool,
         timings: &mut StageTimings,
     ) -> Result<(Vec<VerifiedFace>, usize), Error> {
-        let max_faces = selection.max_faces;
         let t = Instant::now();
-        let mut boxes = self.detect_boxes(image)?;
-        boxes.retain(|b| b.confidence > selection.min_confidence);
+        let boxes = self.detect_boxes(image)?;
         timings.detect += elapsed(t);
+        let found = self.verify_boxes(image, boxes, selection, embed, false, timings)?;
+        if !found.0.is_empty() || found.1 > 0 {
+            return Ok(found);
+        }
+        // No face passed: the detector's rescue passes (letterboxed, at a
+        // lower threshold). Each of their detections is verified, whatever
+        // its confidence: a non-face the ordinary pass rejected must not come
+        // back through them. They cost nothing on a photo with a face.
+        let t = Instant::now();
+        let rescued = self.pool.install(|| self.detector.rescue_boxes(image))?;
+        timings.detect += elapsed(t);
+        if rescued.is_empty() {
+            return Ok(found);
+        }
+        self.verify_boxes(image, rescued, selection, embed, true, timings)
+    }
+
+    /// [`Engine::verified_faces`] of the boxes of one detection step; with
+    /// `verify_all`, every box is verified (when verification is on), not
+    /// only those under [`QualityConfig::verify_confidence_below`].
+    fn verify_boxes(
+        &self,
+        image: &RgbImage,
+        mut boxes: Vec<facecore_detect::FaceBox>,
+        selection: FaceSelection,
+        embed: bool,
+        verify_all: bool,
+        timings: &mut StageTimings,
+    ) -> Result<(Vec<VerifiedFace>, usize), Error> {
+        let max_faces = selection.max_faces;
+        let verify = |confidence: f32| {
+            self.needs_verification(confidence)
+                || (verify_all && self.quality.min_embedding_norm > 0.0)
+        };
+        boxes.retain(|b| b.confidence > selection.min_confidence);
 
         // The faces that may be returned and every face to verify. A face
         // among the first `max_faces` that needs no verification is always
@@ -526,8 +561,8 @@ impl Engine {
         // request wants embeddings it is embedded in this pass too.
         let first: Vec<(usize, bool)> = (0..boxes.len())
             .filter_map(|i| {
-                let verify = self.needs_verification(boxes[i].confidence);
-                (i < max_faces || verify).then_some((i, verify || embed))
+                let check = verify(boxes[i].confidence);
+                (i < max_faces || check).then_some((i, check || embed))
             })
             .collect();
         let mut faces: Vec<Option<VerifiedFace>> = vec![None; boxes.len()];
@@ -538,7 +573,7 @@ impl Engine {
         let mut kept = Vec::new();
         let mut left_out = 0;
         for (i, b) in boxes.iter().enumerate() {
-            if self.needs_verification(b.confidence) {
+            if verify(b.confidence) {
                 let norm = faces[i]
                     .as_ref()
                     .and_then(|(_, e)| e.as_ref()?.raw_norm)

@@ -177,6 +177,37 @@ fn a_sample_of_faces_dev_has_every_face_detected() {
     assert!(missed.len() <= 2, "too many misses: {missed:?}");
 }
 
+/// Photos the ordinary passes miss and the letterboxed rescue passes find
+/// (`facecore_detect::Detector::rescue_boxes`): a portrait and a square photo
+/// squashed by the 4:3 resize, and two faces found only below the ordinary
+/// threshold, each verified by its embedding.
+#[test]
+fn the_rescue_passes_find_faces_the_ordinary_passes_miss() {
+    let Some(data) = data_dir("the_rescue_passes_find_faces_the_ordinary_passes_miss") else {
+        return;
+    };
+    let dir = data.join("faces-dev");
+    let off = facecore::Engine::load(facecore::EngineConfig {
+        detector: facecore::DetectorConfig {
+            rescue_threshold: 0.0,
+            ..Default::default()
+        },
+        ..Default::default()
+    })
+    .unwrap();
+    for p in [
+        "images/7325/193834.jpg",
+        "images/7438/192923.jpg",
+        "images/7308/141226.jpg",
+        "images/7449/161912.jpg",
+    ] {
+        let bytes = std::fs::read(dir.join(p)).unwrap();
+        assert!(off.detect(&bytes, 1).unwrap().faces.is_empty(), "{p}");
+        let d = engine().detect(&bytes, 10).unwrap();
+        assert_eq!(d.faces.len(), 1, "{p}: {:?}", d.faces);
+    }
+}
+
 #[test]
 fn pairs_are_separated_with_roc_auc_of_at_least_0_97() {
     let Some(data) = data_dir("pairs_are_separated_with_roc_auc_of_at_least_0_97") else {
