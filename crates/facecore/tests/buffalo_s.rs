@@ -10,6 +10,9 @@ use std::sync::OnceLock;
 
 use facecore::{Engine, EngineConfig};
 
+mod common;
+use common::{close, ramp};
+
 fn buffalo() -> &'static Engine {
     static ENGINE: OnceLock<Engine> = OnceLock::new();
     ENGINE.get_or_init(|| {
@@ -29,18 +32,6 @@ fn buffalo() -> &'static Engine {
 fn fixture(name: &str) -> Vec<u8> {
     let path = format!("{}/../../fixtures/{name}", env!("CARGO_MANIFEST_DIR"));
     std::fs::read(&path).unwrap_or_else(|e| panic!("{path}: {e}"))
-}
-
-/// Element i = ((i mod 255) − 127) / 128, as in the other reference tests.
-fn ramp(n: usize) -> Vec<f32> {
-    (0..n).map(|i| ((i % 255) as f32 - 127.0) / 128.0).collect()
-}
-
-fn close(actual: f32, expected: f32, tol: f32, what: &str) {
-    assert!(
-        (actual - expected).abs() <= tol,
-        "{what}: got {actual}, onnxruntime reference {expected} (tolerance {tol})"
-    );
 }
 
 #[test]

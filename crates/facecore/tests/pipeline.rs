@@ -7,7 +7,7 @@ use facecore::image::RgbImage;
 use facecore::{Engine, EngineConfig};
 
 mod common;
-use common::engine;
+use common::{close, engine, ramp};
 
 fn fixture(name: &str) -> Vec<u8> {
     let path = format!("{}/../../fixtures/{name}", env!("CARGO_MANIFEST_DIR"));
@@ -25,18 +25,6 @@ fn encode_jpeg(img: &RgbImage, quality: u8) -> Vec<u8> {
     let enc = image::codecs::jpeg::JpegEncoder::new_with_quality(&mut out, quality);
     img.write_with_encoder(enc).unwrap();
     out
-}
-
-/// Ramp input of MODELS.md: element i = ((i mod 255) − 127) / 128.
-fn ramp(n: usize) -> Vec<f32> {
-    (0..n).map(|i| ((i % 255) as f32 - 127.0) / 128.0).collect()
-}
-
-fn close(actual: f32, expected: f32, tol: f32, what: &str) {
-    assert!(
-        (actual - expected).abs() <= tol,
-        "{what}: got {actual}, onnxruntime reference {expected} (tolerance {tol})"
-    );
 }
 
 #[test]
