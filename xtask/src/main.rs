@@ -124,13 +124,17 @@ commands:
       models/manifest.json, where the engine picks them up. With --confidence
       (e.g. 0.95), each threshold keeps the rate's upper bound at that
       confidence within the target instead of the rate measured on DIR.
-  eval --data DIR [--pairs FILE] [--out DIR]
+  eval --data DIR [--pairs FILE] [--out DIR] [--set NAME] [--errata FILE]
       Evaluate the model and its current calibration on DIR/labels.csv (and a
       pairs file `a,b,same[,fold]`, default DIR/pairs.csv when present) with the
-      release CLI: detection failures, ROC AUC, TAR at FAR 1e-3..1e-6, 10-fold
-      accuracy, and the measured FPR/TPR at scores 70/80/90/95. Shares the
-      embedding cache with `calibrate`. Writes <name>.md and <name>.png into
-      --out (default docs/eval).
+      release CLI: detection failures, ROC AUC and TAR at FAR 1e-3..1e-6 with
+      95 % intervals over the identities, the photos that cost the AUC most,
+      10-fold accuracy, the measured FPR/TPR at scores 70/80/90/95 and the
+      open-set figures. With label errata (`path,reason`; default
+      docs/eval/<name>-errata.csv when it exists) the figures are given once
+      more without the photos whose label is wrong. Shares the embedding cache
+      with `calibrate`. Writes <name>.md and <name>.png into --out (default
+      docs/eval).
   eval-liveness --data DIR [--every K] [--split all|tune|test] [--threads N]
                 [--scores FILE] [--min-live P] [--set NAME=VALUE]
                 [--model-only] [--no-pose] [--save-examples DIR]
@@ -308,6 +312,7 @@ fn run(args: &[OsString]) -> Result<ExitCode, RunError> {
             let set = opts.set.as_deref();
             models::fetch_selected(&manifest_path, &dir, false, &set_selection(set))?;
             let cache = calibration_cache(&root, &opts.data, set);
+            let data = opts.data.clone();
             let mut args: Vec<OsString> = set_args(set);
             args.extend(["eval".into(), "--data".into()]);
             args.extend([
@@ -323,6 +328,9 @@ fn run(args: &[OsString]) -> Result<ExitCode, RunError> {
             ]);
             if let Some(pairs) = opts.pairs {
                 args.extend(["--pairs".into(), pairs.into_os_string()]);
+            }
+            if let Some(errata) = opts.errata.or_else(|| default_errata(&root, &data)) {
+                args.extend(["--errata".into(), errata.into_os_string()]);
             }
             run_release(&root, &["-p", "facecore-cli"], &args, &dir)
         }
@@ -555,12 +563,23 @@ struct EvalArgs {
     out: Option<PathBuf>,
     /// `--set NAME`: the model set to evaluate.
     set: Option<String>,
+    /// `--errata FILE`: label errata (default: `docs/eval/<data>-errata.csv`
+    /// when it exists).
+    errata: Option<PathBuf>,
 }
 
-/// Parses `eval --data DIR [--pairs FILE] [--out DIR] [--set NAME]`.
+/// The label errata the repository keeps for a data directory:
+/// `docs/eval/<directory name>-errata.csv`, when that file exists.
+fn default_errata(root: &Path, data: &Path) -> Option<PathBuf> {
+    let name = data.file_name()?.to_string_lossy();
+    Some(root.join(format!("docs/eval/{name}-errata.csv"))).filter(|p| p.is_file())
+}
+
+/// Parses `eval --data DIR [--pairs FILE] [--out DIR] [--set NAME] [--errata FILE]`.
 fn parse_eval_args(args: &[OsString]) -> Result<EvalArgs, UsageError> {
-    const USAGE: &str = "usage: eval --data DIR [--pairs FILE] [--out DIR] [--set NAME]";
-    let (mut data, mut pairs, mut out, mut set) = (None, None, None, None);
+    const USAGE: &str =
+        "usage: eval --data DIR [--pairs FILE] [--out DIR] [--set NAME] [--errata FILE]";
+    let (mut data, mut pairs, mut out, mut set, mut errata) = (None, None, None, None, None);
     let mut iter = args.iter();
     while let Some(flag) = iter.next() {
         let slot = match flag.to_string_lossy().as_ref() {
@@ -568,6 +587,7 @@ fn parse_eval_args(args: &[OsString]) -> Result<EvalArgs, UsageError> {
             "--pairs" => &mut pairs,
             "--out" => &mut out,
             "--set" => &mut set,
+            "--errata" => &mut errata,
             other => {
                 return Err(UsageError(format!(
                     "unexpected argument `{other}`; {USAGE}"
@@ -584,6 +604,7 @@ fn parse_eval_args(args: &[OsString]) -> Result<EvalArgs, UsageError> {
         pairs,
         out,
         set: set.map(|s: PathBuf| s.to_string_lossy().into_owned()),
+        errata,
     })
 }
 
@@ -824,6 +845,9 @@ mod tests {
             PathBuf::from("/r/target/calibration/faces-dev-buffalo_s.jsonl")
         );
         let a = parse_eval_args(&os(&["--data", "/d", "--set", "buffalo_s"])).expect("set");
+        assert_eq!(a.errata, None);
+        let e = parse_eval_args(&os(&["--data", "/d", "--errata", "/e.csv"])).expect("errata");
+        assert_eq!(e.errata, Some(PathBuf::from("/e.csv")));
         assert_eq!(a.set.as_deref(), Some("buffalo_s"));
     }
 
@@ -835,5 +859,18 @@ mod tests {
     #[test]
     fn workspace_root_holds_the_manifest() {
         assert!(workspace_root().join("Cargo.toml").is_file());
+    }
+
+    #[test]
+    fn the_repository_keeps_the_errata_of_faces_dev_only() {
+        let root = workspace_root();
+        assert_eq!(
+            default_errata(&root, Path::new("/anywhere/faces-dev")),
+            Some(root.join("docs/eval/faces-dev-errata.csv"))
+        );
+        assert_eq!(
+            default_errata(&root, Path::new("/anywhere/other-set")),
+            None
+        );
     }
 }

@@ -63,7 +63,7 @@ pub(crate) fn is_header(fields: &[String], names: &[&str]) -> bool {
         && fields.len() >= names.len()
 }
 
-fn read_labels(data: &Path) -> Result<Vec<(String, String)>> {
+pub fn read_labels(data: &Path) -> Result<Vec<(String, String)>> {
     let file = data.join("labels.csv");
     let text = std::fs::read_to_string(&file).with_context(|| {
         format!(
@@ -294,6 +294,8 @@ pub fn embed_labelled(
 pub struct WithFaces<'a> {
     /// Embedding of each image with a face, in labels.csv order.
     pub vectors: Vec<Vec<f32>>,
+    /// Path of each of those images.
+    pub paths: Vec<&'a str>,
     /// Identity number (0, 1, ...) of each vector.
     pub identities: Vec<usize>,
     /// Number of distinct identities among them.
@@ -311,6 +313,7 @@ pub fn with_faces<'a>(
     let mut ids: HashMap<&str, usize> = HashMap::new();
     let mut out = WithFaces {
         vectors: Vec::new(),
+        paths: Vec::new(),
         identities: Vec::new(),
         identity_count: 0,
         no_face: Vec::new(),
@@ -321,6 +324,7 @@ pub fn with_faces<'a>(
                 let n = ids.len();
                 out.identities.push(*ids.entry(id.as_str()).or_insert(n));
                 out.vectors.push(v.clone());
+                out.paths.push(path.as_str());
             }
             Some(None) => out.no_face.push(path.as_str()),
             None => {}

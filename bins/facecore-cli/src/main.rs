@@ -5,6 +5,7 @@
 mod admin;
 mod calibrate;
 mod collections;
+mod errata;
 mod eval;
 mod openset;
 
@@ -104,6 +105,11 @@ enum Command {
         /// Write `<name>.md` and `<name>.png` into this directory.
         #[arg(long, value_name = "DIR")]
         out: Option<PathBuf>,
+        /// Label errata (`path,reason` rows: photos, or folders ending in
+        /// `/`, whose label is wrong): the report adds its figures without
+        /// them.
+        #[arg(long, value_name = "FILE")]
+        errata: Option<PathBuf>,
     },
     /// Measure the score calibration of the model on labelled images.
     Calibrate {
@@ -421,6 +427,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
             pairs,
             cache,
             out,
+            errata,
         } => {
             let md = eval::run(
                 &engine,
@@ -428,6 +435,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
                 pairs.as_ref(),
                 cache.as_ref(),
                 out.as_ref(),
+                errata.as_ref(),
                 engine.threads(),
             )?;
             print!("{md}");

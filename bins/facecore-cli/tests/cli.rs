@@ -157,9 +157,61 @@ fn eval_writes_the_report_and_plot() {
         &format!("]({name}.png)"),
         // Two identities cannot be split into enrolled and strangers.
         "## Open-set identification\n\nToo few identities.",
+        "95 % intervals, resampling the 2 identities",
+        "### Where the AUC is lost",
+        "| a0.png | 2 | 1.0000 | (no errata file) |",
     ] {
         assert!(md.contains(expected), "`{expected}` missing from:\n{md}");
     }
+    assert!(!md.contains("## Labels corrected"), "{md}");
+
+    // With errata, the figures come once more without the listed photos.
+    let errata = dir.join("errata.csv");
+    std::fs::write(
+        &errata,
+        "# a comment\npath,reason\nc2.png,a photo of another person (for the test)\n",
+    )
+    .unwrap();
+    let out = facecore(&[
+        os("eval"),
+        os("--data"),
+        dir.as_os_str(),
+        os("--errata"),
+        errata.as_os_str(),
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let md = String::from_utf8_lossy(&out.stdout);
+    for expected in [
+        "## Labels corrected",
+        "`errata.csv` lists 1 row (1 photo) whose label we judge wrong",
+        "Without them: 5 photos with a face, 2 identities, 4 genuine and 6 impostor pairs, ROC AUC 1.0000.",
+        "| c2.png | 2 | 1.0000 | yes |",
+        "| a0.png | 2 | 1.0000 | no |",
+    ] {
+        assert!(md.contains(expected), "`{expected}` missing from:\n{md}");
+    }
+    // An errata row naming a photo the labels do not list is refused before
+    // anything is embedded.
+    std::fs::write(&errata, "path,reason\nnobody.png,stale\n").unwrap();
+    let out = facecore(&[
+        os("eval"),
+        os("--data"),
+        dir.as_os_str(),
+        os("--errata"),
+        errata.as_os_str(),
+    ]);
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("errata.csv: a row names photos that")
+            && err.contains("nobody.png")
+            && !err.contains("to embed"),
+        "{err}"
+    );
     let plot = image::open(out_dir.join(format!("{name}.png"))).unwrap();
     assert!(plot.width() >= 400 && plot.height() >= 200);
 
