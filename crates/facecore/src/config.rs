@@ -35,16 +35,21 @@ pub struct QualityConfig {
     /// Detections with a confidence below this are verified. Default 0.99.
     pub verify_confidence_below: f32,
     /// A verified detection whose raw embedding norm is below this is not a
-    /// face and is dropped; 0 turns verification off. Default 1.8 (faces gave
-    /// about 1.8–4.2 on our test data, a cat's face 1.44, textures 1.5–1.7).
-    pub min_embedding_norm: f32,
+    /// face and is dropped; `Some(0.0)` turns verification off. Default
+    /// `None`: the embedder's own measured norm, the manifest's
+    /// `min_embedding_norm` of the model (1.8 for `fr_feature`: faces gave
+    /// about 1.8–4.2 on our test data, a cat's face 1.44, textures 1.5–1.7),
+    /// and no verification for an embedder without one (a gate measured on
+    /// one model means nothing for another: `w600k_mbf`'s norms are about
+    /// 20).
+    pub min_embedding_norm: Option<f32>,
 }
 
 impl Default for QualityConfig {
     fn default() -> Self {
         Self {
             verify_confidence_below: 0.99,
-            min_embedding_norm: 1.8,
+            min_embedding_norm: None,
         }
     }
 }

@@ -51,6 +51,9 @@ pub struct Engine {
     liveness: Option<facecore_liveness::LivenessChecker>,
     limits: ImageLimits,
     quality: QualityConfig,
+    /// The norm gate in force: the configured one, else the embedder's
+    /// measured one, else 0 (no verification).
+    min_embedding_norm: f32,
     score_map: facecore_score::ScoreMap,
     calibrated: bool,
     pool: rayon::ThreadPool,
@@ -143,8 +146,9 @@ impl Engine {
             return Err(Error::Config("threads must be at least 1".into()));
         }
         let q = config.quality;
-        let valid = q.min_embedding_norm >= 0.0
-            && q.min_embedding_norm.is_finite()
+        let valid = q
+            .min_embedding_norm
+            .is_none_or(|n| n >= 0.0 && n.is_finite())
             && (0.0..=1.0).contains(&q.verify_confidence_below);
         if !valid {
             return Err(Error::Config(format!(
@@ -217,6 +221,11 @@ impl Engine {
             liveness,
             limits: config.image_limits,
             quality: config.quality,
+            min_embedding_norm: config
+                .quality
+                .min_embedding_norm
+                .or(emb.min_embedding_norm)
+                .unwrap_or(0.0),
             score_map,
             calibrated,
             pool,
@@ -391,7 +400,7 @@ impl Engine {
     }
 
     fn needs_verification(&self, confidence: f32) -> bool {
-        self.quality.min_embedding_norm > 0.0 && confidence < self.quality.verify_confidence_below
+        self.min_embedding_norm > 0.0 && confidence < self.quality.verify_confidence_below
     }
 
     /// Notes in the test-only log that `stage` ran on the face in `bbox`;
@@ -550,8 +559,7 @@ impl Engine {
     ) -> Result<(Vec<VerifiedFace>, usize), Error> {
         let max_faces = selection.max_faces;
         let verify = |confidence: f32| {
-            self.needs_verification(confidence)
-                || (verify_all && self.quality.min_embedding_norm > 0.0)
+            self.needs_verification(confidence) || (verify_all && self.min_embedding_norm > 0.0)
         };
         boxes.retain(|b| b.confidence > selection.min_confidence);
 
@@ -578,7 +586,7 @@ impl Engine {
                     .as_ref()
                     .and_then(|(_, e)| e.as_ref()?.raw_norm)
                     .unwrap_or(0.0);
-                if norm < self.quality.min_embedding_norm {
+                if norm < self.min_embedding_norm {
                     continue;
                 }
             }

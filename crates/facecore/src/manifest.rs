@@ -74,6 +74,13 @@ pub struct ModelEntry {
     /// `cargo xtask calibrate`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub calibration: Option<Calibration>,
+    /// Embedders only: the raw embedding norm under which a doubtful
+    /// detection is taken for no face, as measured for this model (raw norms
+    /// differ by an order of magnitude between models). Without it the
+    /// engine does not verify detections with this embedder
+    /// ([`QualityConfig`](crate::QualityConfig)).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub min_embedding_norm: Option<f32>,
 }
 
 /// The numeric part of a model's input recipe.
@@ -218,7 +225,7 @@ impl Manifest {
     }
 
     /// Checks that the sets name models of the right roles, that names and
-    /// ids are unique, that the `default` set may be used commercially and
+    /// ids are unique, that only embedders carry a (sane) norm gate, that the `default` set may be used commercially and
     /// that every other non-commercial set carries its terms.
     fn validate(&self) -> Result<(), Error> {
         let bad = |msg: String| Err(Error::Manifest(msg));
@@ -226,6 +233,21 @@ impl Manifest {
         for m in &self.models {
             if !ids.insert(m.id.as_str()) {
                 return bad(format!("two models have the id `{}`", m.id));
+            }
+            match m.min_embedding_norm {
+                Some(_) if m.role != "embedder" => {
+                    return bad(format!(
+                        "model `{}` has a min_embedding_norm, but only an embedder can verify faces",
+                        m.id
+                    ));
+                }
+                Some(n) if !(n.is_finite() && n >= 0.0) => {
+                    return bad(format!(
+                        "model `{}`: min_embedding_norm must be a number >= 0, got {n}",
+                        m.id
+                    ));
+                }
+                _ => {}
             }
         }
         match self.sets.iter().find(|s| s.name == DEFAULT_SET) {
@@ -496,6 +518,9 @@ mod tests {
         );
         let w600k = buffalo.model(&m, "embedder").expect("embedder");
         assert_eq!(w600k.input.as_ref().and_then(|i| i.mean), Some(127.5));
+        // The norm gate was measured for fr_feature only.
+        assert_eq!(m.role("embedder").expect("e").min_embedding_norm, Some(1.8));
+        assert_eq!(w600k.min_embedding_norm, None);
         assert_eq!(
             m.fetch_command_for(w600k),
             "cargo xtask fetch-models --set buffalo_s --accept-model-licence"
@@ -540,6 +565,17 @@ mod tests {
             v["sets"] = all.into();
         });
         assert!(msg.contains("no `default` model set"), "{msg}");
+        let model = |v: &mut serde_json::Value, id: &str, norm: f64| {
+            for m in v["models"].as_array_mut().expect("models") {
+                if m["id"] == id {
+                    m["min_embedding_norm"] = norm.into();
+                }
+            }
+        };
+        let msg = edit(&|v| model(v, "fr_detect", 1.0));
+        assert!(msg.contains("only an embedder can verify"), "{msg}");
+        let msg = edit(&|v| model(v, "w600k_mbf", -1.0));
+        assert!(msg.contains("must be a number >= 0"), "{msg}");
     }
 
     /// A manifest of schema 1 (no `sets`) is one `default` set.

@@ -122,6 +122,35 @@ fn scrfd_detects_the_astronaut_as_the_reference_decoder_does() {
     }
 }
 
+/// The embedding-norm gate was measured for the default set's embedder
+/// only (w600k_mbf's raw norms are about 20, far above fr_feature's 1.8):
+/// with every detection up for verification, buffalo_s still runs no
+/// embedding to detect, while the default set embeds to verify.
+#[test]
+fn only_the_default_set_verifies_detections_by_embedding_norm() {
+    let verify_all = EngineConfig {
+        quality: facecore::QualityConfig {
+            verify_confidence_below: 1.0,
+            min_embedding_norm: None,
+        },
+        ..EngineConfig::default()
+    };
+    let embed_time = |set: &str| {
+        let engine = Engine::load(EngineConfig {
+            model_set: Some(set.into()),
+            ..verify_all.clone()
+        })
+        .unwrap();
+        let image = engine.decode(&fixture("astronaut.png")).unwrap();
+        let mut timings = facecore::StageTimings::default();
+        let (faces, _) = engine.detect_image(&image, 5, &mut timings).unwrap();
+        assert_eq!(faces.len(), 1, "{set}");
+        timings.embed
+    };
+    assert_eq!(embed_time("buffalo_s"), std::time::Duration::ZERO);
+    assert!(embed_time("default") > std::time::Duration::ZERO);
+}
+
 /// Through the engine: the keypoints align the face, the embedding is a
 /// unit vector of the set's model, and the same face shrunk still matches
 /// far above an unrelated face.

@@ -301,7 +301,7 @@ fn a_cats_face_is_not_a_face() {
     // what rejects it.
     let unverified = Engine::load(EngineConfig {
         quality: facecore::QualityConfig {
-            min_embedding_norm: 0.0,
+            min_embedding_norm: Some(0.0),
             ..Default::default()
         },
         ..Default::default()
