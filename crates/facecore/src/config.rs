@@ -43,6 +43,13 @@ pub struct QualityConfig {
     /// one model means nothing for another: `w600k_mbf`'s norms are about
     /// 20).
     pub min_embedding_norm: Option<f32>,
+    /// When neither the ordinary nor the rescue passes find a verified face,
+    /// look again with the photo turned by ±90° and ±45° (a face lying
+    /// sideways or strongly tilted, which detectors trained on upright faces
+    /// miss), and keep the turn whose best face is the most confident. Only
+    /// with the norm gate on, since every face these passes find is
+    /// verified. Default true.
+    pub rescue_rotations: bool,
 }
 
 impl Default for QualityConfig {
@@ -50,6 +57,7 @@ impl Default for QualityConfig {
         Self {
             verify_confidence_below: 0.99,
             min_embedding_norm: None,
+            rescue_rotations: true,
         }
     }
 }

@@ -124,6 +124,59 @@ fn load_liveness(
     )?))
 }
 
+/// The turns (degrees, counter-clockwise on screen) of the last rescue
+/// ([`QualityConfig::rescue_rotations`]): quarter turns first, for faces
+/// lying sideways, then half of one either way, for strong tilts.
+pub const RESCUE_TURNS: [f64; 4] = [90.0, -90.0, 45.0, -45.0];
+
+/// The detector confidence a face found on a turned photo needs, on top of
+/// the norm gate: four more looks at a photo without a face are four more
+/// chances of a false one. On faces-dev the faces these passes find score
+/// 0.9999 and more; on `no-face/` a cat and a coffee cup, turned, scored
+/// 0.92 and 0.71 and passed the norm gate.
+pub const TURNED_MIN_CONFIDENCE: f32 = 0.99;
+
+/// The longest side of a turned photo; a larger one is turned at a reduced
+/// scale (the detector itself sees at most a few hundred pixels of it).
+pub const TURNED_MAX_SIDE: f64 = 1280.0;
+
+/// `image` turned by `degrees` (counter-clockwise on screen) onto a canvas
+/// that holds all of it, black outside, at the original scale up to
+/// [`TURNED_MAX_SIDE`]; with the map from the turned canvas back onto
+/// `image`. `None` for an empty image.
+fn turn(image: &RgbImage, degrees: f64) -> Option<(RgbImage, facecore_align::Similarity)> {
+    let (w, h) = (f64::from(image.width()), f64::from(image.height()));
+    if w == 0.0 || h == 0.0 {
+        return None;
+    }
+    // Counter-clockwise on screen is a negative angle in image coordinates
+    // (y points down).
+    let angle = -degrees.to_radians();
+    let bounds = |t: &facecore_align::Similarity| {
+        let corners = [[0.0, 0.0], [w, 0.0], [0.0, h], [w, h]].map(|p| t.apply_f64(p));
+        let (mut lo, mut hi) = ([f64::MAX; 2], [f64::MIN; 2]);
+        for [x, y] in corners {
+            lo = [lo[0].min(x), lo[1].min(y)];
+            hi = [hi[0].max(x), hi[1].max(y)];
+        }
+        (lo, hi)
+    };
+    let (lo, hi) = bounds(&facecore_align::Similarity::from_parts(
+        1.0, angle, 0.0, 0.0,
+    ));
+    let scale = (TURNED_MAX_SIDE / (hi[0] - lo[0]).max(hi[1] - lo[1])).min(1.0);
+    let (lo, hi) = bounds(&facecore_align::Similarity::from_parts(
+        scale, angle, 0.0, 0.0,
+    ));
+    let to_turned = facecore_align::Similarity::from_parts(scale, angle, -lo[0], -lo[1]);
+    let (tw, th) = (
+        ((hi[0] - lo[0]).round() as u32).max(1),
+        ((hi[1] - lo[1]).round() as u32).max(1),
+    );
+    let turned = facecore_align::warp_bilinear(image, &to_turned, tw, th).ok()?;
+    Some((turned, to_turned.inverse()?))
+}
+
 fn elapsed(t: Instant) -> Duration {
     t.elapsed()
 }
@@ -378,7 +431,8 @@ impl Engine {
     /// embedding norm was 1.4, where faces give 2–4), and the detection is
     /// dropped. When no face is left, the detector's rescue passes
     /// ([`facecore_detect::Detector::rescue_boxes`]) run and their faces are
-    /// verified the same way.
+    /// verified the same way; when they find none either, the photo turned
+    /// by [`RESCUE_TURNS`] ([`QualityConfig::rescue_rotations`]).
     pub fn detect_image(
         &self,
         image: &RgbImage,
@@ -539,10 +593,124 @@ impl Engine {
         let t = Instant::now();
         let rescued = self.pool.install(|| self.detector.rescue_boxes(image))?;
         timings.detect += elapsed(t);
-        if rescued.is_empty() {
-            return Ok(found);
+        if !rescued.is_empty() {
+            let found = self.verify_boxes(image, rescued, selection, embed, true, timings)?;
+            if !found.0.is_empty() || found.1 > 0 {
+                return Ok(found);
+            }
         }
-        self.verify_boxes(image, rescued, selection, embed, true, timings)
+        self.turned_faces(image, selection, embed, timings)
+    }
+
+    /// The last rescue ([`QualityConfig::rescue_rotations`]): the ordinary
+    /// passes on the photo turned by each of [`RESCUE_TURNS`], every face
+    /// of at least [`TURNED_MIN_CONFIDENCE`] verified, and the faces of the turn whose best face is the most
+    /// confident, mapped back onto the photo. Landmarks map back exactly
+    /// (alignment undoes the turn); a box keeps its size around its mapped
+    /// centre (its width and height swapped for a quarter turn). The
+    /// embeddings come from the turned photo, which keeps the original scale
+    /// up to [`TURNED_MAX_SIDE`] pixels.
+    fn turned_faces(
+        &self,
+        image: &RgbImage,
+        selection: FaceSelection,
+        embed: bool,
+        timings: &mut StageTimings,
+    ) -> Result<(Vec<VerifiedFace>, usize), Error> {
+        if !self.quality.rescue_rotations || self.min_embedding_norm <= 0.0 {
+            return Ok((Vec::new(), 0));
+        }
+        // The turns run side by side on the worker threads (a turned copy
+        // is at most TURNED_MAX_SIDE² pixels, so four of them are a few MB).
+        type Turned = (f32, facecore_align::Similarity, Vec<VerifiedFace>, usize);
+        let wall = Instant::now();
+        let tried = self.pool.install(|| {
+            RESCUE_TURNS
+                .par_iter()
+                .map(
+                    |&degrees| -> Result<(Option<Turned>, StageTimings), Error> {
+                        let mut local = StageTimings::default();
+                        let t = Instant::now();
+                        let Some((turned, to_photo)) = turn(image, degrees) else {
+                            return Ok((None, local));
+                        };
+                        let mut boxes = self.detector.detect_boxes(&turned)?;
+                        local.detect += elapsed(t);
+                        boxes.retain(|b| b.confidence >= TURNED_MIN_CONFIDENCE);
+                        if boxes.is_empty() {
+                            return Ok((None, local));
+                        }
+                        let (faces, left_out) =
+                            self.verify_boxes(&turned, boxes, selection, embed, true, &mut local)?;
+                        let top = faces
+                            .iter()
+                            .map(|(f, _)| f.confidence)
+                            .fold(f32::NEG_INFINITY, f32::max);
+                        let found = (!faces.is_empty()).then_some((top, to_photo, faces, left_out));
+                        Ok((found, local))
+                    },
+                )
+                .collect::<Result<Vec<_>, Error>>()
+        })?;
+        // The stages' thread times, as shares of the wall time they took.
+        let wall = elapsed(wall);
+        let spent = tried
+            .iter()
+            .fold(StageTimings::default(), |mut sum, (_, t)| {
+                sum.detect += t.detect;
+                sum.landmarks += t.landmarks;
+                sum.align += t.align;
+                sum.embed += t.embed;
+                sum
+            });
+        let all = spent.detect + spent.landmarks + spent.align + spent.embed;
+        if !all.is_zero() {
+            let share = |d: Duration| wall.mul_f64(d.as_secs_f64() / all.as_secs_f64());
+            timings.detect += share(spent.detect);
+            timings.landmarks += share(spent.landmarks);
+            timings.align += share(spent.align);
+            timings.embed += share(spent.embed);
+        }
+        // The turn whose best face is the most confident (the first of
+        // equals, in the order of RESCUE_TURNS).
+        let best =
+            tried
+                .into_iter()
+                .filter_map(|(found, _)| found)
+                .fold(None::<Turned>, |best, t| match best {
+                    Some(b) if b.0 >= t.0 => Some(b),
+                    _ => Some(t),
+                });
+        let Some((_, to_photo, faces, left_out)) = best else {
+            return Ok((Vec::new(), 0));
+        };
+        let (w, h) = (image.width() as f32, image.height() as f32);
+        // A quarter turn swaps the box's sides (cos 90° = 0).
+        let quarter = to_photo.a.abs() < 1e-6 * to_photo.scale();
+        let faces = faces
+            .into_iter()
+            .map(|(mut face, embedding)| {
+                face.landmarks = face.landmarks.map(|p| to_photo.apply(p));
+                let b = face.bbox;
+                let [cx, cy] = to_photo.apply([b.x + b.width / 2.0, b.y + b.height / 2.0]);
+                let s = to_photo.scale() as f32;
+                let (bw, bh) = if quarter {
+                    (b.height * s, b.width * s)
+                } else {
+                    (b.width * s, b.height * s)
+                };
+                let (x0, y0) = ((cx - bw / 2.0).clamp(0.0, w), (cy - bh / 2.0).clamp(0.0, h));
+                let (x1, y1) = ((cx + bw / 2.0).clamp(0.0, w), (cy + bh / 2.0).clamp(0.0, h));
+                face.bbox = facecore_detect::BBox {
+                    x: x0,
+                    y: y0,
+                    width: x1 - x0,
+                    height: y1 - y0,
+                };
+                (face, embedding)
+            })
+            .collect();
+        Ok((faces, left_out))
     }
 
     /// [`Engine::verified_faces`] of the boxes of one detection step; with

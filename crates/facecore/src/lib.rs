@@ -50,7 +50,7 @@ pub use facecore_score as score;
 
 pub use attributes::{Attribute, AttributeSet, AttributeTimings, FaceAttributes};
 pub use config::{EngineConfig, QualityConfig};
-pub use engine::{Engine, FaceSelection};
+pub use engine::{Engine, FaceSelection, RESCUE_TURNS, TURNED_MAX_SIDE, TURNED_MIN_CONFIDENCE};
 pub use error::{Error, ErrorKind};
 pub use facecore_detect::{BBox, DetectorConfig, Face, Landmarks5};
 pub use facecore_embed::Embedding;

@@ -132,6 +132,7 @@ fn only_the_default_set_verifies_detections_by_embedding_norm() {
         quality: facecore::QualityConfig {
             verify_confidence_below: 1.0,
             min_embedding_norm: None,
+            ..Default::default()
         },
         ..EngineConfig::default()
     };

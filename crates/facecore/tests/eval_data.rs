@@ -192,6 +192,10 @@ fn the_rescue_passes_find_faces_the_ordinary_passes_miss() {
             rescue_threshold: 0.0,
             ..Default::default()
         },
+        quality: facecore::QualityConfig {
+            rescue_rotations: false,
+            ..Default::default()
+        },
         ..Default::default()
     })
     .unwrap();
@@ -205,6 +209,52 @@ fn the_rescue_passes_find_faces_the_ordinary_passes_miss() {
         assert!(off.detect(&bytes, 1).unwrap().faces.is_empty(), "{p}");
         let d = engine().detect(&bytes, 10).unwrap();
         assert_eq!(d.faces.len(), 1, "{p}: {:?}", d.faces);
+    }
+}
+
+/// The last rescue: four photos of faces-dev whose face is lying sideways
+/// or strongly tilted, which no upright pass finds, are found on the photo
+/// turned by a quarter or an eighth, with the landmarks inside the box.
+#[test]
+fn the_turned_passes_find_faces_lying_sideways() {
+    let Some(data) = data_dir("the_turned_passes_find_faces_lying_sideways") else {
+        return;
+    };
+    let dir = data.join("faces-dev");
+    let upright_only = facecore::Engine::load(facecore::EngineConfig {
+        quality: facecore::QualityConfig {
+            rescue_rotations: false,
+            ..Default::default()
+        },
+        ..Default::default()
+    })
+    .unwrap();
+    for p in [
+        "images/7308/008482.jpg",
+        "images/7308/047644.jpg",
+        "images/7386/139333.jpg",
+        "images/7439/188969.jpg",
+    ] {
+        let bytes = std::fs::read(dir.join(p)).unwrap();
+        assert!(
+            upright_only.detect(&bytes, 1).unwrap().faces.is_empty(),
+            "{p}"
+        );
+        let d = engine().detect(&bytes, 10).unwrap();
+        assert_eq!(d.faces.len(), 1, "{p}: {:?}", d.faces);
+        let (b, margin) = (
+            d.faces[0].bbox,
+            0.1 * d.faces[0].bbox.width.max(d.faces[0].bbox.height),
+        );
+        for q in d.faces[0].landmarks {
+            assert!(
+                q[0] >= b.x - margin
+                    && q[0] <= b.x + b.width + margin
+                    && q[1] >= b.y - margin
+                    && q[1] <= b.y + b.height + margin,
+                "{p}: landmark {q:?} outside {b:?}"
+            );
+        }
     }
 }
 

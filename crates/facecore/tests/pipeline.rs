@@ -418,3 +418,83 @@ fn engine_is_shared_across_threads() {
         assert_eq!(r, &results[0]);
     }
 }
+
+/// A face lying sideways that the upright passes miss is found on the photo
+/// turned back (the last rescue), and its landmarks, box and embedding are
+/// mapped onto the photo as it is. A strict detector threshold stands in for
+/// a hard photo: the upright astronaut scores about 0.99999, turned a
+/// quarter about 0.992.
+#[test]
+fn a_face_lying_sideways_is_found_on_the_turned_photo() {
+    let strict = |rotations: bool| {
+        Engine::load(EngineConfig {
+            detector: facecore::DetectorConfig {
+                score_threshold: 0.999,
+                rescue_threshold: 0.0,
+                ..Default::default()
+            },
+            quality: facecore::QualityConfig {
+                rescue_rotations: rotations,
+                ..Default::default()
+            },
+            ..Default::default()
+        })
+        .unwrap()
+    };
+    let (on, off) = (strict(true), strict(false));
+    let upright = on.decode(&fixture("astronaut.png")).unwrap();
+    let h = upright.height() as f32;
+    // Clockwise: (x, y) of the upright photo lands on (h - 1 - y, x).
+    let lying = image::imageops::rotate90(&upright);
+    let mut t = facecore::StageTimings::default();
+    let (up, _) = on.detect_image(&upright, 1, &mut t).unwrap();
+    assert_eq!(up.len(), 1);
+    assert!(off.detect_image(&lying, 1, &mut t).unwrap().0.is_empty());
+    let (found, _) = on.detect_image(&lying, 1, &mut t).unwrap();
+    assert_eq!(found.len(), 1, "the turned pass finds the face");
+    for (p, q) in up[0].landmarks.iter().zip(found[0].landmarks) {
+        let want = [h - 1.0 - p[1], p[0]];
+        assert!(
+            (q[0] - want[0]).abs() < 3.0 && (q[1] - want[1]).abs() < 3.0,
+            "landmark {q:?}, want {want:?}"
+        );
+    }
+    // The box: its centre maps like a point, its sides swap (the detector's
+    // box on the turned-back photo moves by a few pixels, as on any shift).
+    let (b, f) = (up[0].bbox, found[0].bbox);
+    let near = |got: f32, want: f32, tol: f32, what: &str| {
+        assert!(
+            (got - want).abs() <= tol,
+            "{what}: {got}, want {want} ± {tol}"
+        );
+    };
+    near(
+        f.x + f.width / 2.0,
+        h - 1.0 - (b.y + b.height / 2.0),
+        4.0,
+        "box centre x",
+    );
+    near(
+        f.y + f.height / 2.0,
+        b.x + b.width / 2.0,
+        4.0,
+        "box centre y",
+    );
+    near(
+        f.width,
+        b.height,
+        0.1 * b.height,
+        "box width against the upright height",
+    );
+    near(
+        f.height,
+        b.width,
+        0.1 * b.width,
+        "box height against the upright width",
+    );
+    let a = on.embed_image(&upright, 1).unwrap();
+    let l = on.embed_image(&lying, 1).unwrap();
+    let cos =
+        facecore::score::cosine_unit(&a.faces[0].embedding.vector, &l.faces[0].embedding.vector);
+    assert!(cos > 0.95, "cosine {cos}");
+}
