@@ -177,6 +177,33 @@ fn a_sample_of_faces_dev_has_every_face_detected() {
     assert!(missed.len() <= 2, "too many misses: {missed:?}");
 }
 
+/// For each faces-dev photo of `photos`: `without` (the engine with a rescue
+/// turned off) finds no face, and the shipped engine finds exactly one,
+/// which is returned.
+fn found_only_by_a_rescue(
+    dir: &Path,
+    without: facecore::QualityConfig,
+    detector: facecore::DetectorConfig,
+    photos: &[&str],
+) -> Vec<(String, facecore::Face)> {
+    let without = facecore::Engine::load(facecore::EngineConfig {
+        detector,
+        quality: without,
+        ..Default::default()
+    })
+    .unwrap();
+    photos
+        .iter()
+        .map(|p| {
+            let bytes = std::fs::read(dir.join(p)).unwrap();
+            assert!(without.detect(&bytes, 1).unwrap().faces.is_empty(), "{p}");
+            let d = engine().detect(&bytes, 10).unwrap();
+            assert_eq!(d.faces.len(), 1, "{p}: {:?}", d.faces);
+            (p.to_string(), d.faces[0])
+        })
+        .collect()
+}
+
 /// Photos the ordinary passes miss and the letterboxed rescue passes find
 /// (`facecore_detect::Detector::rescue_boxes`): a portrait and a square photo
 /// squashed by the 4:3 resize, and two faces found only below the ordinary
@@ -186,30 +213,23 @@ fn the_rescue_passes_find_faces_the_ordinary_passes_miss() {
     let Some(data) = data_dir("the_rescue_passes_find_faces_the_ordinary_passes_miss") else {
         return;
     };
-    let dir = data.join("faces-dev");
-    let off = facecore::Engine::load(facecore::EngineConfig {
-        detector: facecore::DetectorConfig {
-            rescue_threshold: 0.0,
-            ..Default::default()
-        },
-        quality: facecore::QualityConfig {
+    found_only_by_a_rescue(
+        &data.join("faces-dev"),
+        facecore::QualityConfig {
             rescue_rotations: false,
             ..Default::default()
         },
-        ..Default::default()
-    })
-    .unwrap();
-    for p in [
-        "images/7325/193834.jpg",
-        "images/7438/192923.jpg",
-        "images/7308/141226.jpg",
-        "images/7449/161912.jpg",
-    ] {
-        let bytes = std::fs::read(dir.join(p)).unwrap();
-        assert!(off.detect(&bytes, 1).unwrap().faces.is_empty(), "{p}");
-        let d = engine().detect(&bytes, 10).unwrap();
-        assert_eq!(d.faces.len(), 1, "{p}: {:?}", d.faces);
-    }
+        facecore::DetectorConfig {
+            rescue_threshold: 0.0,
+            ..Default::default()
+        },
+        &[
+            "images/7325/193834.jpg",
+            "images/7438/192923.jpg",
+            "images/7308/141226.jpg",
+            "images/7449/161912.jpg",
+        ],
+    );
 }
 
 /// The last rescue: four photos of faces-dev whose face is lying sideways
@@ -220,33 +240,24 @@ fn the_turned_passes_find_faces_lying_sideways() {
     let Some(data) = data_dir("the_turned_passes_find_faces_lying_sideways") else {
         return;
     };
-    let dir = data.join("faces-dev");
-    let upright_only = facecore::Engine::load(facecore::EngineConfig {
-        quality: facecore::QualityConfig {
+    let found = found_only_by_a_rescue(
+        &data.join("faces-dev"),
+        facecore::QualityConfig {
             rescue_rotations: false,
             ..Default::default()
         },
-        ..Default::default()
-    })
-    .unwrap();
-    for p in [
-        "images/7308/008482.jpg",
-        "images/7308/047644.jpg",
-        "images/7386/139333.jpg",
-        "images/7439/188969.jpg",
-    ] {
-        let bytes = std::fs::read(dir.join(p)).unwrap();
-        assert!(
-            upright_only.detect(&bytes, 1).unwrap().faces.is_empty(),
-            "{p}"
-        );
-        let d = engine().detect(&bytes, 10).unwrap();
-        assert_eq!(d.faces.len(), 1, "{p}: {:?}", d.faces);
-        let (b, margin) = (
-            d.faces[0].bbox,
-            0.1 * d.faces[0].bbox.width.max(d.faces[0].bbox.height),
-        );
-        for q in d.faces[0].landmarks {
+        facecore::DetectorConfig::default(),
+        &[
+            "images/7308/008482.jpg",
+            "images/7308/047644.jpg",
+            "images/7386/139333.jpg",
+            "images/7439/188969.jpg",
+        ],
+    );
+    for (p, face) in found {
+        let b = face.bbox;
+        let margin = 0.1 * b.width.max(b.height);
+        for q in face.landmarks {
             assert!(
                 q[0] >= b.x - margin
                     && q[0] <= b.x + b.width + margin
