@@ -165,6 +165,17 @@ fn eval_writes_the_report_and_plot() {
     }
     assert!(!md.contains("## Labels corrected"), "{md}");
 
+    // `eval` of the set with one more option naming a file.
+    let eval_with = |flag: &str, file: &Path| {
+        facecore(&[
+            os("eval"),
+            os("--data"),
+            dir.as_os_str(),
+            os(flag),
+            file.as_os_str(),
+        ])
+    };
+
     // With errata, the figures come once more without the listed photos.
     let errata = dir.join("errata.csv");
     std::fs::write(
@@ -172,13 +183,7 @@ fn eval_writes_the_report_and_plot() {
         "# a comment\npath,reason\nc2.png,a photo of another person (for the test)\n",
     )
     .unwrap();
-    let out = facecore(&[
-        os("eval"),
-        os("--data"),
-        dir.as_os_str(),
-        os("--errata"),
-        errata.as_os_str(),
-    ]);
+    let out = eval_with("--errata", &errata);
     assert!(
         out.status.success(),
         "{}",
@@ -197,13 +202,7 @@ fn eval_writes_the_report_and_plot() {
     // An errata row naming a photo the labels do not list is refused before
     // anything is embedded.
     std::fs::write(&errata, "path,reason\nnobody.png,stale\n").unwrap();
-    let out = facecore(&[
-        os("eval"),
-        os("--data"),
-        dir.as_os_str(),
-        os("--errata"),
-        errata.as_os_str(),
-    ]);
+    let out = eval_with("--errata", &errata);
     assert!(!out.status.success());
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(
@@ -218,13 +217,7 @@ fn eval_writes_the_report_and_plot() {
     // A pairs file naming an image that is not in labels.csv is refused.
     let bad = dir.join("bad-pairs.csv");
     std::fs::write(&bad, "a,b,same\na0.png,nobody.png,0\n").unwrap();
-    let out = facecore(&[
-        os("eval"),
-        os("--data"),
-        dir.as_os_str(),
-        os("--pairs"),
-        bad.as_os_str(),
-    ]);
+    let out = eval_with("--pairs", &bad);
     assert!(!out.status.success());
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(
