@@ -137,7 +137,8 @@ pub const RESCUE_TURNS: [f64; 4] = [90.0, -90.0, 45.0, -45.0];
 pub const TURNED_MIN_CONFIDENCE: f32 = 0.99;
 
 /// The longest side of a turned photo; a larger one is turned at a reduced
-/// scale (the detector itself sees at most a few hundred pixels of it).
+/// scale (the detector's input is 320×240 pixels and the embedder's crop
+/// 112×112, so this costs a rescued face little and bounds the memory).
 pub const TURNED_MAX_SIDE: f64 = 1280.0;
 
 /// `image` turned by `degrees` (counter-clockwise on screen) onto a canvas
@@ -603,9 +604,9 @@ impl Engine {
     }
 
     /// The last rescue ([`QualityConfig::rescue_rotations`]): the ordinary
-    /// passes on the photo turned by each of [`RESCUE_TURNS`], every face
-    /// of at least [`TURNED_MIN_CONFIDENCE`] verified, and the faces of the turn whose best face is the most
-    /// confident, mapped back onto the photo. Landmarks map back exactly
+    /// passes on the photo turned by each of [`RESCUE_TURNS`], every face of
+    /// at least [`TURNED_MIN_CONFIDENCE`] verified, and the faces of the turn
+    /// whose best face is the most confident, mapped back onto the photo. Landmarks map back exactly
     /// (alignment undoes the turn); a box keeps its size around its mapped
     /// centre (its width and height swapped for a quarter turn). The
     /// embeddings come from the turned photo, which keeps the original scale
@@ -621,7 +622,7 @@ impl Engine {
             return Ok((Vec::new(), 0));
         }
         // The turns run side by side on the worker threads (a turned copy
-        // is at most TURNED_MAX_SIDE² pixels, so four of them are a few MB).
+        // is at most TURNED_MAX_SIDE² pixels: under 5 MB each).
         type Turned = (f32, facecore_align::Similarity, Vec<VerifiedFace>, usize);
         let wall = Instant::now();
         let tried = self.pool.install(|| {
