@@ -225,8 +225,9 @@ impl Manifest {
     }
 
     /// Checks that the sets name models of the right roles, that names and
-    /// ids are unique, that only embedders carry a (sane) norm gate, that the `default` set may be used commercially and
-    /// that every other non-commercial set carries its terms.
+    /// ids are unique, that only embedders carry a norm gate (a number ≥ 0),
+    /// that the `default` set may be used commercially and that every other
+    /// non-commercial set carries its terms.
     fn validate(&self) -> Result<(), Error> {
         let bad = |msg: String| Err(Error::Manifest(msg));
         let mut ids = std::collections::HashSet::new();
