@@ -364,17 +364,13 @@ async fn two_sets_side_by_side_through_the_real_server() {
     .await;
     assert_eq!(status, 200);
     for (collection, model) in [("old", "fr_feature@0.0.1"), ("new", "w600k_mbf@buffalo_s")] {
-        let got: Value = client
-            .get(format!(
-                "{base}/v1/collection/get?collectionId={collection}"
-            ))
-            .header("Authorization", format!("ApiKey {key}"))
-            .send()
-            .await
-            .expect("send")
-            .json()
-            .await
-            .expect("json");
+        let got = get(
+            &client,
+            &base,
+            &key,
+            &format!("/v1/collection/get?collectionId={collection}"),
+        )
+        .await;
         assert_eq!(
             got["recognitionCollection"]["embeddingModel"], model,
             "{got}"
