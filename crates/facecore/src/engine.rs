@@ -153,22 +153,16 @@ fn turn(image: &RgbImage, degrees: f64) -> Option<(RgbImage, facecore_align::Sim
     // Counter-clockwise on screen is a negative angle in image coordinates
     // (y points down).
     let angle = -degrees.to_radians();
-    let bounds = |t: &facecore_align::Similarity| {
-        let corners = [[0.0, 0.0], [w, 0.0], [0.0, h], [w, h]].map(|p| t.apply_f64(p));
-        let (mut lo, mut hi) = ([f64::MAX; 2], [f64::MIN; 2]);
-        for [x, y] in corners {
-            lo = [lo[0].min(x), lo[1].min(y)];
-            hi = [hi[0].max(x), hi[1].max(y)];
-        }
-        (lo, hi)
-    };
-    let (lo, hi) = bounds(&facecore_align::Similarity::from_parts(
-        1.0, angle, 0.0, 0.0,
-    ));
+    // The turned corners' bounds at scale 1.
+    let unit = facecore_align::Similarity::from_parts(1.0, angle, 0.0, 0.0);
+    let (mut lo, mut hi) = ([f64::MAX; 2], [f64::MIN; 2]);
+    for [x, y] in [[0.0, 0.0], [w, 0.0], [0.0, h], [w, h]].map(|p| unit.apply_f64(p)) {
+        lo = [lo[0].min(x), lo[1].min(y)];
+        hi = [hi[0].max(x), hi[1].max(y)];
+    }
     let scale = (TURNED_MAX_SIDE / (hi[0] - lo[0]).max(hi[1] - lo[1])).min(1.0);
-    let (lo, hi) = bounds(&facecore_align::Similarity::from_parts(
-        scale, angle, 0.0, 0.0,
-    ));
+    // The turn is linear: the scaled canvas's bounds are these, scaled.
+    let (lo, hi) = (lo.map(|v| v * scale), hi.map(|v| v * scale));
     let to_turned = facecore_align::Similarity::from_parts(scale, angle, -lo[0], -lo[1]);
     let (tw, th) = (
         ((hi[0] - lo[0]).round() as u32).max(1),
@@ -176,6 +170,21 @@ fn turn(image: &RgbImage, degrees: f64) -> Option<(RgbImage, facecore_align::Sim
     );
     let turned = facecore_align::warp_bilinear(image, &to_turned, tw, th).ok()?;
     Some((turned, to_turned.inverse()?))
+}
+
+/// Adds the wall time of parallel work to `timings`, shared among the
+/// stages in proportion to the thread time `spent` in each, so that the
+/// stages still add up to the request's time.
+fn add_wall_shares(timings: &mut StageTimings, wall: Duration, spent: &StageTimings) {
+    let all = spent.detect + spent.landmarks + spent.align + spent.embed;
+    if all.is_zero() {
+        return;
+    }
+    let share = |stage: Duration| wall.mul_f64(stage.as_secs_f64() / all.as_secs_f64());
+    timings.detect += share(spent.detect);
+    timings.landmarks += share(spent.landmarks);
+    timings.align += share(spent.align);
+    timings.embed += share(spent.embed);
 }
 
 fn elapsed(t: Instant) -> Duration {
@@ -544,24 +553,13 @@ impl Engine {
                 })
                 .collect::<Result<Vec<_>, Error>>()
         })?;
-        let wall = elapsed(t);
-        let mut spent = [Duration::ZERO; 3];
-        for (_, _, times) in &done {
-            for (total, t) in spent.iter_mut().zip(times) {
-                *total += *t;
-            }
+        let mut spent = StageTimings::default();
+        for (_, _, [landmarks, align, embed]) in &done {
+            spent.landmarks += *landmarks;
+            spent.align += *align;
+            spent.embed += *embed;
         }
-        let all: Duration = spent.iter().sum();
-        let share = |stage: Duration| {
-            if all.is_zero() {
-                Duration::ZERO
-            } else {
-                wall.mul_f64(stage.as_secs_f64() / all.as_secs_f64())
-            }
-        };
-        timings.landmarks += share(spent[0]);
-        timings.align += share(spent[1]);
-        timings.embed += share(spent[2]);
+        add_wall_shares(timings, elapsed(t), &spent);
         Ok(done.into_iter().map(|(i, face, _)| (i, face)).collect())
     }
 
@@ -653,8 +651,6 @@ impl Engine {
                 )
                 .collect::<Result<Vec<_>, Error>>()
         })?;
-        // The stages' thread times, as shares of the wall time they took.
-        let wall = elapsed(wall);
         let spent = tried
             .iter()
             .fold(StageTimings::default(), |mut sum, (_, t)| {
@@ -664,14 +660,7 @@ impl Engine {
                 sum.embed += t.embed;
                 sum
             });
-        let all = spent.detect + spent.landmarks + spent.align + spent.embed;
-        if !all.is_zero() {
-            let share = |d: Duration| wall.mul_f64(d.as_secs_f64() / all.as_secs_f64());
-            timings.detect += share(spent.detect);
-            timings.landmarks += share(spent.landmarks);
-            timings.align += share(spent.align);
-            timings.embed += share(spent.embed);
-        }
+        add_wall_shares(timings, elapsed(wall), &spent);
         // The turn whose best face is the most confident (the first of
         // equals, in the order of RESCUE_TURNS).
         let best =
